@@ -1,0 +1,169 @@
+"""`ess-sync`: the command line for payroll officers and support staff. Thin by design."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from cli import render
+from cli.databases import databases_app
+
+app = typer.Typer(
+    help="ESS Payroll Sync: bring payroll databases' changes into Employee Self Service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(databases_app, name="databases")
+db_app = typer.Typer(help="The ESS database's schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+errors = Console(stderr=True)
+
+EXIT_FAILED, EXIT_NOT_STARTED = 1, 3
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print an error a person can act on and return the exit to raise."""
+    errors.print(f"[bold red]Error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the ESS database's schema to the newest migration."""
+    from ess.database import create_ess_engine, head_revision, upgrade
+    from ess.settings import settings
+
+    engine = create_ess_engine(settings().ess_url())
+    ran = upgrade(engine)
+    console.print(f"ESS database {'upgraded' if ran else 'already'} at revision {head_revision()}.")
+
+
+@app.command()
+def run(
+    database: Annotated[str, typer.Argument(help="The payroll database's registered name.")],
+    full: Annotated[bool, typer.Option(help="Read every employee, not only the changes.")] = False,
+) -> None:
+    """Run Sync from Payroll for one database; exit code 0 only when the job completed."""
+    raise typer.Exit(_run_sync(database, full=full))
+
+
+def _run_sync(database: str, *, full: bool) -> int:
+    from tasks.registry import UnknownDatabase, get_database
+
+    try:
+        get_database(database)
+    except UnknownDatabase as exc:
+        raise fail(str(exc)) from None
+    from flows.sync_from_payroll import sync_from_payroll
+
+    state = sync_from_payroll(database=database, full=full, return_state=True)
+    from tasks.web_api_log import read_log
+
+    rows = read_log(database, limit=200)
+    job_rows = [r for r in rows if r.job_id == rows[-1].job_id] if rows else []
+    console.print(render.log_table(job_rows, title=f"Web API Log: {database}"))
+    if state.is_completed():
+        return 0
+    if state.is_cancelled():
+        errors.print(state.message or "Job Not Started.", highlight=False)
+        return EXIT_NOT_STARTED
+    return EXIT_FAILED
+
+
+@app.command()
+def demo(
+    employees: Annotated[int, typer.Option(help="How many employees the demo payroll has.")] = 3000,
+    rebuild: Annotated[bool, typer.Option(help="Build the demo payroll afresh.")] = False,
+) -> None:
+    """Build a realistic demo payroll on SQLite, register it and run Sync from Payroll."""
+    from sqlalchemy import create_engine
+
+    from ess.settings import settings
+    from generator import build_payroll
+    from tasks.registry import register_database
+
+    path = settings().data_dir / "demo_payroll.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if rebuild and path.exists():
+        path.unlink()
+    if not path.exists():
+        console.print(f"Building the demo payroll ({employees:,} employees) at {path} ...")
+        engine = create_engine(f"sqlite:///{path}")
+        summary = build_payroll(engine, employees=employees)
+        engine.dispose()
+        console.print(render.table_counts(summary.tables))
+    register_database("demo_payroll", url=f"sqlite:///{path}")
+    raise typer.Exit(_run_sync("demo_payroll", full=False))
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Per payroll database: the last successful sync and the last job's result."""
+    from tasks.status import database_statuses
+
+    statuses = database_statuses()
+    if as_json:
+        print(json.dumps([s.__dict__ for s in statuses], default=_json_default, indent=2))
+        return
+    console.print(render.status_table(statuses))
+
+
+@app.command()
+def log(
+    database: Annotated[str, typer.Argument(help="The payroll database's registered name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many rows.")] = 50,
+) -> None:
+    """The Web API Log of one database, newest last."""
+    from tasks.registry import UnknownDatabase, get_database
+    from tasks.web_api_log import read_log
+
+    try:
+        get_database(database)
+    except UnknownDatabase as exc:
+        raise fail(str(exc)) from None
+    rows = read_log(database, limit=limit)
+    if as_json:
+        print(json.dumps([r.__dict__ for r in rows], default=_json_default, indent=2))
+        return
+    console.print(render.log_table(rows, title=f"Web API Log: {database}"))
+
+
+@app.command()
+def lookups(
+    database: Annotated[str, typer.Argument(help="The payroll database's registered name.")],
+    name: Annotated[str, typer.Argument(help="The lookup, e.g. 'super fund' or state.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """A lookup list as ESS serves it (through the ESS cache)."""
+    from core.lookups import spec_named
+    from tasks.lookup_lists import lookup_list
+    from tasks.registry import UnknownDatabase, get_database
+
+    try:
+        get_database(database)
+        spec = spec_named(name)
+    except (UnknownDatabase, KeyError) as exc:
+        raise fail(str(exc.args[0])) from None
+    rows = lookup_list(database, spec)
+    if as_json:
+        print(json.dumps(rows, default=_json_default, indent=2))
+        return
+    console.print(render.rows_table(rows, title=f"{spec.name} ({database})"))
+
+
+def _json_default(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def main() -> None:
+    """Entry point for `python -m cli.main`."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""The texts support staff read in the Web API Log. Tests hold them to the letter."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from core.changes import ChangeCounts
+
+JOB_STARTED = "Job Started."
+JOB_COMPLETED = "Job Completed."
+CLEARING_CACHE = "Clearing cache."
+IMPORTING_LOOKUPS = (
+    "Importing from lookups e.g. country, state, gender, super fund, cost accounts, "
+    "job classification, etc."
+)
+IMPORTING_PAY_FREQUENCY = "Importing pay frequency."
+
+
+def job_failed(reason: str) -> str:
+    """The last row of a job that failed."""
+    return f"Job Failed: {reason}"
+
+
+def imported(name: str, counts: ChangeCounts) -> str:
+    """The counts row of one imported lookup."""
+    return (
+        f"Imported {name}: {counts.added} added, {counts.updated} updated, "
+        f"{counts.deactivated} deactivated, {counts.unchanged} unchanged."
+    )
+
+
+def cache_cleared(entries: int) -> str:
+    """The row after the cache was emptied."""
+    return f"Cleared cache: {entries} {'entry' if entries == 1 else 'entries'} removed."
+
+
+def duplicate_keys(name: str, keys: list[tuple[object, ...]]) -> str:
+    """A warning row for lookup codes payroll holds twice."""
+    shown = ", ".join("/".join(str(v) for v in k) for k in keys[:10])
+    more = f" and {len(keys) - 10} more" if len(keys) > 10 else ""
+    return (
+        f"Skipped {len(keys)} duplicate {name} code(s) in payroll ({shown}{more}): "
+        "codes differing only in case or trailing spaces are one code; the first was kept."
+    )
+
+
+def job_not_started(database: str, started_at: datetime, run_id: str) -> str:
+    """The row and answer for a request while another job holds the database."""
+    return (
+        f"Job Not Started: a sync of {database} is already running "
+        f"(started {_when(started_at)}, run {run_id})."
+    )
+
+
+def job_abandoned(last_heartbeat: datetime) -> str:
+    """The row that ends a job whose process died."""
+    return f"Job Abandoned: no heartbeat since {_when(last_heartbeat)}."
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip()

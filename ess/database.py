@@ -1,0 +1,96 @@
+"""Connecting to the ESS database, creating and upgrading its schema on first use."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+
+from ess.settings import settings
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+# Any constant will do: it names the lock two processes upgrading one PostgreSQL take in turn.
+_UPGRADE_LOCK_ID = 7_302_115
+
+
+def ess_engine(url: str | None = None) -> Engine:
+    """The engine for the ESS database, its schema brought up to date on first use."""
+    url = url or settings().ess_url()
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = create_ess_engine(url)
+            upgrade(engine)
+            _engines[url] = engine
+    return engine
+
+
+def create_ess_engine(url: str) -> Engine:
+    """A new engine for ESS; row values never appear in its error messages."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            hide_parameters=True,
+            connect_args={"timeout": 30, "check_same_thread": False},
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, hide_parameters=True, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the Web API Log be read while a step writes; busy_timeout makes writers queue.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def alembic_config() -> Config:
+    """Alembic's configuration for ESS's migrations."""
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    return config
+
+
+def head_revision() -> str | None:
+    """The newest migration's revision."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the ESS database is at."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine) -> bool:
+    """Bring the ESS schema to the newest revision; True when a migration ran."""
+    head = head_revision()
+    if current_revision(engine) == head:
+        return False
+    config = alembic_config()
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_UPGRADE_LOCK_ID})")
+        if MigrationContext.configure(conn).get_current_revision() == head:
+            return False
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+    return True
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests drop their databases afterwards)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()

@@ -1,0 +1,222 @@
+"""The ESS database's tables. Alembic migrations in ess/migrations create and upgrade them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A UTC instant: stored naive in UTC (SQLite has no zones), returned zone-aware."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("ESS stores only zone-aware times")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+DATABASE_NAME = String(63)
+
+payroll_database = Table(
+    "payroll_database",
+    metadata,
+    Column("name", DATABASE_NAME, primary_key=True),
+    Column("connection_kind", String(8), nullable=False),  # url | odbc
+    Column("connection_display", String(500), nullable=False),  # redacted, for people
+    Column("block_name", String(100), nullable=False),
+    Column("registered_at", UTCDateTime, nullable=False),
+    Column("last_sync_from_payroll", UTCDateTime),
+    Column("last_leave_balance_sync", UTCDateTime),
+    Column("employee_watermark", UTCDateTime),
+    Column("job_timeout_seconds", Integer),
+)
+
+sync_job = Table(
+    "sync_job",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("payroll_database", DATABASE_NAME, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("flow_run_id", String(36)),
+    Column("started_by", String(200)),
+    Column("message", Text),
+    Column("summary", Text),  # JSON: counts per step
+    Index("ix_sync_job_database_started", "payroll_database", "started_at"),
+    # The ground truth of "one job per database": a second running row cannot exist.
+    Index(
+        "uq_sync_job_one_running",
+        "payroll_database",
+        unique=True,
+        sqlite_where=text("status = 'running'"),
+        postgresql_where=text("status = 'running'"),
+    ),
+)
+
+web_api_log = Table(
+    "web_api_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("logged_at", UTCDateTime, nullable=False),
+    Column("payroll_database", DATABASE_NAME),
+    Column("job_id", Integer),
+    Column("level", String(10), nullable=False),
+    Column("message", Text, nullable=False),
+    Index("ix_web_api_log_database_id", "payroll_database", "id"),
+    Index("ix_web_api_log_logged_at", "logged_at"),
+    Index("ix_web_api_log_job_id", "job_id"),
+)
+
+ess_cache = Table(
+    "ess_cache",
+    metadata,
+    Column("payroll_database", DATABASE_NAME, primary_key=True),
+    Column("cache_key", String(200), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("cached_at", UTCDateTime, nullable=False),
+)
+
+
+def _lookup_table(name: str, key: tuple[str, ...], *columns: Column[Any]) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("payroll_database", DATABASE_NAME, nullable=False),
+        *columns,
+        Column("in_payroll", Boolean, nullable=False, server_default=text("true")),
+        Column("synced_at", UTCDateTime, nullable=False),
+        UniqueConstraint("payroll_database", *key),
+    )
+
+
+def _code(name: str, length: int) -> Column[Any]:
+    return Column(name, String(length), nullable=False)
+
+
+def _text(name: str, length: int, nullable: bool = False) -> Column[Any]:
+    return Column(name, String(length), nullable=nullable)
+
+
+def _flag(name: str) -> Column[Any]:
+    return Column(name, SmallInteger, nullable=False)
+
+
+LOOKUP_TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        _lookup_table(
+            "country", ("country_code",), _code("country_code", 3), _text("description", 60)
+        ),
+        _lookup_table(
+            "state",
+            ("country_code", "state_code"),
+            _code("country_code", 3),
+            _code("state_code", 3),
+            _text("description", 60),
+        ),
+        _lookup_table(
+            "gender", ("gender_code",), _code("gender_code", 1), _text("description", 40)
+        ),
+        _lookup_table(
+            "super_fund",
+            ("fund_code",),
+            _code("fund_code", 10),
+            _text("fund_name", 100),
+            _text("abn", 11, nullable=True),
+            _text("usi", 20, nullable=True),
+            _flag("is_smsf"),
+            _flag("is_active"),
+        ),
+        _lookup_table(
+            "cost_account",
+            ("account_code",),
+            _code("account_code", 20),
+            _text("description", 100),
+            _flag("is_active"),
+        ),
+        _lookup_table(
+            "job_classification",
+            ("classification_code",),
+            _code("classification_code", 20),
+            _text("description", 100),
+            _text("award_code", 20, nullable=True),
+        ),
+        _lookup_table(
+            "employment_type",
+            ("employment_type_code",),
+            _code("employment_type_code", 1),
+            _text("description", 40),
+        ),
+        _lookup_table(
+            "location",
+            ("location_code",),
+            _code("location_code", 10),
+            _text("description", 100),
+            _text("state_code", 3, nullable=True),
+        ),
+        _lookup_table(
+            "pay_point", ("pay_point_code",), _code("pay_point_code", 10), _text("description", 100)
+        ),
+        _lookup_table(
+            "leave_type",
+            ("leave_type_code",),
+            _code("leave_type_code", 10),
+            _text("description", 60),
+            _text("category", 20),
+            _text("unit", 1),
+        ),
+        _lookup_table(
+            "leave_reason",
+            ("leave_type_code", "reason_code"),
+            _code("leave_type_code", 10),
+            _code("reason_code", 10),
+            _text("description", 60),
+        ),
+        _lookup_table(
+            "pay_frequency",
+            ("frequency_code",),
+            _code("frequency_code", 1),
+            _text("description", 40),
+            Column("periods_per_year", SmallInteger, nullable=False),
+        ),
+    )
+}

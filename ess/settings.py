@@ -1,0 +1,38 @@
+"""Per-environment settings, all read from ESS_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where ESS and its cache live. Read fresh each call so tests can point elsewhere."""
+
+    model_config = SettingsConfigDict(env_prefix="ESS_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path.home() / ".ess-sync",
+        description="Where the default SQLite ESS database and the demo payroll live.",
+    )
+    database_url: SecretStr | None = Field(
+        default=None, description="SQLAlchemy URL of the ESS database; SQLite in data_dir if unset."
+    )
+    cache_url: SecretStr | None = Field(
+        default=None,
+        description="redis://… to keep the ESS cache in Redis; a table in ESS if unset.",
+    )
+
+    def ess_url(self) -> str:
+        """The ESS database URL, defaulting to a SQLite file in the data directory."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.data_dir / 'ess.db'}"
+
+
+def settings() -> Settings:
+    """The settings as the environment says now."""
+    return Settings()

@@ -1,0 +1,95 @@
+"""The one importer every lookup uses: read payroll's table, diff it against ESS, write the diff."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from core.changes import ChangeCounts, Changes, EssRow, compute_changes
+from core.lookups import LookupSpec
+from core.messages import duplicate_keys
+from core.queries import select_all
+from ess.database import ess_engine
+from ess.schema import LOOKUP_TABLES
+from tasks.payroll_source import payroll_reader
+from tasks.registry import load_connection
+from tasks.retries import STEP_OPTIONS
+from tasks.web_api_log import WARNING, write_log
+
+
+@task(
+    name="import-lookup",
+    task_run_name="import {spec.name}",
+    cache_policy=NO_CACHE,
+    **STEP_OPTIONS,
+)
+def import_lookup(spec: LookupSpec, database: str, job_id: int | None = None) -> ChangeCounts:
+    """Bring one lookup of one payroll database into ESS; only changed rows are written.
+
+    Safe to retry: the whole diff commits in one transaction or not at all.
+    """
+    with payroll_reader(load_connection(database)) as reader:
+        source = reader.all(select_all(spec.source_table, spec.columns, order_by=spec.key))
+    with ess_engine().begin() as conn:
+        changes = compute_changes(source, _ess_rows(conn, spec, database), len(spec.key))
+        _write(conn, spec, database, changes)
+    if changes.duplicates:
+        write_log(
+            database, duplicate_keys(spec.name, changes.duplicates), job_id=job_id, level=WARNING
+        )
+    return changes.counts
+
+
+def _ess_rows(conn: Connection, spec: LookupSpec, database: str) -> list[EssRow]:
+    table = LOOKUP_TABLES[spec.ess_table]
+    columns = [table.c[c] for c in spec.columns]
+    rows = conn.execute(
+        select(table.c.id, table.c.in_payroll, *columns).where(table.c.payroll_database == database)
+    )
+    return [EssRow(r[0], bool(r[1]), tuple(r[2:])) for r in rows]
+
+
+def _write(conn: Connection, spec: LookupSpec, database: str, changes: Changes) -> None:
+    if changes.is_empty:
+        return
+    table = LOOKUP_TABLES[spec.ess_table]
+    now = datetime.now(UTC)
+    if changes.inserts:
+        conn.execute(
+            insert(table),
+            [
+                {
+                    "payroll_database": database,
+                    "in_payroll": True,
+                    "synced_at": now,
+                    **dict(zip(spec.columns, row, strict=True)),
+                }
+                for row in changes.inserts
+            ],
+        )
+    if changes.updates:
+        params: list[dict[str, Any]] = [
+            {"ess_id": ess_id, **{f"v_{c}": v for c, v in zip(spec.columns, row, strict=True)}}
+            for ess_id, row in changes.updates
+        ]
+        conn.execute(
+            update(table)
+            .where(table.c.id == bindparam("ess_id"))
+            .values(
+                in_payroll=True,
+                synced_at=now,
+                **{c: bindparam(f"v_{c}") for c in spec.columns},
+            ),
+            params,
+        )
+    if changes.deactivations:
+        conn.execute(
+            update(table)
+            .where(table.c.id == bindparam("ess_id"))
+            .values(in_payroll=False, synced_at=now),
+            [{"ess_id": i} for i in changes.deactivations],
+        )

@@ -1,0 +1,54 @@
+"""What support asks first: per database, the last successful sync and the last job's result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from ess.database import ess_engine
+from ess.schema import payroll_database, sync_job
+
+
+@dataclass(frozen=True)
+class DatabaseStatus:
+    """One payroll database's sync status."""
+
+    database: str
+    last_sync_from_payroll: datetime | None
+    last_leave_balance_sync: datetime | None
+    last_job_id: int | None
+    last_job_kind: str | None
+    last_job_status: str | None
+    last_job_started_at: datetime | None
+    last_job_finished_at: datetime | None
+    last_job_message: str | None
+
+
+def database_statuses() -> list[DatabaseStatus]:
+    """The status of every registered payroll database."""
+    latest = (
+        select(sync_job.c.payroll_database, func.max(sync_job.c.id).label("job_id"))
+        .group_by(sync_job.c.payroll_database)
+        .subquery()
+    )
+    query = (
+        select(
+            payroll_database.c.name,
+            payroll_database.c.last_sync_from_payroll,
+            payroll_database.c.last_leave_balance_sync,
+            sync_job.c.id,
+            sync_job.c.kind,
+            sync_job.c.status,
+            sync_job.c.started_at,
+            sync_job.c.finished_at,
+            sync_job.c.message,
+        )
+        .select_from(payroll_database)
+        .outerjoin(latest, latest.c.payroll_database == payroll_database.c.name)
+        .outerjoin(sync_job, sync_job.c.id == latest.c.job_id)
+        .order_by(payroll_database.c.name)
+    )
+    with ess_engine().connect() as conn:
+        return [DatabaseStatus(*row) for row in conn.execute(query)]

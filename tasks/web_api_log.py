@@ -1,0 +1,73 @@
+"""The Web API Log: what support staff read. Each row is committed the moment it is written."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, select
+
+from ess.database import ess_engine
+from ess.schema import web_api_log
+
+INFO, WARNING, ERROR = "info", "warning", "error"
+_LEVELS = {INFO: logging.INFO, WARNING: logging.WARNING, ERROR: logging.ERROR}
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One Web API Log row."""
+
+    id: int
+    logged_at: datetime
+    payroll_database: str | None
+    job_id: int | None
+    level: str
+    message: str
+
+
+def write_log(
+    database: str | None, message: str, *, job_id: int | None = None, level: str = INFO
+) -> None:
+    """Append a row and commit it, so a person who refreshes sees it; echo it to Prefect."""
+    with ess_engine().begin() as conn:
+        conn.execute(
+            insert(web_api_log).values(
+                logged_at=datetime.now(UTC),
+                payroll_database=database,
+                job_id=job_id,
+                level=level,
+                message=message,
+            )
+        )
+    _echo_to_prefect(message, level)
+
+
+def _echo_to_prefect(message: str, level: str) -> None:
+    # `ess-sync log` and `status` must answer without loading Prefect; no Prefect, no run.
+    if "prefect.context" not in sys.modules:
+        return
+    from prefect.exceptions import MissingContextError
+    from prefect.logging import get_run_logger
+
+    try:
+        logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = get_run_logger()
+    except MissingContextError:
+        return
+    logger.log(_LEVELS.get(level, logging.INFO), message)
+
+
+def read_log(
+    database: str | None = None, *, job_id: int | None = None, limit: int = 100
+) -> list[LogRow]:
+    """The newest `limit` rows (of one database or job), returned oldest first."""
+    query = select(web_api_log).order_by(web_api_log.c.id.desc()).limit(limit)
+    if database is not None:
+        query = query.where(web_api_log.c.payroll_database == database)
+    if job_id is not None:
+        query = query.where(web_api_log.c.job_id == job_id)
+    with ess_engine().connect() as conn:
+        rows = [LogRow(**r._asdict()) for r in conn.execute(query)]
+    return rows[::-1]

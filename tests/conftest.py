@@ -1,0 +1,190 @@
+"""Shared fixtures: real SQLite files, a real PostgreSQL (a database per test), real ODBC.
+
+A suite whose server or driver is missing is skipped with the reason, unless
+ESS_REQUIRE_SUITES names it (CI sets postgres,odbc,redis): then its absence fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
+
+
+from tests.support import payroll_schema_sql
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "ESS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("ESS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+ODBC_DRIVER = os.environ.get("ESS_TEST_ODBC_DRIVER", "PostgreSQL Unicode")
+REQUIRED = {s.strip() for s in os.environ.get("ESS_REQUIRE_SUITES", "").split(",") if s.strip()}
+SUITES = ("postgres", "odbc", "redis")
+
+# Two shared cores: timing-based health checks would fail on load, not on a bug.
+settings.register_profile("ess", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ess")
+
+
+def _postgres_problem() -> str | None:
+    try:
+        engine = sa.create_engine(POSTGRES_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception as exc:
+        return f"PostgreSQL unreachable at {POSTGRES_ADMIN_URL.split('@')[-1]}: {type(exc).__name__}"
+    return None
+
+
+def _odbc_problem() -> str | None:
+    try:
+        import pyodbc
+    except ImportError as exc:
+        return f"pyodbc cannot load unixODBC: {exc}"
+    if ODBC_DRIVER not in pyodbc.drivers():
+        return f"ODBC driver {ODBC_DRIVER!r} not installed (apt-get install odbc-postgresql)"
+    return _postgres_problem()
+
+
+def _redis_problem() -> str | None:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_timeout=3).ping()
+    except Exception as exc:
+        return f"Redis unreachable at {REDIS_URL}: {type(exc).__name__}"
+    return None
+
+
+_PROBLEMS: dict[str, str | None] = {}
+
+
+def suite_problem(suite: str) -> str | None:
+    """Why a suite cannot run here, or None."""
+    if suite not in _PROBLEMS:
+        check = {"postgres": _postgres_problem, "odbc": _odbc_problem, "redis": _redis_problem}
+        _PROBLEMS[suite] = check[suite]()
+    return _PROBLEMS[suite]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for suite in SUITES:
+            if item.get_closest_marker(suite) is None:
+                continue
+            problem = suite_problem(suite)
+            if problem is None:
+                continue
+            if suite in REQUIRED:
+                raise pytest.UsageError(f"The {suite} suite is required here but {problem}.")
+            item.add_marker(pytest.mark.skip(reason=f"{suite} suite skipped: {problem}"))
+
+
+_skipped_required: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and any(f"{s} suite" in str(report.longrepr) for s in REQUIRED):
+        _skipped_required.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _skipped_required:
+        print(f"\nRequired suites were skipped: {', '.join(_skipped_required)}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[None]:
+    """One temporary Prefect server (SQLite) for every test that runs flows or blocks."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def _create_postgres_database(prefix: str) -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return name
+
+
+def _drop_postgres_database(name: str) -> None:
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def postgres_url(database: str) -> str:
+    """The SQLAlchemy URL of a database on the test PostgreSQL server."""
+    return sa.make_url(POSTGRES_ADMIN_URL).set(database=database).render_as_string(False)
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test; its name."""
+    problem = suite_problem("postgres")
+    if problem:
+        pytest.skip(f"postgres suite skipped: {problem}")
+    name = _create_postgres_database("ess_test")
+    yield name
+    _drop_postgres_database(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ess(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """ESS on a real SQLite file, then on a real PostgreSQL database; yields its URL."""
+    from ess.database import dispose_engines
+
+    monkeypatch.setenv("ESS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("ESS_CACHE_URL", raising=False)
+    database = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ess.db'}"
+    else:
+        database = _create_postgres_database("ess_test")
+        url = postgres_url(database)
+    monkeypatch.setenv("ESS_DATABASE_URL", url)
+    yield url
+    dispose_engines()
+    if database:
+        _drop_postgres_database(database)
+
+
+@pytest.fixture
+def payroll_sqlite(tmp_path: Path) -> Iterator[str]:
+    """An empty payroll schema in a SQLite file; its SQLAlchemy URL."""
+    url = f"sqlite:///{tmp_path / f'payroll_{uuid.uuid4().hex[:6]}.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for statement in payroll_schema_sql():
+            conn.exec_driver_sql(statement)
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def payroll_postgres() -> Iterator[str]:
+    """An empty payroll schema in its own PostgreSQL database; its SQLAlchemy URL."""
+    problem = suite_problem("postgres")
+    if problem:
+        pytest.skip(f"postgres suite skipped: {problem}")
+    name = _create_postgres_database("payroll_test")
+    url = postgres_url(name)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for statement in payroll_schema_sql():
+            conn.exec_driver_sql(statement)
+    engine.dispose()
+    yield url
+    _drop_postgres_database(name)

@@ -1,0 +1,106 @@
+"""Helpers the tests share: the payroll schema and rows to put in it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_SCHEMA = REPO.parent / "shared" / "payroll" / "schema.sql"
+VENDORED_SCHEMA = REPO / "generator" / "schema.sql"
+
+
+def payroll_schema_sql() -> list[str]:
+    """The payroll DDL statements (the vendored copy of shared/payroll/schema.sql)."""
+    text = VENDORED_SCHEMA.read_text()
+    lines = [line.split("--", 1)[0] for line in text.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def insert_rows(url: str, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Put rows into a payroll table, as payroll itself would."""
+    rows = list(rows)
+    if not rows:
+        return
+    engine = sa.create_engine(url)
+    meta = sa.MetaData()
+    target = sa.Table(table, meta, autoload_with=engine)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(target), rows)
+    engine.dispose()
+
+
+def execute(url: str, sql: str, params: Mapping[str, Any] | None = None) -> None:
+    """Run one statement on a payroll database (as payroll's officers would change it)."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(sql), params or {})
+    engine.dispose()
+
+
+BASIC_LOOKUPS: dict[str, list[dict[str, Any]]] = {
+    "country": [
+        {"country_code": "AUS", "description": "Australia"},
+        {"country_code": "NZL", "description": "New Zealand"},
+    ],
+    "state": [
+        {"country_code": "AUS", "state_code": "NSW", "description": "New South Wales"},
+        {"country_code": "AUS", "state_code": "VIC", "description": "Victoria"},
+        {"country_code": "AUS", "state_code": "QLD", "description": "Queensland"},
+    ],
+    "gender": [
+        {"gender_code": "M", "description": "Male"},
+        {"gender_code": "F", "description": "Female"},
+        {"gender_code": "X", "description": "Indeterminate/Intersex/Unspecified"},
+    ],
+    "super_fund": [
+        {"fund_code": "AUSSUP", "fund_name": "AustralianSuper", "abn": "65714394898",
+         "usi": "STA0100AU", "is_smsf": 0, "is_active": 1},
+        {"fund_code": "HOSTPLUS", "fund_name": "Hostplus", "abn": "68657495890",
+         "usi": "HOS0100AU", "is_smsf": 0, "is_active": 1},
+        {"fund_code": "SMSF01", "fund_name": "Nguyen Family Super Fund", "abn": "12345678901",
+         "usi": None, "is_smsf": 1, "is_active": 1},
+    ],
+    "cost_account": [
+        {"account_code": "100-ADMIN", "description": "Administration", "is_active": 1},
+        {"account_code": "200-OPS", "description": "Operations", "is_active": 1},
+    ],
+    "job_classification": [
+        {"classification_code": "CLK2", "description": "Clerk Level 2", "award_code": "MA000002"},
+    ],
+    "employment_type": [
+        {"employment_type_code": "F", "description": "Full-time"},
+        {"employment_type_code": "P", "description": "Part-time"},
+        {"employment_type_code": "C", "description": "Casual"},
+    ],
+    "location": [
+        {"location_code": "SYD", "description": "Sydney Head Office", "state_code": "NSW"},
+        {"location_code": "MEL", "description": "Melbourne", "state_code": "VIC"},
+    ],
+    "pay_point": [{"pay_point_code": "HO", "description": "Head Office"}],
+    "leave_type": [
+        {"leave_type_code": "AL", "description": "Annual Leave", "category": "AnnualLeave",
+         "unit": "H"},
+        {"leave_type_code": "SL", "description": "Personal/Carer's Leave",
+         "category": "SickLeave", "unit": "H"},
+    ],
+    "leave_reason": [
+        {"leave_type_code": "AL", "reason_code": "HOL", "description": "Holiday"},
+        {"leave_type_code": "SL", "reason_code": "ILL", "description": "Illness"},
+        {"leave_type_code": "SL", "reason_code": "CAR", "description": "Carer's leave"},
+    ],
+    "pay_frequency": [
+        {"frequency_code": "W", "description": "Weekly", "periods_per_year": 52},
+        {"frequency_code": "F", "description": "Fortnightly", "periods_per_year": 26},
+        {"frequency_code": "M", "description": "Monthly", "periods_per_year": 12},
+    ],
+}
+
+
+def fill_lookups(url: str, lookups: Mapping[str, list[dict[str, Any]]] = BASIC_LOOKUPS) -> None:
+    """Fill every lookup table of a payroll database."""
+    for table, rows in lookups.items():
+        insert_rows(url, table, rows)
