@@ -76,8 +76,8 @@ def describe(exc: BaseException) -> str:
     text = str(orig if orig is not None else exc)
     text = _SQL_NOISE.sub("", text).strip()
     # pyodbc: "[HY000] [unixODBC][Driver]message (7) (SQLExecDirectW)" -> message
-    text = re.sub(r"^\('?[0-9A-Z]{5}'?,\s*'?", "", text)
+    text = re.sub(r"^\(['\"]?[0-9A-Z]{5}['\"]?,\s*['\"]?", "", text)
     text = re.sub(r"(\[[^\]]*\]\s*)+", "", text)
-    text = re.sub(r"\s*\(\d+\)\s*\(SQL\w+\)'?\)?$", "", text)
+    text = re.sub(r"\s*(\(-?\d+\)\s*)?(\(SQL\w+\))?['\"]?\)?$", "", text)
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     return first or type(exc).__name__

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -28,11 +29,19 @@ class PayrollReadError(Exception):
 class PayrollReader:
     """Runs SELECTs on one payroll connection and streams the rows in chunks."""
 
-    def __init__(self, database: str, paramstyle: str, connection: Any, via_sqlalchemy: bool):
+    def __init__(
+        self,
+        database: str,
+        paramstyle: str,
+        connection: Any,
+        via_sqlalchemy: bool,
+        cancel_after_seconds: float | None = None,
+    ):
         self.database = database
         self.paramstyle = paramstyle
         self._connection = connection
         self._via_sqlalchemy = via_sqlalchemy
+        self._cancel_after = cancel_after_seconds
 
     def chunks(
         self, sql: str, params: Sequence[Any] = (), size: int = CHUNK_ROWS
@@ -47,11 +56,19 @@ class PayrollReader:
                 yield [tuple(r) for r in partition]
             return
         cursor = self._connection.cursor()
+        watchdog = None
+        if self._cancel_after is not None:
+            # The driver has no query timeout of its own: SQLCancel from a timer ends the query.
+            watchdog = threading.Timer(self._cancel_after, cursor.cancel)
+            watchdog.daemon = True
+            watchdog.start()
         try:
             cursor.execute(sql, *params)
             while batch := cursor.fetchmany(size):
                 yield [tuple(r) for r in batch]
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
             cursor.close()
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -123,9 +140,19 @@ def _odbc_reader(block: PayrollDatabase) -> Iterator[PayrollReader]:
     connection = pyodbc.connect(
         block.connection_string.get_secret_value(), readonly=True, autocommit=True, timeout=30
     )
+    cancel_after: float | None = None
     try:
-        # Enforced by the driver (SQL_ATTR_QUERY_TIMEOUT): a hung payroll query ends.
-        connection.timeout = block.query_timeout_seconds
-        yield PayrollReader(block.database_name, "qmark", connection, via_sqlalchemy=False)
+        try:
+            # Enforced by the driver where it can (SQL Server's does): a hung query ends.
+            connection.timeout = block.query_timeout_seconds
+        except pyodbc.Error:
+            cancel_after = float(block.query_timeout_seconds)
+        yield PayrollReader(
+            block.database_name,
+            "qmark",
+            connection,
+            via_sqlalchemy=False,
+            cancel_after_seconds=cancel_after,
+        )
     finally:
         connection.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
+from prefect.logging.configuration import ensure_logging_setup
 
 
 from tests.support import payroll_schema_sql
@@ -25,6 +26,10 @@ REDIS_URL = os.environ.get("ESS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ODBC_DRIVER = os.environ.get("ESS_TEST_ODBC_DRIVER", "PostgreSQL Unicode")
 REQUIRED = {s.strip() for s in os.environ.get("ESS_REQUIRE_SUITES", "").split(",") if s.strip()}
 SUITES = ("postgres", "odbc", "redis")
+
+# Prefect binds its console handler to the stderr of the moment it sets up logging: do it
+# now, not inside a CliRunner invocation whose stderr is closed when the command returns.
+ensure_logging_setup()
 
 # Two shared cores: timing-based health checks would fail on load, not on a bug.
 settings.register_profile("ess", deadline=None, suppress_health_check=[HealthCheck.too_slow])

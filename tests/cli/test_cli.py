@@ -1,0 +1,106 @@
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from tasks.jobs import SYNC_FROM_PAYROLL, take_job
+from tests.support import execute, fill_lookups
+
+runner = CliRunner()
+PASSWORD = "Sup3r-S3cret-pw"
+
+
+def invoke(*args):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def acme(ess, payroll_sqlite, prefect_api):
+    fill_lookups(payroll_sqlite)
+    result = invoke("databases", "add", "acme_payroll", "--url", payroll_sqlite)
+    assert result.exit_code == 0, result.output
+    return payroll_sqlite
+
+
+def test_a_registered_database_is_listed_without_its_password(ess, prefect_api, postgres_database):
+    url = f"postgresql+psycopg://payroll:{PASSWORD}@127.0.0.1:5432/{postgres_database}"
+    assert invoke("databases", "add", "acme_payroll", "--url", url).exit_code == 0
+    listed = invoke("databases", "list")
+    as_json = invoke("databases", "list", "--json")
+    assert "acme_payroll" in listed.output
+    assert PASSWORD not in listed.output + as_json.output
+    assert json.loads(as_json.output)[0]["connection"].startswith("postgresql+psycopg://payroll:***@")
+
+
+def test_a_bad_database_name_is_refused_with_the_rule(ess, prefect_api):
+    result = runner.invoke(app, ["databases", "add", "Acme Payroll", "--url", "sqlite:///x.db"])
+    assert result.exit_code == 2
+    assert "not a valid payroll database name" in result.output
+
+
+def test_run_exits_zero_when_the_job_completes(acme):
+    result = invoke("run", "acme_payroll")
+    assert result.exit_code == 0
+    assert "Job Completed." in result.output
+
+
+def test_run_exits_non_zero_when_the_job_fails(acme):
+    execute(acme, "DROP TABLE gender")
+    result = invoke("run", "acme_payroll")
+    assert result.exit_code == 1
+    assert "Job Failed: Importing gender failed" in result.output
+
+
+def test_run_of_an_unknown_database_says_which_exist(acme):
+    result = runner.invoke(app, ["run", "nowhere"])
+    assert result.exit_code == 2
+    assert "No payroll database is registered as 'nowhere'" in result.output
+    assert "acme_payroll" in result.output
+
+
+def test_a_second_run_is_answered_already_running_within_two_seconds(acme):
+    take_job("acme_payroll", SYNC_FROM_PAYROLL, flow_run_id="held-by-test")
+    started = time.monotonic()
+    result = runner.invoke(app, ["run", "acme_payroll"])
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 3
+    assert "Job Not Started: a sync of acme_payroll is already running" in result.output
+    assert elapsed < 2
+
+
+def test_status_and_log_report_the_last_job(acme):
+    invoke("run", "acme_payroll")
+    status = json.loads(invoke("status", "--json").output)
+    assert status[0]["database"] == "acme_payroll"
+    assert status[0]["last_job_status"] == "completed"
+    assert status[0]["last_sync_from_payroll"] is not None
+    rows = json.loads(invoke("log", "acme_payroll", "--json", "--limit", "3").output)
+    assert [r["message"] for r in rows][-1] == "Job Completed."
+    assert len(rows) == 3
+    assert "Sync status" in invoke("status").output
+
+
+def test_a_lookup_list_is_served_through_the_cache(acme):
+    invoke("run", "acme_payroll")
+    first = json.loads(invoke("lookups", "acme_payroll", "state", "--json").output)
+    assert [r["state_code"] for r in first] == ["NSW", "QLD", "VIC"]
+    execute(acme, "DELETE FROM state WHERE state_code = 'QLD'")
+    invoke("run", "acme_payroll")
+    after = json.loads(invoke("lookups", "acme_payroll", "state", "--json").output)
+    assert [r["state_code"] for r in after] == ["NSW", "VIC"]
+
+
+def test_status_and_log_answer_without_loading_prefect(acme):
+    invoke("run", "acme_payroll")
+    probe = (
+        "import sys; from typer.testing import CliRunner; from cli.main import app; "
+        "r = CliRunner().invoke(app, ['status']); assert r.exit_code == 0, r.output; "
+        "r = CliRunner().invoke(app, ['log', 'acme_payroll']); assert r.exit_code == 0, r.output; "
+        "print('prefect' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

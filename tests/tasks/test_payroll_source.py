@@ -1,0 +1,96 @@
+"""Reading payroll for real: PostgreSQL through its SQLAlchemy URL and through unixODBC."""
+
+import pytest
+import sqlalchemy as sa
+
+from blocks.payroll_database import PayrollDatabase
+from core.queries import select_all
+from flows.sync_from_payroll import sync_from_payroll
+from tasks.payroll_source import PayrollReadError, payroll_reader
+from tasks.registry import list_databases, register_database
+from tasks.web_api_log import read_log
+from tests.conftest import ODBC_DRIVER
+from tests.support import fill_lookups
+
+ODBC_PASSWORD = "odbc-Pa55word-never-shown"
+
+
+def _odbc_string(url: str, database: str | None = None) -> str:
+    u = sa.make_url(url)
+    return (
+        f"DRIVER={{{ODBC_DRIVER}}};SERVER={u.host};PORT={u.port or 5432};"
+        f"DATABASE={database or u.database};UID={u.username};PWD={ODBC_PASSWORD}"
+    )
+
+
+def _completed_counts(database):
+    return [r.message for r in read_log(database, limit=100) if r.message.startswith("Imported")]
+
+
+@pytest.mark.postgres
+def test_a_payroll_on_postgresql_syncs_through_its_url(ess, payroll_postgres, prefect_api):
+    fill_lookups(payroll_postgres)
+    register_database("pg_payroll", url=payroll_postgres)
+    assert sync_from_payroll(database="pg_payroll", return_state=True).is_completed()
+    assert "Imported state: 3 added, 0 updated, 0 deactivated, 0 unchanged." in (
+        _completed_counts("pg_payroll")
+    )
+
+
+@pytest.mark.odbc
+def test_a_payroll_syncs_through_pyodbc_and_unixodbc(ess, payroll_postgres, prefect_api):
+    fill_lookups(payroll_postgres)
+    register_database("odbc_payroll", odbc=_odbc_string(payroll_postgres))
+    assert sync_from_payroll(database="odbc_payroll", return_state=True).is_completed()
+    counts = _completed_counts("odbc_payroll")
+    assert "Imported super fund: 3 added, 0 updated, 0 deactivated, 0 unchanged." in counts
+    assert sync_from_payroll(database="odbc_payroll", return_state=True).is_completed()
+    assert "Imported super fund: 0 added, 0 updated, 0 deactivated, 3 unchanged." in (
+        _completed_counts("odbc_payroll")
+    )
+    [registered] = list_databases()
+    assert ODBC_PASSWORD not in registered.connection_display
+    assert "PWD=***" in registered.connection_display
+
+
+@pytest.mark.odbc
+def test_an_odbc_failure_names_the_database_and_never_the_password(
+    ess, payroll_postgres, prefect_api
+):
+    register_database("missing_payroll", odbc=_odbc_string(payroll_postgres, "no_such_db"))
+    state = sync_from_payroll(database="missing_payroll", return_state=True)
+    assert state.is_failed()
+    last = read_log("missing_payroll")[-1].message
+    assert last.startswith("Job Failed: Importing country failed: payroll database missing_payroll")
+    assert "no_such_db" in last
+    assert all(ODBC_PASSWORD not in r.message for r in read_log(limit=1000))
+
+
+@pytest.mark.odbc
+def test_the_odbc_reader_streams_rows_in_chunks(payroll_postgres):
+    fill_lookups(payroll_postgres)
+    block = PayrollDatabase(
+        database_name="odbc_payroll",
+        connection_kind="odbc",
+        connection_string=_odbc_string(payroll_postgres),
+    )
+    with payroll_reader(block) as reader:
+        chunks = list(reader.chunks(select_all("state", ("state_code",), ("state_code",)), size=2))
+    assert chunks == [[("NSW",), ("QLD",)], [("VIC",)]]
+
+
+@pytest.mark.postgres
+def test_the_reader_cannot_write_to_payroll_on_postgresql(payroll_postgres):
+    block = PayrollDatabase(
+        database_name="pg_payroll", connection_kind="url", connection_string=payroll_postgres
+    )
+    with payroll_reader(block) as reader:
+        assert reader.all("SELECT current_setting('transaction_read_only')") == [("on",)]
+
+
+def test_the_reader_cannot_write_to_payroll_on_sqlite(payroll_sqlite):
+    block = PayrollDatabase(
+        database_name="lite_payroll", connection_kind="url", connection_string=payroll_sqlite
+    )
+    with pytest.raises(PayrollReadError, match="readonly"), payroll_reader(block) as reader:
+        reader.all("INSERT INTO gender VALUES ('Z', 'Zed')")

@@ -1,0 +1,45 @@
+"""The layers of STYLE.md, held by parsing imports: core decides, tasks do I/O, flows orchestrate."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _imports(folder: str) -> list[tuple[str, str]]:
+    found = []
+    for path in sorted((REPO / folder).rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found += [(path.name, alias.name) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                found.append((path.name, node.module))
+            elif isinstance(node, ast.Attribute) and node.attr == "environ":
+                found.append((path.name, "os.environ"))
+    return found
+
+
+def _forbidden(folder: str, prefixes: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(f, m) for f, m in _imports(folder) if m.split(".")[0] in prefixes or m in prefixes]
+
+
+def test_the_core_imports_no_io_library():
+    assert _forbidden("core", ("prefect", "sqlalchemy", "pyodbc", "os.environ", "psycopg",
+                               "redis", "tasks", "flows", "ess", "blocks")) == []
+
+
+def test_tasks_never_import_flows():
+    assert _forbidden("tasks", ("flows", "cli")) == []
+
+
+def test_flows_hold_no_sql():
+    assert _forbidden("flows", ("sqlalchemy", "pyodbc", "psycopg", "sqlite3")) == []
+
+
+@pytest.mark.parametrize("module", sorted(p.stem for p in (REPO / "flows").glob("[a-z]*.py")))
+def test_each_flow_file_runs_with_python_m(module):
+    source = (REPO / "flows" / f"{module}.py").read_text()
+    assert 'if __name__ == "__main__":' in source
