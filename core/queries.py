@@ -35,3 +35,31 @@ def select_all(table: str, columns: Sequence[str], order_by: Sequence[str] = ())
     if order_by:
         sql += " ORDER BY " + ", ".join(_identifier(c) for c in order_by)
     return sql
+
+
+def select_where_in(
+    table: str, columns: Sequence[str], column: str, count: int, paramstyle: str
+) -> str:
+    """SELECT the rows whose `column` is one of `count` parameters."""
+    marks = ", ".join(placeholder(paramstyle, i) for i in range(count))
+    cols = ", ".join(_identifier(c) for c in columns)
+    return f"SELECT {cols} FROM {_identifier(table)} WHERE {_identifier(column)} IN ({marks})"
+
+
+def select_changed_since(paramstyle: str) -> str:
+    """Payroll's change feed from a watermark: which employees changed, and when."""
+    return (
+        "SELECT employee_id, changed_at FROM employee_changed "
+        f"WHERE changed_at >= {placeholder(paramstyle, 0)}"
+    )
+
+
+SELECT_FEED_END = "SELECT MAX(changed_at) FROM employee_changed"
+"""Where payroll's change feed ends now (payroll's clock)."""
+
+SELECT_DUPLICATE_CODES = (
+    "SELECT employee_id, employee_code FROM employee WHERE UPPER(RTRIM(employee_code)) IN ("
+    "SELECT UPPER(RTRIM(employee_code)) FROM employee "
+    "GROUP BY UPPER(RTRIM(employee_code)) HAVING COUNT(*) > 1)"
+)
+"""Every employee whose code another employee also holds (trimmed, without case)."""

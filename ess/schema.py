@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
     Column,
+    Date,
     DateTime,
     Index,
     Integer,
     MetaData,
+    Numeric,
     SmallInteger,
     String,
     Table,
@@ -48,6 +51,30 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """A decimal kept exact: NUMERIC where the database has it, text on SQLite (no decimals)."""
+
+    impl = Numeric
+    cache_ok = True
+
+    def __init__(self, precision: int, scale: int) -> None:
+        super().__init__(precision=precision, scale=scale, asdecimal=True)
+        self.scale = scale
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(40))
+        return dialect.type_descriptor(Numeric(self.impl.precision, self.scale, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "sqlite":
+            return value
+        return format(Decimal(value), "f")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(str(value))
 
 
 DATABASE_NAME = String(63)
@@ -220,3 +247,80 @@ LOOKUP_TABLES: dict[str, Table] = {
         ),
     )
 }
+
+
+def _string(name: str, length: int) -> Column[Any]:
+    return Column(name, String(length))
+
+
+employee = Table(
+    "employee",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("payroll_database", DATABASE_NAME, nullable=False),
+    Column("code_key", String(15), nullable=False),  # trimmed, upper-case: how codes match
+    Column("payroll_employee_id", Integer, nullable=False),
+    # Payroll-owned: every sync updates them.
+    Column("employee_code", String(15), nullable=False),
+    _string("first_name", 50),
+    _string("middle_name", 50),
+    _string("surname", 50),
+    _string("gender_code", 1),
+    Column("date_of_birth", Date),
+    _string("work_email", 254),
+    Column("date_hired", Date),
+    Column("termination_date", Date),
+    _string("employment_type_code", 1),
+    _string("classification_code", 20),
+    _string("cost_account_code", 20),
+    _string("location_code", 10),
+    _string("pay_point_code", 10),
+    _string("pay_frequency_code", 1),
+    _string("fund_code", 10),
+    _string("super_member_number", 20),
+    Column("yearly_salary", ExactDecimal(12, 2)),
+    Column("normal_rate", ExactDecimal(12, 4)),
+    Column("tax_free_threshold", SmallInteger),
+    _string("manager_code", 15),
+    _string("tax_file_number_masked", 12),
+    # Taken on the first import, then owned by ESS (the employee edits them).
+    _string("title", 10),
+    _string("preferred_name", 50),
+    _string("marital_status", 1),
+    _string("personal_email", 254),
+    _string("mobile", 20),
+    _string("phone", 20),
+    _string("address_line1", 100),
+    _string("address_line2", 100),
+    _string("suburb", 60),
+    _string("state_code", 3),
+    _string("postcode", 10),
+    _string("country_code", 3),
+    _string("bank_bsb", 6),
+    _string("bank_account_masked", 12),
+    # ESS's own.
+    Column("manager_id", Integer),
+    Column("in_payroll", Boolean, nullable=False, server_default=text("true")),
+    Column("payroll_hash", String(32), nullable=False),
+    Column("first_imported_at", UTCDateTime, nullable=False),
+    Column("synced_at", UTCDateTime, nullable=False),
+    UniqueConstraint("payroll_database", "code_key"),
+    Index("ix_employee_database_payroll_id", "payroll_database", "payroll_employee_id"),
+)
+
+employee_issue = Table(
+    "employee_issue",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("payroll_database", DATABASE_NAME, nullable=False),
+    Column("employee_code", String(100), nullable=False),
+    Column("payroll_employee_id", Integer),
+    Column("field", String(40), nullable=False),
+    Column("value", String(100)),  # never a secret: TFNs and accounts are not checked here
+    Column("reason", Text, nullable=False),
+    Column("rejected", Boolean, nullable=False),
+    Column("job_id", Integer),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Index("ix_employee_issue_database_employee", "payroll_database", "payroll_employee_id"),
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from datetime import datetime
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -36,7 +37,9 @@ class PayrollReader:
         connection: Any,
         via_sqlalchemy: bool,
         cancel_after_seconds: float | None = None,
+        backend: str = "odbc",
     ):
+        self.backend = backend
         self.database = database
         self.paramstyle = paramstyle
         self._connection = connection
@@ -47,6 +50,9 @@ class PayrollReader:
         self, sql: str, params: Sequence[Any] = (), size: int = CHUNK_ROWS
     ) -> Iterator[list[tuple[Any, ...]]]:
         """The rows of a query, `size` at a time, never all in memory at once."""
+        if self.backend == "sqlite":
+            # SQLite keeps payroll's timestamps as text 'YYYY-MM-DD HH:MM:SS'.
+            params = [p.isoformat(" ") if isinstance(p, datetime) else p for p in params]
         if self._via_sqlalchemy:
             conn: Connection = self._connection
             result = conn.execution_options(stream_results=True, yield_per=size).exec_driver_sql(
@@ -126,7 +132,13 @@ def _sqlalchemy_reader(block: PayrollDatabase) -> Iterator[PayrollReader]:
         with engine.connect() as conn:
             dbapi = engine.dialect.dbapi
             paramstyle = getattr(dbapi, "paramstyle", "qmark")
-            yield PayrollReader(block.database_name, paramstyle, conn, via_sqlalchemy=True)
+            yield PayrollReader(
+                block.database_name,
+                paramstyle,
+                conn,
+                via_sqlalchemy=True,
+                backend=url.get_backend_name(),
+            )
             # Holds no lock longer than one read: end the read transaction at once.
             conn.rollback()
     finally:
