@@ -9,7 +9,9 @@ import typer
 from rich.console import Console
 
 from cli import render
+from cli.common import fail, json_default, require_database
 from cli.databases import databases_app
+from cli.employees import rejects, show_app
 
 app = typer.Typer(
     help="ESS Payroll Sync: bring payroll databases' changes into Employee Self Service.",
@@ -19,16 +21,12 @@ app = typer.Typer(
 app.add_typer(databases_app, name="databases")
 db_app = typer.Typer(help="The ESS database's schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(show_app, name="show")
+app.command()(rejects)
 console = Console()
 errors = Console(stderr=True)
 
 EXIT_FAILED, EXIT_NOT_STARTED = 1, 3
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print an error a person can act on and return the exit to raise."""
-    errors.print(f"[bold red]Error:[/] {message}", highlight=False)
-    return typer.Exit(code)
 
 
 @db_app.command("upgrade")
@@ -46,22 +44,26 @@ def db_upgrade() -> None:
 def run(
     database: Annotated[str, typer.Argument(help="The payroll database's registered name.")],
     full: Annotated[bool, typer.Option(help="Read every employee, not only the changes.")] = False,
+    preview: Annotated[
+        bool, typer.Option(help="Show what each step would change; change nothing.")
+    ] = False,
 ) -> None:
     """Run Sync from Payroll for one database; exit code 0 only when the job completed."""
-    raise typer.Exit(_run_sync(database, full=full))
+    raise typer.Exit(_run_sync(database, full=full, preview=preview))
 
 
-def _run_sync(database: str, *, full: bool) -> int:
-    from tasks.registry import UnknownDatabase, get_database
-
-    try:
-        get_database(database)
-    except UnknownDatabase as exc:
-        raise fail(str(exc)) from None
+def _run_sync(database: str, *, full: bool, preview: bool = False) -> int:
+    require_database(database)
     from flows.sync_from_payroll import sync_from_payroll
 
-    state = sync_from_payroll(database=database, full=full, return_state=True)
+    state = sync_from_payroll(database=database, full=full, preview=preview, return_state=True)
     from tasks.web_api_log import read_log
+
+    if preview and state.is_completed():
+        result: dict[str, Any] = state.result()  # type: ignore[assignment]
+        console.print(render.preview_table(result, title=f"Preview: {database}"))
+        console.print("Preview only: nothing was changed.")
+        return 0
 
     rows = read_log(database, limit=200)
     job_rows = [r for r in rows if r.job_id == rows[-1].job_id] if rows else []
@@ -107,7 +109,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
 
     statuses = database_statuses()
     if as_json:
-        print(json.dumps([s.__dict__ for s in statuses], default=_json_default, indent=2))
+        print(json.dumps([s.__dict__ for s in statuses], default=json_default, indent=2))
         return
     console.print(render.status_table(statuses))
 
@@ -119,16 +121,12 @@ def log(
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many rows.")] = 50,
 ) -> None:
     """The Web API Log of one database, newest last."""
-    from tasks.registry import UnknownDatabase, get_database
     from tasks.web_api_log import read_log
 
-    try:
-        get_database(database)
-    except UnknownDatabase as exc:
-        raise fail(str(exc)) from None
+    require_database(database)
     rows = read_log(database, limit=limit)
     if as_json:
-        print(json.dumps([r.__dict__ for r in rows], default=_json_default, indent=2))
+        print(json.dumps([r.__dict__ for r in rows], default=json_default, indent=2))
         return
     console.print(render.log_table(rows, title=f"Web API Log: {database}"))
 
@@ -142,22 +140,17 @@ def lookups(
     """A lookup list as ESS serves it (through the ESS cache)."""
     from core.lookups import spec_named
     from tasks.lookup_lists import lookup_list
-    from tasks.registry import UnknownDatabase, get_database
 
+    require_database(database)
     try:
-        get_database(database)
         spec = spec_named(name)
-    except (UnknownDatabase, KeyError) as exc:
+    except KeyError as exc:
         raise fail(str(exc.args[0])) from None
     rows = lookup_list(database, spec)
     if as_json:
-        print(json.dumps(rows, default=_json_default, indent=2))
+        print(json.dumps(rows, default=json_default, indent=2))
         return
     console.print(render.rows_table(rows, title=f"{spec.name} ({database})"))
-
-
-def _json_default(value: Any) -> str:
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def main() -> None:

@@ -79,3 +79,20 @@ def rows_table(rows: Sequence[Mapping[str, Any]], title: str) -> Table:
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row.values()))
     return table
+
+
+def preview_table(result: Mapping[str, Any], title: str) -> Table:
+    """What each step of a sync would change, and the first employee codes of each change."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("Step")
+    table.add_column("Would change")
+    for step, counts in result["steps"].items():
+        if not isinstance(counts, Mapping):
+            continue
+        shown = ", ".join(
+            f"{v} {k}" for k, v in counts.items() if isinstance(v, int) and k != "samples"
+        )
+        table.add_row(step, shown)
+        for kind, codes in (counts.get("samples") or {}).items():
+            table.add_row("", f"{kind}: {', '.join(codes)}", style="dim")
+    return table

@@ -8,7 +8,7 @@ Decisions on bad rows (README "Bad employee rows" says the same to support staff
 | date_hired missing or impossible; termination_date impossible | rejected |
 | a payroll-owned value too long for ESS | rejected |
 | unknown pay frequency (required) | rejected |
-| unknown optional lookup code (gender, state, location, fund, ...) | imported, field left empty, warning |
+| unknown optional lookup code (gender, state, location, ...) | imported, field empty, warning |
 | manager who does not exist | imported without a manager, warning |
 | impossible date_of_birth; an ESS-owned value too long | imported, field left empty, warning |
 
@@ -280,7 +280,7 @@ class EmployeeCounts:
         """Count one change and remember the first codes of each kind (for previews)."""
         setattr(self, kind, getattr(self, kind) + 1)
         sample = self.samples.setdefault(kind, [])
-        if len(sample) < keep:
+        if len(sample) < keep and code not in sample:
             sample.append(code)
 
 

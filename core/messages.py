@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from core.changes import ChangeCounts
+from core.employees import EmployeeCounts
 
 JOB_STARTED = "Job Started."
 JOB_COMPLETED = "Job Completed."
@@ -14,6 +15,10 @@ IMPORTING_LOOKUPS = (
     "job classification, etc."
 )
 IMPORTING_PAY_FREQUENCY = "Importing pay frequency."
+IMPORTING_EMPLOYEES = "Importing employees."
+PREVIEW_ONLY = "Preview only: nothing was changed."
+ISSUES_SHOWN = 50
+"""Issue rows logged one by one per sync; the rest are counted in one row."""
 
 
 def job_failed(reason: str) -> str:
@@ -59,3 +64,22 @@ def job_abandoned(last_heartbeat: datetime) -> str:
 
 def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+
+
+def imported_employees(counts: EmployeeCounts) -> str:
+    """The counts row of the employees step."""
+    return (
+        f"Imported employees: {counts.added} added, {counts.updated} updated, "
+        f"{counts.terminated} terminated, {counts.unchanged} unchanged, "
+        f"{counts.rejected} rejected."
+    )
+
+
+def employees_removed(count: int) -> str:
+    """A row for employees payroll no longer has."""
+    return f"{count} employee(s) no longer in payroll were marked inactive."
+
+
+def more_issues(count: int, database: str) -> str:
+    """The row that stands for issues beyond the first ISSUES_SHOWN."""
+    return f"... and {count} more employee issue(s): see `ess-sync rejects {database}`."

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from datetime import datetime
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, create_engine

@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 from prefect.logging.configuration import ensure_logging_setup
 
-
 from tests.support import payroll_schema_sql
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -43,7 +42,9 @@ def _postgres_problem() -> str | None:
             pass
         engine.dispose()
     except Exception as exc:
-        return f"PostgreSQL unreachable at {POSTGRES_ADMIN_URL.split('@')[-1]}: {type(exc).__name__}"
+        return (
+            f"PostgreSQL unreachable at {POSTGRES_ADMIN_URL.split('@')[-1]}: {type(exc).__name__}"
+        )
     return None
 
 
@@ -147,7 +148,9 @@ def postgres_database() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def ess(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def ess(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
     """ESS on a real SQLite file, then on a real PostgreSQL database; yields its URL."""
     from ess.database import dispose_engines
 

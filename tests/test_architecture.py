@@ -1,4 +1,4 @@
-"""The layers of STYLE.md, held by parsing imports: core decides, tasks do I/O, flows orchestrate."""
+"""STYLE.md's layers, held by parsing imports: core decides, tasks do I/O, flows orchestrate."""
 
 import ast
 from pathlib import Path
@@ -27,8 +27,24 @@ def _forbidden(folder: str, prefixes: tuple[str, ...]) -> list[tuple[str, str]]:
 
 
 def test_the_core_imports_no_io_library():
-    assert _forbidden("core", ("prefect", "sqlalchemy", "pyodbc", "os.environ", "psycopg",
-                               "redis", "tasks", "flows", "ess", "blocks")) == []
+    assert (
+        _forbidden(
+            "core",
+            (
+                "prefect",
+                "sqlalchemy",
+                "pyodbc",
+                "os.environ",
+                "psycopg",
+                "redis",
+                "tasks",
+                "flows",
+                "ess",
+                "blocks",
+            ),
+        )
+        == []
+    )
 
 
 def test_tasks_never_import_flows():

@@ -27,17 +27,21 @@ from tasks.web_api_log import WARNING, write_log
     cache_policy=NO_CACHE,
     **STEP_OPTIONS,
 )
-def import_lookup(spec: LookupSpec, database: str, job_id: int | None = None) -> ChangeCounts:
+def import_lookup(
+    spec: LookupSpec, database: str, job_id: int | None = None, preview: bool = False
+) -> ChangeCounts:
     """Bring one lookup of one payroll database into ESS; only changed rows are written.
 
-    Safe to retry: the whole diff commits in one transaction or not at all.
+    Safe to retry: the whole diff commits in one transaction or not at all. A preview
+    computes the same diff and writes nothing.
     """
     with payroll_reader(load_connection(database)) as reader:
         source = reader.all(select_all(spec.source_table, spec.columns, order_by=spec.key))
     with ess_engine().begin() as conn:
         changes = compute_changes(source, _ess_rows(conn, spec, database), len(spec.key))
-        _write(conn, spec, database, changes)
-    if changes.duplicates:
+        if not preview:
+            _write(conn, spec, database, changes)
+    if changes.duplicates and not preview:
         write_log(
             database, duplicate_keys(spec.name, changes.duplicates), job_id=job_id, level=WARNING
         )

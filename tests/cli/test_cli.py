@@ -33,7 +33,9 @@ def test_a_registered_database_is_listed_without_its_password(ess, prefect_api, 
     as_json = invoke("databases", "list", "--json")
     assert "acme_payroll" in listed.output
     assert PASSWORD not in listed.output + as_json.output
-    assert json.loads(as_json.output)[0]["connection"].startswith("postgresql+psycopg://payroll:***@")
+    assert json.loads(as_json.output)[0]["connection"].startswith(
+        "postgresql+psycopg://payroll:***@"
+    )
 
 
 def test_a_bad_database_name_is_refused_with_the_rule(ess, prefect_api):

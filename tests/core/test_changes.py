@@ -6,8 +6,12 @@ from hypothesis import strategies as st
 from core.changes import EssRow, apply_changes, compute_changes, match_key, normalise_row
 
 codes = st.text(alphabet="ABCDEFGHxyz", min_size=1, max_size=3)
-values = st.one_of(st.none(), st.text(max_size=5), st.integers(-5, 5),
-                   st.decimals(allow_nan=False, allow_infinity=False, places=2))
+values = st.one_of(
+    st.none(),
+    st.text(max_size=5),
+    st.integers(-5, 5),
+    st.decimals(allow_nan=False, allow_infinity=False, places=2),
+)
 source_rows = st.dictionaries(codes, st.tuples(values, values), max_size=12).map(
     lambda d: [(k, *v) for k, v in d.items()]
 )

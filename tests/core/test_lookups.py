@@ -20,8 +20,17 @@ def payroll_columns():
 def test_every_lookup_of_the_contract_has_a_spec():
     names = {s.source_table for s in LOOKUPS}
     assert names == {
-        "country", "state", "gender", "super_fund", "cost_account", "job_classification",
-        "employment_type", "location", "pay_point", "leave_type", "leave_reason",
+        "country",
+        "state",
+        "gender",
+        "super_fund",
+        "cost_account",
+        "job_classification",
+        "employment_type",
+        "location",
+        "pay_point",
+        "leave_type",
+        "leave_reason",
     }
     assert PAY_FREQUENCY not in LOOKUPS
 
@@ -32,8 +41,13 @@ def test_a_spec_copies_every_column_of_its_payroll_table(spec, payroll_columns):
     primary_key = sqlite3.connect(":memory:")
     for statement in payroll_schema_sql():
         primary_key.execute(statement)
-    pk = [r[1] for r in sorted(primary_key.execute(f"PRAGMA table_info({spec.source_table})"),
-                               key=lambda r: r[5]) if r[5]]
+    pk = [
+        r[1]
+        for r in sorted(
+            primary_key.execute(f"PRAGMA table_info({spec.source_table})"), key=lambda r: r[5]
+        )
+        if r[5]
+    ]
     assert list(spec.key) == pk
 
 

@@ -59,7 +59,9 @@ def test_a_first_sync_logs_every_step_in_order(acme):
     assert state.is_completed()
     assert _job_messages("acme_payroll") == EXPECTED_FIRST_RUN
     assert {r["fund_code"] for r in _rows("super_fund", "acme_payroll")} == {
-        "AUSSUP", "HOSTPLUS", "SMSF01",
+        "AUSSUP",
+        "HOSTPLUS",
+        "SMSF01",
     }
 
 
@@ -77,7 +79,9 @@ def test_payroll_changes_are_added_updated_and_deactivated_never_deleted(acme):
     sync_from_payroll(database="acme_payroll")
     execute(acme, "UPDATE super_fund SET fund_name = 'Hostplus Pty' WHERE fund_code = 'HOSTPLUS'")
     execute(acme, "DELETE FROM super_fund WHERE fund_code = 'SMSF01'")
-    execute(acme, "INSERT INTO super_fund VALUES ('REST', 'Rest', '62653671394', 'RES0103AU', 0, 1)")
+    execute(
+        acme, "INSERT INTO super_fund VALUES ('REST', 'Rest', '62653671394', 'RES0103AU', 0, 1)"
+    )
     sync_from_payroll(database="acme_payroll")
     assert "Imported super fund: 1 added, 1 updated, 1 deactivated, 1 unchanged." in (
         _job_messages("acme_payroll")
@@ -96,7 +100,9 @@ def test_a_failed_sync_says_why_and_leaves_the_last_sync_date(acme):
     state = sync_from_payroll(database="acme_payroll", return_state=True)
     assert state.is_failed()
     last = _job_messages("acme_payroll")[-1]
-    assert last.startswith("Job Failed: Importing cost account failed: payroll database acme_payroll:")
+    assert last.startswith(
+        "Job Failed: Importing cost account failed: payroll database acme_payroll:"
+    )
     assert "cost_account" in last
     assert get_database("acme_payroll").last_sync_from_payroll == completed_at
 
@@ -129,7 +135,9 @@ def test_two_payroll_databases_sync_independently(acme, payroll_sqlite, tmp_path
             conn.exec_driver_sql(statement)
     engine.dispose()
     fill_lookups(other)
-    execute(other, "UPDATE country SET description = 'Aotearoa New Zealand' WHERE country_code='NZL'")
+    execute(
+        other, "UPDATE country SET description = 'Aotearoa New Zealand' WHERE country_code='NZL'"
+    )
     register_database("beta_payroll", url=other)
     sync_from_payroll(database="acme_payroll")
     acme_before = _rows("country", "acme_payroll")
@@ -151,9 +159,11 @@ def test_a_sync_requested_while_another_runs_is_not_started(acme):
     refused_rows = [r for r in read_log("acme_payroll") if r.message.startswith("Job Not Started")]
     assert len(refused_rows) == 1
     with ess_engine().connect() as conn:
-        running = conn.execute(
-            sa.select(sync_job.c.id).where(sync_job.c.status == "running")
-        ).scalars().all()
+        running = (
+            conn.execute(sa.select(sync_job.c.id).where(sync_job.c.status == "running"))
+            .scalars()
+            .all()
+        )
     assert running == [holder.id]
 
 
@@ -161,7 +171,8 @@ def test_a_job_whose_heartbeat_stopped_is_abandoned_and_the_next_sync_runs(acme)
     dead = take_job("acme_payroll", SYNC_FROM_PAYROLL)
     with ess_engine().begin() as conn:
         conn.execute(
-            sa.update(sync_job).where(sync_job.c.id == dead.id)
+            sa.update(sync_job)
+            .where(sync_job.c.id == dead.id)
             .values(heartbeat_at=datetime.now(UTC) - timedelta(minutes=5))
         )
     assert sync_from_payroll(database="acme_payroll", return_state=True).is_completed()
