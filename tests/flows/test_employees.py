@@ -1,0 +1,282 @@
+"""The employees step end to end: change feed, ownership, bad rows, secrets, two databases."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from cli.main import app
+from ess.database import ess_engine
+from ess.schema import employee, employee_issue, metadata, payroll_database
+from flows.sync_from_payroll import sync_from_payroll
+from generator import add_hard_cases, build_payroll, change_employees
+from tasks.registry import get_database, register_database
+from tasks.web_api_log import read_log
+from tests.support import execute
+
+runner = CliRunner()
+
+
+def _build(url, employees=60, seed=1):
+    engine = sa.create_engine(url)
+    build_payroll(engine, employees=employees, seed=seed, leave_types_per_employee=2)
+    engine.dispose()
+
+
+@pytest.fixture
+def acme(ess, payroll_sqlite, prefect_api):
+    _build(payroll_sqlite)
+    register_database("acme_payroll", url=payroll_sqlite)
+    return payroll_sqlite
+
+
+def _sync(database="acme_payroll", **kwargs):
+    state = sync_from_payroll(database=database, return_state=True, **kwargs)
+    assert state.is_completed(), state.message
+    return state.result()
+
+
+def _employees_row(database="acme_payroll"):
+    return [
+        r.message
+        for r in read_log(database, limit=500)
+        if r.message.startswith("Imported employees")
+    ][-1]
+
+
+def _ess_employees(database="acme_payroll"):
+    with ess_engine().connect() as conn:
+        rows = conn.execute(sa.select(employee).where(employee.c.payroll_database == database))
+        return {r.code_key: r for r in rows.mappings()}
+
+
+def _payroll(url, sql):
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(sql)).all()
+    engine.dispose()
+    return rows
+
+
+def test_a_first_sync_imports_every_employee_and_a_resync_changes_nothing(acme):
+    _sync()
+    assert _employees_row() == (
+        "Imported employees: 60 added, 0 updated, 0 terminated, 0 unchanged, 0 rejected."
+    )
+    assert len(_ess_employees()) == 60
+    _sync()
+    assert _employees_row().startswith("Imported employees: 0 added, 0 updated, 0 terminated,")
+    _sync(full=True)
+    assert _employees_row() == (
+        "Imported employees: 0 added, 0 updated, 0 terminated, 60 unchanged, 0 rejected."
+    )
+
+
+def test_only_the_change_feed_is_read_and_the_watermark_moves_on_commit(acme):
+    _sync()
+    first_mark = get_database("acme_payroll").employee_watermark
+    later = datetime(2025, 7, 10, 9, 30)
+    changed = change_employees(sa.create_engine(acme), 0.1, seed=3, at=later)
+    result = _sync()
+    counts = result["steps"]["employees"]
+    assert counts["updated"] + counts["terminated"] == len(changed)
+    assert counts["added"] == 0
+    # Only the feed's employees were read: those changed plus any within the overlap.
+    assert counts["unchanged"] < 60 - len(changed)
+    assert get_database("acme_payroll").employee_watermark == later.replace(tzinfo=UTC)
+    assert first_mark < later.replace(tzinfo=UTC)
+
+
+def test_a_change_missed_by_the_feed_is_repaired_by_a_full_sync(acme):
+    _sync()
+    execute(acme, "UPDATE employee SET surname = 'Missed-Feed' WHERE employee_id = 5")
+    _sync()
+    assert _ess_employees()["E000005"]["surname"] != "Missed-Feed"
+    _sync(full=True)
+    assert _ess_employees()["E000005"]["surname"] == "Missed-Feed"
+    assert "1 updated" in _employees_row()
+
+
+def test_payroll_updates_only_the_fields_it_owns(acme):
+    _sync()
+    with ess_engine().begin() as conn:
+        conn.execute(
+            sa.update(employee)
+            .where(employee.c.code_key == "E000009")
+            .values(mobile="0499 999 999", preferred_name="Bec", suburb="Fitzroy")
+        )
+    stamp = "2025-08-01 08:00:00"
+    execute(
+        acme,
+        "UPDATE employee SET surname = 'Okafor', mobile = '0411 111 111', "
+        f"suburb = 'Carlton', last_modified = '{stamp}' WHERE employee_id = 9",
+    )
+    execute(acme, f"INSERT INTO employee_changed VALUES (999999, 9, '{stamp}')")
+    _sync()
+    row = _ess_employees()["E000009"]
+    assert row["surname"] == "Okafor"
+    assert (row["mobile"], row["preferred_name"], row["suburb"]) == (
+        "0499 999 999",
+        "Bec",
+        "Fitzroy",
+    )
+
+
+def test_every_hard_case_is_named_and_held_and_the_rest_syncs(acme):
+    hard = add_hard_cases(sa.create_engine(acme))
+    _sync()
+    messages = [r.message for r in read_log("acme_payroll", limit=500)]
+    [dup] = hard["duplicate_code"]
+    dup_ids = [
+        r[0]
+        for r in _payroll(acme, f"SELECT employee_id FROM employee WHERE employee_code = '{dup}'")
+    ]
+    dup_rows = [m for m in messages if m.startswith(f"Rejected employee {dup}:")]
+    assert len(dup_rows) == 1 and all(str(i) in dup_rows[0] for i in dup_ids)
+    assert any(
+        m.startswith(f"Rejected employee {hard['impossible_date'][0]}: date_hired '2023-02-30'")
+        for m in messages
+    )
+    assert any(
+        m.startswith(f"Warning for employee {hard['unknown_location'][0]}: location_code 'ZZZ'")
+        for m in messages
+    )
+    assert any(
+        m.startswith(f"Warning for employee {hard['unknown_manager'][0]}: manager_code")
+        for m in messages
+    )
+    ess_codes = set(_ess_employees())
+    assert dup not in ess_codes and hard["impossible_date"][0] not in ess_codes
+    assert hard["unknown_location"][0] in ess_codes and hard["unknown_manager"][0] in ess_codes
+    # Nothing is silently dropped: every payroll employee is in ESS or held back.
+    with ess_engine().connect() as conn:
+        held = set(conn.execute(sa.select(employee_issue.c.payroll_employee_id)).scalars())
+    ess_ids = {r["payroll_employee_id"] for r in _ess_employees().values()}
+    payroll_ids = {r[0] for r in _payroll(acme, "SELECT employee_id FROM employee")}
+    assert payroll_ids == ess_ids | (held - ess_ids)
+    listed = json.loads(runner.invoke(app, ["rejects", "acme_payroll", "--json"]).output)
+    assert {(i["employee_code"], i["outcome"]) for i in listed} >= {
+        (dup, "rejected"),
+        (hard["impossible_date"][0], "rejected"),
+        (hard["unknown_location"][0], "warning"),
+        (hard["unknown_manager"][0], "warning"),
+    }
+
+
+def test_a_rejected_employee_is_imported_once_payroll_fixes_it(acme):
+    hard = add_hard_cases(sa.create_engine(acme))
+    _sync()
+    [code] = hard["impossible_date"]
+    stamp = "2030-01-01 00:00:00"
+    execute(
+        acme,
+        f"UPDATE employee SET date_hired = '2023-02-28', last_modified = '{stamp}' "
+        f"WHERE employee_code = '{code}'",
+    )
+    execute(
+        acme,
+        f"INSERT INTO employee_changed SELECT 888888, employee_id, '{stamp}' "
+        f"FROM employee WHERE employee_code = '{code}'",
+    )
+    _sync()
+    assert code in _ess_employees()
+    listed = json.loads(runner.invoke(app, ["rejects", "acme_payroll", "--json"]).output)
+    assert code not in {i["employee_code"] for i in listed}
+
+
+def test_no_tfn_or_bank_account_appears_in_ess_logs_or_output(acme):
+    from prefect.client.orchestration import get_client
+    from prefect.logging.handlers import APILogHandler
+
+    add_hard_cases(sa.create_engine(acme))
+    _sync()
+    change_employees(sa.create_engine(acme), 0.2, seed=9, at=datetime(2025, 9, 1))
+    _sync()
+    secrets = {
+        s
+        for r in _payroll(acme, "SELECT tax_file_number, bank_account_number FROM employee")
+        for s in r
+        if s
+    }
+    assert len(secrets) > 100
+    texts = []
+    with ess_engine().connect() as conn:
+        for table in metadata.sorted_tables:
+            texts += [" ".join(map(str, r)) for r in conn.execute(sa.select(table))]
+    APILogHandler().flush()
+    with get_client(sync_client=True) as client:
+        texts += [log.message for log in client.read_logs(limit=200)]
+        texts += [log.message for log in client.read_logs(limit=200, offset=200)]
+    for code in ("E000001", "E000030"):
+        texts.append(runner.invoke(app, ["show", "employee", "acme_payroll", code]).output)
+        texts.append(
+            runner.invoke(app, ["show", "employee", "acme_payroll", code, "--json"]).output
+        )
+    texts.append(runner.invoke(app, ["rejects", "acme_payroll", "--json"]).output)
+    texts.append(runner.invoke(app, ["log", "acme_payroll", "--limit", "500"]).output)
+    haystack = "\n".join(texts)
+    assert "*****" in haystack
+    leaked = [s for s in secrets if s in haystack]
+    assert leaked == []
+
+
+def test_two_databases_with_the_same_codes_sync_independently(acme, tmp_path):
+    other = f"sqlite:///{tmp_path / 'beta.db'}"
+    _build(other)
+    register_database("beta_payroll", url=other)
+    _sync("acme_payroll")
+    _sync("beta_payroll")
+    before = _ess_employees("acme_payroll")
+    change_employees(sa.create_engine(other), 0.5, seed=4, at=datetime(2025, 8, 8))
+    execute(other, "DELETE FROM employee WHERE employee_id = 3")
+    _sync("beta_payroll", full=True)
+    assert _ess_employees("acme_payroll") == before
+    assert set(_ess_employees("beta_payroll")) == set(before)
+    assert _ess_employees("beta_payroll")["E000003"]["in_payroll"] is False
+    assert before["E000003"]["in_payroll"] is True
+
+
+def test_a_preview_writes_nothing_but_one_log_row(acme):
+    _sync()
+    change_employees(sa.create_engine(acme), 0.1, seed=6, at=datetime(2025, 7, 20))
+
+    def snapshot():
+        with ess_engine().connect() as conn:
+            return {
+                t.name: conn.execute(sa.select(t)).all()
+                for t in metadata.sorted_tables
+                if t.name != "web_api_log"
+            }
+
+    before, log_before = snapshot(), len(read_log("acme_payroll", limit=1000))
+    result = _sync(preview=True)
+    assert snapshot() == before
+    log_after = read_log("acme_payroll", limit=1000)
+    assert len(log_after) == log_before + 1
+    assert log_after[-1].message == "Preview only: nothing was changed."
+    counts = result["steps"]["employees"]
+    assert counts["updated"] + counts["terminated"] == 6
+    assert sum(len(v) for k, v in counts["samples"].items() if k != "unchanged") == 6
+    applied = _sync()["steps"]["employees"]
+    assert (applied["updated"], applied["terminated"]) == (counts["updated"], counts["terminated"])
+
+
+def test_a_failed_employees_step_leaves_the_watermark_and_writes_nothing(acme):
+    _sync()
+    mark = get_database("acme_payroll").employee_watermark
+    stamp = (mark + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+    execute(acme, f"INSERT INTO employee_changed VALUES (777777, 4, '{stamp}')")
+    execute(acme, "ALTER TABLE employee RENAME TO employee_gone")
+    state = sync_from_payroll(database="acme_payroll", return_state=True)
+    assert state.is_failed()
+    assert read_log("acme_payroll")[-1].message.startswith(
+        "Job Failed: Importing employees failed: payroll database acme_payroll:"
+    )
+    assert get_database("acme_payroll").employee_watermark == mark
+    with ess_engine().connect() as conn:
+        assert (
+            conn.execute(sa.select(payroll_database.c.last_sync_from_payroll)).scalar_one()
+            is not None
+        )
