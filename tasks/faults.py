@@ -30,6 +30,12 @@ _TRANSIENT_TEXT = re.compile(
     r"communication link failure|timeout expired|lock timeout",
     re.IGNORECASE,
 )
+# Connection-phase SQLSTATEs (08001) also cover faults no retry fixes: these words say so.
+_PERMANENT_TEXT = re.compile(
+    r"does not exist|password authentication failed|login failed|no pg_hba\.conf entry|"
+    r"data source name not found|can't open lib|permission denied|invalid authorization",
+    re.IGNORECASE,
+)
 _SQL_NOISE = re.compile(r"\s*(\[SQL:.*|\(Background on this error at:.*)$", re.DOTALL)
 
 
@@ -53,7 +59,7 @@ def sqlstate(exc: BaseException) -> str | None:
 
 def is_transient(exc: BaseException) -> bool:
     """True when the same step may well succeed if run again."""
-    if isinstance(exc, PermanentFault):
+    if isinstance(exc, PermanentFault) or _PERMANENT_TEXT.search(str(exc)):
         return False
     state = sqlstate(exc)
     if state is not None:
