@@ -25,13 +25,21 @@ def add(
     query_timeout: Annotated[
         int, typer.Option(min=1, help="Seconds a payroll query may run before it is ended.")
     ] = 300,
+    job_timeout: Annotated[
+        int | None,
+        typer.Option(min=1, help="Seconds a whole job may run (default ESS_JOB_TIMEOUT_SECONDS)."),
+    ] = None,
 ) -> None:
     """Register a payroll database (or replace its connection); the secret goes to a Block."""
     from tasks.registry import register_database
 
     try:
         registered = register_database(
-            name, url=url, odbc=odbc, query_timeout_seconds=query_timeout
+            name,
+            url=url,
+            odbc=odbc,
+            query_timeout_seconds=query_timeout,
+            job_timeout_seconds=job_timeout,
         )
     except ValueError as exc:
         errors.print(f"[bold red]Error:[/] {exc}", highlight=False)

@@ -54,6 +54,10 @@ def run(
 
 def _run_sync(database: str, *, full: bool, preview: bool = False) -> int:
     require_database(database)
+    busy = _already_running(database, log=not preview)
+    if busy:
+        errors.print(busy, highlight=False)
+        return EXIT_NOT_STARTED
     from flows.sync_from_payroll import sync_from_payroll
 
     state = sync_from_payroll(database=database, full=full, preview=preview, return_state=True)
@@ -74,6 +78,16 @@ def _run_sync(database: str, *, full: bool, preview: bool = False) -> int:
         errors.print(state.message or "Job Not Started.", highlight=False)
         return EXIT_NOT_STARTED
     return EXIT_FAILED
+
+
+def _already_running(database: str, *, log: bool) -> str | None:
+    """Answer at once, before Prefect starts, when a live job holds the database."""
+    from tasks.jobs import JobAlreadyRunning, lease_is_live, refused, running_job
+
+    running = running_job(database)
+    if running is None or not lease_is_live(running):
+        return None  # a dead job's lease is taken over (and logged) by the flow itself
+    return refused(database, running) if log else str(JobAlreadyRunning(running))
 
 
 @app.command()

@@ -83,3 +83,13 @@ def employees_removed(count: int) -> str:
 def more_issues(count: int, database: str) -> str:
     """The row that stands for issues beyond the first ISSUES_SHOWN."""
     return f"... and {count} more employee issue(s): see `ess-sync rejects {database}`."
+
+
+def retrying(step: str, attempt: int, attempts: int, cause: str) -> str:
+    """The row before a step runs again after a transient fault."""
+    return f"Retrying {step} (attempt {attempt} of {attempts}) after {cause}."
+
+
+def job_timed_out(seconds: float) -> str:
+    """The last row of a job that ran out of time."""
+    return f"Job Timed Out after {int(seconds)} s."

@@ -25,6 +25,17 @@ class Settings(BaseSettings):
         description="redis://… to keep the ESS cache in Redis; a table in ESS if unset.",
     )
 
+    job_lease_seconds: int = Field(
+        default=90, ge=2, description="A job whose heartbeat is older than this is abandoned."
+    )
+    job_timeout_seconds: int = Field(
+        default=1800, ge=1, description="A job's time limit, unless its database sets one."
+    )
+    retries: int = Field(default=3, ge=0, description="Retries of a step after a transient fault.")
+    retry_delay_seconds: float = Field(
+        default=2.0, ge=0, description="The first retry's delay; each next one doubles it."
+    )
+
     def ess_url(self) -> str:
         """The ESS database URL, defaulting to a SQLite file in the data directory."""
         if self.database_url is not None:

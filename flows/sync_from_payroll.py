@@ -8,17 +8,19 @@ from typing import Any
 
 from prefect import flow
 from prefect.runtime import flow_run
-from prefect.states import Cancelled, State
+from prefect.states import Cancelled, Failed, State
 
 from core import messages
 from core.lookups import LOOKUPS, PAY_FREQUENCY
 from tasks.cache_steps import clear_cache
 from tasks.employees import import_employees
 from tasks.faults import describe
+from tasks.job_context import JobContext, job_context
 from tasks.jobs import (
     COMPLETED,
     FAILED,
     SYNC_FROM_PAYROLL,
+    TIMED_OUT,
     JobAlreadyRunning,
     finish_job,
     heartbeat,
@@ -27,7 +29,9 @@ from tasks.jobs import (
     take_job,
 )
 from tasks.lookups.importer import import_lookup
-from tasks.registry import get_database
+from tasks.payroll_source import is_query_timeout
+from tasks.registry import get_database, job_limit_seconds
+from tasks.retries import step_options
 from tasks.web_api_log import ERROR, INFO, WARNING, write_log
 
 Say = Callable[[str, str], None]
@@ -57,13 +61,18 @@ def sync_from_payroll(
 
     started = time.monotonic()
     summary: dict[str, Any] = {}
-    with heartbeat(job):
+    context = JobContext(database, job.id, job_limit_seconds(database))
+    with job_context(context), heartbeat(job, context):
         try:
             summary["step"] = "Clearing cache"
             say(messages.CLEARING_CACHE)
-            say(messages.cache_cleared(clear_cache(database)))
+            say(messages.cache_cleared(clear_cache.with_options(**step_options())(database)))
             _import_steps(database, job.id, full, False, say, summary)
         except Exception as exc:
+            if context.overdue() or is_query_timeout(exc):
+                message = messages.job_timed_out(context.elapsed)
+                finish_job(job, TIMED_OUT, message, level=ERROR, summary=summary)
+                return Failed(name="TimedOut", message=message)
             reason = f"{summary['step']} failed: {describe(exc)}"
             finish_job(job, FAILED, messages.job_failed(reason), level=ERROR, summary=summary)
             raise
@@ -76,22 +85,23 @@ def sync_from_payroll(
 def _import_steps(
     database: str, job_id: int | None, full: bool, preview: bool, say: Say, summary: dict[str, Any]
 ) -> None:
+    lookup_step = import_lookup.with_options(**step_options())
     say(messages.IMPORTING_LOOKUPS, INFO)
     for spec in LOOKUPS:
         summary["step"] = f"Importing {spec.name}"
-        counts = import_lookup(spec, database, job_id, preview)
+        counts = lookup_step(spec, database, job_id, preview)
         summary[spec.name] = counts.__dict__
         say(messages.imported(spec.name, counts), INFO)
 
     summary["step"] = "Importing pay frequency"
     say(messages.IMPORTING_PAY_FREQUENCY, INFO)
-    counts = import_lookup(PAY_FREQUENCY, database, job_id, preview)
+    counts = lookup_step(PAY_FREQUENCY, database, job_id, preview)
     summary[PAY_FREQUENCY.name] = counts.__dict__
     say(messages.imported(PAY_FREQUENCY.name, counts), INFO)
 
     summary["step"] = "Importing employees"
     say(messages.IMPORTING_EMPLOYEES, INFO)
-    result = import_employees(database, job_id, full, preview)
+    result = import_employees.with_options(**step_options())(database, job_id, full, preview)
     # One row per distinct problem: two employees sharing a code make one row naming both.
     issues = {i.message(): i.rejected for i in result.issues}
     for message, rejected in list(issues.items())[: messages.ISSUES_SHOWN]:

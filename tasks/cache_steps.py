@@ -9,7 +9,7 @@ from tasks.cache import ess_cache_store
 from tasks.retries import STEP_OPTIONS
 
 
-@task(name="clear-cache", cache_policy=NO_CACHE, **STEP_OPTIONS)
+@task(name="clear-cache", task_run_name="clearing cache", cache_policy=NO_CACHE, **STEP_OPTIONS)
 def clear_cache(database: str) -> int:
     """Empty the ESS cache of one payroll database; returns how many entries went."""
     return ess_cache_store().clear(database)

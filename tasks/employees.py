@@ -36,6 +36,7 @@ from core.queries import (
 )
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES, employee, employee_issue, payroll_database
+from tasks.job_context import cancel_hook, cancellable, current_job
 from tasks.payroll_source import PayrollReader, payroll_reader
 from tasks.registry import load_connection
 from tasks.retries import STEP_OPTIONS
@@ -73,7 +74,12 @@ class EmployeesResult:
     unchanged_ids: list[int] = field(default_factory=list)
 
 
-@task(name="import-employees", cache_policy=NO_CACHE, **STEP_OPTIONS)
+@task(
+    name="import-employees",
+    task_run_name="importing employees",
+    cache_policy=NO_CACHE,
+    **STEP_OPTIONS,
+)
 def import_employees(
     database: str, job_id: int | None = None, full: bool = False, preview: bool = False
 ) -> EmployeesResult:
@@ -84,7 +90,11 @@ def import_employees(
     """
     block = load_connection(database)
     engine = ess_engine()
-    with payroll_reader(block) as reader, engine.connect() as conn:
+    with (
+        payroll_reader(block) as reader,
+        engine.connect() as conn,
+        cancellable(cancel_hook(conn.connection.driver_connection)),
+    ):
         transaction = conn.begin()
         try:
             result = _import(reader, conn, database, job_id, full)
@@ -122,7 +132,10 @@ def _import(
         rows = _employees_by_id(reader, sorted(changed_ids), found)
     duplicates: dict[str, list[int]] | None = None
     touched: list[int] = []
+    job = current_job()
     for chunk in rows:
+        if job is not None:
+            job.check()
         if duplicates is None:
             duplicates = duplicate_codes(reader.all(SELECT_DUPLICATE_CODES))
         result.read += len(chunk)

@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,14 +19,14 @@ from sqlalchemy.exc import IntegrityError
 from core import messages
 from ess.database import ess_engine
 from ess.schema import payroll_database, sync_job, web_api_log
+from ess.settings import settings
+from tasks.job_context import JobContext
 
 SYNC_FROM_PAYROLL = "sync-from-payroll"
 SYNC_LEAVE_BALANCES = "sync-leave-balances"
 
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
 TIMED_OUT, ABANDONED, CANCELLED = "timed_out", "abandoned", "cancelled"
-
-DEFAULT_LEASE_SECONDS = 90
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def take_job(
     kind: str,
     *,
     flow_run_id: str | None = None,
-    lease_seconds: int = DEFAULT_LEASE_SECONDS,
+    lease_seconds: int | None = None,
 ) -> Job:
     """Take the database for a new job and log `Job Started.`; JobAlreadyRunning if held.
 
@@ -74,6 +75,7 @@ def take_job(
     A running job whose heartbeat is older than the lease is declared abandoned first.
     """
     engine = ess_engine()
+    lease_seconds = lease_seconds or settings().job_lease_seconds
     now = _now()
     started_by = f"{socket.gethostname()} pid {os.getpid()}"
     try:
@@ -147,13 +149,28 @@ def renew_lease(job: Job) -> bool:
     return result.rowcount == 1
 
 
+def lease_is_live(job: Job) -> bool:
+    """True while the job's heartbeat is within its lease (a dead job's is not)."""
+    with ess_engine().connect() as conn:
+        beat = conn.execute(select(sync_job.c.heartbeat_at).where(sync_job.c.id == job.id))
+        last = beat.scalar_one_or_none()
+    return last is not None and _now() - last < timedelta(seconds=settings().job_lease_seconds)
+
+
 @contextmanager
-def heartbeat(job: Job, every_seconds: float = 15.0) -> Iterator[None]:
-    """Renew the job's lease in the background while the block runs."""
+def heartbeat(job: Job, context: JobContext | None = None) -> Iterator[None]:
+    """Renew the job's lease in the background while the block runs; enforce its deadline."""
     stop = threading.Event()
+    every = max(0.5, settings().job_lease_seconds / 4)
 
     def beat() -> None:
-        while not stop.wait(every_seconds):
+        next_beat = time.monotonic() + every
+        while not stop.wait(0.25):
+            if context is not None and context.overdue() and not context.timed_out.is_set():
+                context.expire()
+            if time.monotonic() < next_beat:
+                continue
+            next_beat = time.monotonic() + every
             try:
                 renew_lease(job)
             except Exception:  # a missed beat is retried at the next one

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -14,17 +15,43 @@ from sqlalchemy.engine import make_url
 
 from blocks.payroll_database import PayrollDatabase
 from core.redact import scrub, split_odbc
-from tasks.faults import PermanentFault, describe, is_transient
+from tasks.faults import PermanentFault, describe, is_transient, sqlstate
+from tasks.job_context import cancel_hook, cancellable
 
 CHUNK_ROWS = 10_000
+_QUERY_TIMEOUT_STATES = {"57014", "HYT00", "HYT01"}
+_QUERY_TIMEOUT_TEXT = re.compile(r"statement timeout|timeout expired|interrupted|cancel", re.I)
 
 
 class PayrollReadError(Exception):
     """Reading payroll failed; the message names the database and holds no secret."""
 
-    def __init__(self, message: str, *, transient: bool) -> None:
+    def __init__(self, message: str, *, transient: bool, cause_name: str, timed_out: bool):
         super().__init__(message)
         self.transient = transient
+        self.cause_name = cause_name
+        self.timed_out = timed_out
+
+
+class _Watchdog:
+    """Cancels a query that waits longer than the limit for its next rows."""
+
+    def __init__(self, seconds: float | None, cancel: Callable[[], object]) -> None:
+        self._seconds = seconds
+        self._cancel = cancel
+        self._timer: threading.Timer | None = None
+
+    def arm(self) -> None:
+        self.disarm()
+        if self._seconds is not None:
+            self._timer = threading.Timer(self._seconds, self._cancel)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 class PayrollReader:
@@ -35,16 +62,17 @@ class PayrollReader:
         database: str,
         paramstyle: str,
         connection: Any,
-        via_sqlalchemy: bool,
-        cancel_after_seconds: float | None = None,
-        backend: str = "odbc",
+        *,
+        backend: str,
+        cancel: Callable[[], object],
+        own_timeout_seconds: float | None,
     ):
-        self.backend = backend
         self.database = database
         self.paramstyle = paramstyle
+        self.backend = backend
         self._connection = connection
-        self._via_sqlalchemy = via_sqlalchemy
-        self._cancel_after = cancel_after_seconds
+        self._cancel = cancel
+        self._own_timeout = own_timeout_seconds
 
     def chunks(
         self, sql: str, params: Sequence[Any] = (), size: int = CHUNK_ROWS
@@ -53,33 +81,49 @@ class PayrollReader:
         if self.backend == "sqlite":
             # SQLite keeps payroll's timestamps as text 'YYYY-MM-DD HH:MM:SS'.
             params = [p.isoformat(" ") if isinstance(p, datetime) else p for p in params]
-        if self._via_sqlalchemy:
-            conn: Connection = self._connection
-            result = conn.execution_options(stream_results=True, yield_per=size).exec_driver_sql(
-                sql, tuple(params)
-            )
+        watchdog = _Watchdog(self._own_timeout, self._cancel)
+        with cancellable(self._cancel):
+            watchdog.arm()
+            try:
+                yield from self._stream(sql, params, size, watchdog)
+            finally:
+                watchdog.disarm()
+
+    def _stream(
+        self, sql: str, params: Sequence[Any], size: int, watchdog: _Watchdog
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        if isinstance(self._connection, Connection):
+            result = self._connection.execution_options(
+                stream_results=True, yield_per=size
+            ).exec_driver_sql(sql, tuple(params))
             for partition in result.partitions(size):
+                watchdog.disarm()
                 yield [tuple(r) for r in partition]
+                watchdog.arm()
             return
         cursor = self._connection.cursor()
-        watchdog = None
-        if self._cancel_after is not None:
-            # The driver has no query timeout of its own: SQLCancel from a timer ends the query.
-            watchdog = threading.Timer(self._cancel_after, cursor.cancel)
-            watchdog.daemon = True
-            watchdog.start()
         try:
             cursor.execute(sql, *params)
             while batch := cursor.fetchmany(size):
+                watchdog.disarm()
                 yield [tuple(r) for r in batch]
+                watchdog.arm()
         finally:
-            if watchdog is not None:
-                watchdog.cancel()
             cursor.close()
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Every row of a small query (a lookup)."""
         return [row for chunk in self.chunks(sql, params) for row in chunk]
+
+
+def is_query_timeout(exc: BaseException) -> bool:
+    """True when a query was ended for taking too long (by the driver, the server or us)."""
+    if isinstance(exc, PayrollReadError):
+        return exc.timed_out
+    state = sqlstate(exc)
+    if state is not None:
+        return state in _QUERY_TIMEOUT_STATES
+    return bool(_QUERY_TIMEOUT_TEXT.search(str(exc)))
 
 
 def _secrets_of(block: PayrollDatabase) -> list[str]:
@@ -98,46 +142,55 @@ def _secrets_of(block: PayrollDatabase) -> list[str]:
 def payroll_reader(block: PayrollDatabase) -> Iterator[PayrollReader]:
     """A read-only reader on the payroll database; errors come out as PayrollReadError."""
     try:
-        if block.connection_kind == "odbc":
-            with _odbc_reader(block) as reader:
-                yield reader
-        else:
-            with _sqlalchemy_reader(block) as reader:
-                yield reader
+        opener = _odbc_reader if block.connection_kind == "odbc" else _sqlalchemy_reader
+        with opener(block) as reader:
+            yield reader
     except PayrollReadError:
         raise
     except Exception as exc:
         reason = scrub(describe(exc), _secrets_of(block))
-        message = f"payroll database {block.database_name}: {reason}"
-        raise PayrollReadError(message, transient=is_transient(exc)) from None
+        raise PayrollReadError(
+            f"payroll database {block.database_name}: {reason}",
+            transient=is_transient(exc),
+            cause_name=type(exc).__name__,
+            timed_out=is_query_timeout(exc),
+        ) from None
 
 
 @contextmanager
 def _sqlalchemy_reader(block: PayrollDatabase) -> Iterator[PayrollReader]:
     url = make_url(block.connection_string.get_secret_value())
-    timeout_ms = block.query_timeout_seconds * 1000
+    timeout = block.query_timeout_seconds
+    backend = url.get_backend_name()
     kwargs: dict[str, Any] = {"hide_parameters": True}
-    if url.get_backend_name() == "sqlite":
+    if backend == "sqlite":
         path = url.database or ""
         if not path or path == ":memory:":
             raise PermanentFault(f"payroll database {block.database_name}: SQLite needs a file")
         # mode=ro: the sync must never write to payroll (CONTRACT.md).
-        kwargs["creator"] = lambda: sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    elif url.get_backend_name() == "postgresql":
+        kwargs["creator"] = lambda: sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, check_same_thread=False
+        )
+    elif backend == "postgresql":
         kwargs["connect_args"] = {
-            "options": f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms}"
+            "options": f"-c default_transaction_read_only=on -c statement_timeout={timeout * 1000}"
         }
     engine = create_engine(url, **kwargs)
     try:
         with engine.connect() as conn:
-            dbapi = engine.dialect.dbapi
-            paramstyle = getattr(dbapi, "paramstyle", "qmark")
+            driver = conn.connection.driver_connection
+            own_timeout: float | None = None
+            if backend == "mssql":
+                driver.timeout = timeout  # type: ignore[union-attr]  # pyodbc: SQL_ATTR_QUERY_TIMEOUT
+            elif backend != "postgresql":
+                own_timeout = float(timeout)
             yield PayrollReader(
                 block.database_name,
-                paramstyle,
+                getattr(engine.dialect.dbapi, "paramstyle", "qmark"),
                 conn,
-                via_sqlalchemy=True,
-                backend=url.get_backend_name(),
+                backend=backend,
+                cancel=cancel_hook(driver),
+                own_timeout_seconds=own_timeout,
             )
             # Holds no lock longer than one read: end the read transaction at once.
             conn.rollback()
@@ -152,19 +205,41 @@ def _odbc_reader(block: PayrollDatabase) -> Iterator[PayrollReader]:
     connection = pyodbc.connect(
         block.connection_string.get_secret_value(), readonly=True, autocommit=True, timeout=30
     )
-    cancel_after: float | None = None
+    own_timeout: float | None = None
     try:
         try:
             # Enforced by the driver where it can (SQL Server's does): a hung query ends.
             connection.timeout = block.query_timeout_seconds
         except pyodbc.Error:
-            cancel_after = float(block.query_timeout_seconds)
-        yield PayrollReader(
+            own_timeout = float(block.query_timeout_seconds)
+        cursors: list[Any] = []
+
+        def cancel() -> None:
+            for cursor in list(cursors):
+                cursor.cancel()
+
+        original_cursor = connection.cursor
+
+        def tracked_cursor() -> Any:
+            cursor = original_cursor()
+            cursors.append(cursor)
+            return cursor
+
+        reader = PayrollReader(
             block.database_name,
             "qmark",
-            connection,
-            via_sqlalchemy=False,
-            cancel_after_seconds=cancel_after,
+            _TrackedConnection(tracked_cursor),
+            backend="odbc",
+            cancel=cancel,
+            own_timeout_seconds=own_timeout,
         )
+        yield reader
     finally:
         connection.close()
+
+
+class _TrackedConnection:
+    """A pyodbc connection whose cursors can be cancelled (SQLCancel) from another thread."""
+
+    def __init__(self, cursor: Callable[[], Any]) -> None:
+        self.cursor = cursor

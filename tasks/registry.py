@@ -49,7 +49,12 @@ def check_name(name: str) -> str:
 
 
 def register_database(
-    name: str, *, url: str | None = None, odbc: str | None = None, query_timeout_seconds: int = 300
+    name: str,
+    *,
+    url: str | None = None,
+    odbc: str | None = None,
+    query_timeout_seconds: int = 300,
+    job_timeout_seconds: int | None = None,
 ) -> RegisteredDatabase:
     """Register (or re-register) a payroll database under a name."""
     from blocks.payroll_database import PayrollDatabase, block_name_for
@@ -77,6 +82,7 @@ def register_database(
             "connection_kind": kind,
             "connection_display": display,
             "block_name": block_name_for(name),
+            "job_timeout_seconds": job_timeout_seconds,
         }
         if exists:
             conn.execute(
@@ -134,3 +140,10 @@ def load_connection(name: str) -> PayrollDatabase:
             f"{block_name_for(name)!r} is missing from Prefect: register it again with "
             "`ess-sync databases add`."
         ) from None
+
+
+def job_limit_seconds(name: str) -> int:
+    """The time limit of a job on this database: its own, or the default setting."""
+    from ess.settings import settings
+
+    return get_database(name).job_timeout_seconds or settings().job_timeout_seconds

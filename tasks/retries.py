@@ -1,4 +1,4 @@
-"""How every step retries: transient faults only, exponential backoff with jitter."""
+"""How every step retries: transient faults only, exponential backoff with jitter, each logged."""
 
 from __future__ import annotations
 
@@ -6,27 +6,55 @@ from typing import Any
 
 from prefect.tasks import exponential_backoff
 
+from core import messages
+from ess.settings import settings
 from tasks.faults import is_transient
-from tasks.payroll_source import PayrollReadError
+from tasks.job_context import current_job
+from tasks.web_api_log import WARNING, write_log
 
-DEFAULT_RETRIES = 3
+
+def _cause(exc: BaseException) -> tuple[bool, str]:
+    transient = getattr(exc, "transient", None)
+    if transient is None:
+        transient = is_transient(exc)
+    return bool(transient), str(getattr(exc, "cause_name", type(exc).__name__))
 
 
 def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect's retry_condition_fn: retry a step only when its fault is transient."""
+    """Prefect's retry_condition_fn: retry a transient fault, and say so in the Web API Log."""
     try:
         state.result()
-    except PayrollReadError as exc:
-        return exc.transient
     except Exception as exc:
-        return is_transient(exc)
-    return False
+        transient, cause = _cause(exc)
+    else:
+        return False
+    job = current_job()
+    if not transient or (job is not None and job.overdue()):
+        return False
+    if job is not None:
+        attempt = int(task_run.run_count) + 1
+        total = int(task.retries) + 1
+        write_log(
+            job.database,
+            messages.retrying(task_run.name, attempt, total, cause),
+            job_id=job.job_id,
+            level=WARNING,
+        )
+    return True
 
 
-STEP_OPTIONS: dict[str, Any] = {
-    "retries": DEFAULT_RETRIES,
-    "retry_delay_seconds": exponential_backoff(backoff_factor=2),
-    "retry_jitter_factor": 0.5,
-    "retry_condition_fn": retry_transient,
-}
-"""Task options every sync step shares."""
+def step_options() -> dict[str, Any]:
+    """Task options every sync step shares, from the settings of the moment."""
+    config = settings()
+    return {
+        "retries": config.retries,
+        "retry_delay_seconds": exponential_backoff(backoff_factor=config.retry_delay_seconds)
+        if config.retry_delay_seconds
+        else 0,
+        "retry_jitter_factor": 0.5,
+        "retry_condition_fn": retry_transient,
+    }
+
+
+STEP_OPTIONS = step_options()
+"""The options at import; flows apply step_options() again per run (settings may change)."""

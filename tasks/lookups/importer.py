@@ -15,6 +15,7 @@ from core.messages import duplicate_keys
 from core.queries import select_all
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES
+from tasks.job_context import cancel_hook, cancellable
 from tasks.payroll_source import payroll_reader
 from tasks.registry import load_connection
 from tasks.retries import STEP_OPTIONS
@@ -23,7 +24,7 @@ from tasks.web_api_log import WARNING, write_log
 
 @task(
     name="import-lookup",
-    task_run_name="import {spec.name}",
+    task_run_name="importing {spec.name}",
     cache_policy=NO_CACHE,
     **STEP_OPTIONS,
 )
@@ -37,7 +38,7 @@ def import_lookup(
     """
     with payroll_reader(load_connection(database)) as reader:
         source = reader.all(select_all(spec.source_table, spec.columns, order_by=spec.key))
-    with ess_engine().begin() as conn:
+    with ess_engine().begin() as conn, cancellable(cancel_hook(conn.connection.driver_connection)):
         changes = compute_changes(source, _ess_rows(conn, spec, database), len(spec.key))
         if not preview:
             _write(conn, spec, database, changes)

@@ -1,0 +1,112 @@
+"""The running job, as every step sees it: its deadline, and how to stop what it is waiting on.
+
+A flow's or task's timeout cannot interrupt a call blocked inside a database driver, so the
+job keeps the cancel hooks of its open connections; when the deadline passes the heartbeat
+thread calls them, and the blocked call returns with an error the step lets through.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+
+class JobTimedOut(Exception):
+    """The job ran past its time limit."""
+
+
+@dataclass
+class JobContext:
+    """What a running job's steps share."""
+
+    database: str
+    job_id: int | None
+    limit_seconds: float
+    started: float = field(default_factory=time.monotonic)
+    timed_out: threading.Event = field(default_factory=threading.Event)
+    _cancels: dict[int, Callable[[], object]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the job started."""
+        return time.monotonic() - self.started
+
+    def overdue(self) -> bool:
+        """True once the job is past its time limit."""
+        return self.timed_out.is_set() or self.elapsed > self.limit_seconds
+
+    def check(self) -> None:
+        """Raise JobTimedOut if the job is past its limit (call between units of work)."""
+        if self.overdue():
+            self.timed_out.set()
+            raise JobTimedOut(f"the job passed its limit of {self.limit_seconds:g} s")
+
+    def expire(self) -> None:
+        """Mark the job timed out and cancel whatever it is waiting on."""
+        self.timed_out.set()
+        with self._lock:
+            cancels = list(self._cancels.values())
+        for cancel in cancels:
+            try:
+                cancel()
+            except Exception:  # the connection may already be gone: nothing left to stop
+                continue
+
+    @contextmanager
+    def cancellable(self, cancel: Callable[[], object]) -> Iterator[None]:
+        """Register how to stop an operation while it runs."""
+        key = id(cancel)
+        with self._lock:
+            self._cancels[key] = cancel
+        try:
+            if self.timed_out.is_set():
+                cancel()
+            yield
+        finally:
+            with self._lock:
+                self._cancels.pop(key, None)
+
+
+_current: ContextVar[JobContext | None] = ContextVar("ess_current_job", default=None)
+
+
+def current_job() -> JobContext | None:
+    """The job this code runs for, if any."""
+    return _current.get()
+
+
+@contextmanager
+def job_context(ctx: JobContext) -> Iterator[JobContext]:
+    """Run a block as the given job."""
+    token = _current.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _current.reset(token)
+
+
+@contextmanager
+def cancellable(cancel: Callable[[], object]) -> Iterator[None]:
+    """Register a cancel hook with the current job (a no-op outside a job)."""
+    ctx = current_job()
+    if ctx is None:
+        yield
+        return
+    with ctx.cancellable(cancel):
+        yield
+
+
+def cancel_hook(driver_connection: object) -> Callable[[], object]:
+    """How to stop what a DB-API connection is running, from another thread."""
+    interrupt = getattr(driver_connection, "interrupt", None)  # sqlite3
+    if callable(interrupt):
+        return interrupt
+    cancel = getattr(driver_connection, "cancel", None)  # psycopg
+    if callable(cancel):
+        return cancel
+    return lambda: None
