@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -54,24 +56,22 @@ def run(
 
 def _run_sync(database: str, *, full: bool, preview: bool = False) -> int:
     require_database(database)
-    busy = _already_running(database, log=not preview)
-    if busy:
-        errors.print(busy, highlight=False)
+    if preview:
+        return _run_preview(database, full=full)
+    from tasks.jobs import SYNC_FROM_PAYROLL, JobAlreadyRunning, heartbeat, refused, take_job
+
+    # Take the job here, before Prefect starts: a second request is answered at once,
+    # and twenty clicks do not become twenty flow runs.
+    try:
+        job = take_job(database, SYNC_FROM_PAYROLL)
+    except JobAlreadyRunning as busy:
+        errors.print(refused(database, busy.running), highlight=False)
         return EXIT_NOT_STARTED
-    from flows.sync_from_payroll import sync_from_payroll
+    with heartbeat(job), _failed_if_never_started(job):
+        from flows.sync_from_payroll import sync_from_payroll
 
-    state = sync_from_payroll(database=database, full=full, preview=preview, return_state=True)
-    from tasks.web_api_log import read_log
-
-    if preview and state.is_completed():
-        result: dict[str, Any] = state.result()  # type: ignore[assignment]
-        console.print(render.preview_table(result, title=f"Preview: {database}"))
-        console.print("Preview only: nothing was changed.")
-        return 0
-
-    rows = read_log(database, limit=200)
-    job_rows = [r for r in rows if r.job_id == rows[-1].job_id] if rows else []
-    console.print(render.log_table(job_rows, title=f"Web API Log: {database}"))
+        state = sync_from_payroll(database=database, full=full, job_id=job.id, return_state=True)
+    console.print(render.log_table(_job_log(database, job.id), title=f"Web API Log: {database}"))
     if state.is_completed():
         return 0
     if state.is_cancelled():
@@ -80,14 +80,44 @@ def _run_sync(database: str, *, full: bool, preview: bool = False) -> int:
     return EXIT_FAILED
 
 
-def _already_running(database: str, *, log: bool) -> str | None:
-    """Answer at once, before Prefect starts, when a live job holds the database."""
-    from tasks.jobs import JobAlreadyRunning, lease_is_live, refused, running_job
+@contextmanager
+def _failed_if_never_started(job: Any) -> Iterator[None]:
+    """End the job we took if the flow never ran it (Prefect could not start, Ctrl-C)."""
+    from core.messages import job_failed
+    from tasks.jobs import FAILED, finish_job, running_job
+
+    try:
+        yield
+    finally:
+        held = running_job(job.payroll_database)
+        if held is not None and held.id == job.id and held.flow_run_id is None:
+            reason = "the sync could not start (see the command's output)"
+            finish_job(job, FAILED, job_failed(reason), level="error")
+
+
+def _job_log(database: str, job_id: int) -> list[Any]:
+    from tasks.web_api_log import read_log
+
+    return read_log(database, job_id=job_id, limit=500)
+
+
+def _run_preview(database: str, *, full: bool) -> int:
+    from tasks.jobs import JobAlreadyRunning, lease_is_live, running_job
 
     running = running_job(database)
-    if running is None or not lease_is_live(running):
-        return None  # a dead job's lease is taken over (and logged) by the flow itself
-    return refused(database, running) if log else str(JobAlreadyRunning(running))
+    if running is not None and lease_is_live(running):
+        errors.print(str(JobAlreadyRunning(running)), highlight=False)
+        return EXIT_NOT_STARTED
+    from flows.sync_from_payroll import sync_from_payroll
+
+    state = sync_from_payroll(database=database, full=full, preview=True, return_state=True)
+    if not state.is_completed():
+        errors.print(state.message or "The preview did not complete.", highlight=False)
+        return EXIT_NOT_STARTED if state.is_cancelled() else EXIT_FAILED
+    result: dict[str, Any] = state.result()  # type: ignore[assignment]
+    console.print(render.preview_table(result, title=f"Preview: {database}"))
+    console.print("Preview only: nothing was changed.")
+    return 0
 
 
 @app.command()

@@ -22,6 +22,7 @@ from tasks.jobs import (
     SYNC_FROM_PAYROLL,
     TIMED_OUT,
     JobAlreadyRunning,
+    adopt_job,
     finish_job,
     heartbeat,
     refused,
@@ -39,7 +40,7 @@ Say = Callable[[str, str], None]
 
 @flow(name="sync-from-payroll")
 def sync_from_payroll(
-    database: str, full: bool = False, preview: bool = False
+    database: str, full: bool = False, preview: bool = False, job_id: int | None = None
 ) -> dict[str, Any] | State[Any]:
     """Bring one payroll database's changes into ESS, step by step, as the Web API Log shows.
 
@@ -47,14 +48,18 @@ def sync_from_payroll(
         database: the payroll database's registered name, e.g. acme_payroll.
         full: read every employee rather than payroll's change feed (the repair path).
         preview: compute what each step would change and write nothing but one log row.
+        job_id: leave empty; set by `ess-sync run`, which takes the job before Prefect starts.
     """
     get_database(database)
     if preview:
         return _preview(database, full)
-    try:
-        job = take_job(database, SYNC_FROM_PAYROLL, flow_run_id=flow_run.get_id())
-    except JobAlreadyRunning as busy:
-        return Cancelled(message=refused(database, busy.running))
+    if job_id is not None:
+        job = adopt_job(job_id, database, SYNC_FROM_PAYROLL, flow_run.get_id())
+    else:
+        try:
+            job = take_job(database, SYNC_FROM_PAYROLL, flow_run_id=flow_run.get_id())
+        except JobAlreadyRunning as busy:
+            return Cancelled(message=refused(database, busy.running))
 
     def say(message: str, level: str = INFO) -> None:
         write_log(database, message, job_id=job.id, level=level)

@@ -6,7 +6,8 @@ import re
 from typing import Any
 
 # SQLSTATEs that mean "try again": lost or refused connection, deadlock, serialization
-# failure, lock or query timeout. Others (missing table, bad login) will not fix themselves.
+# failure, lock or query timeout (the lock may clear; the job's own limit bounds the tries).
+# Others (missing table, bad login) will not fix themselves.
 _TRANSIENT_SQLSTATES = {
     "08S01",
     "08001",
@@ -17,6 +18,7 @@ _TRANSIENT_SQLSTATES = {
     "40001",
     "40P01",
     "55P03",
+    "57014",
     "57P01",
     "57P02",
     "57P03",

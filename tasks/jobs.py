@@ -117,6 +117,25 @@ def take_job(
     return Job(job_id, database, kind, now, flow_run_id)
 
 
+def adopt_job(job_id: int, database: str, kind: str, flow_run_id: str | None) -> Job:
+    """Take over a job a caller (the CLI) took for this flow run; ValueError if it cannot."""
+    with ess_engine().begin() as conn:
+        row = conn.execute(
+            update(sync_job)
+            .where(
+                sync_job.c.id == job_id,
+                sync_job.c.payroll_database == database,
+                sync_job.c.kind == kind,
+                sync_job.c.status == RUNNING,
+            )
+            .values(flow_run_id=flow_run_id, heartbeat_at=_now())
+            .returning(sync_job.c.started_at)
+        ).first()
+    if row is None:
+        raise ValueError(f"Job {job_id} is not a running {kind} job of {database}.")
+    return Job(job_id, database, kind, row.started_at, flow_run_id)
+
+
 def running_job(database: str) -> Job | None:
     """The job that holds the database now, if any."""
     with ess_engine().connect() as conn:

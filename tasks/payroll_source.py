@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import sqlite3
 import threading
@@ -10,7 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, create_engine
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from blocks.payroll_database import PayrollDatabase
@@ -19,6 +20,7 @@ from tasks.faults import PermanentFault, describe, is_transient, sqlstate
 from tasks.job_context import cancel_hook, cancellable
 
 CHUNK_ROWS = 10_000
+_cursor_ids = itertools.count(1)
 _QUERY_TIMEOUT_STATES = {"57014", "HYT00", "HYT01"}
 _QUERY_TIMEOUT_TEXT = re.compile(r"statement timeout|timeout expired|interrupted|cancel", re.I)
 
@@ -92,18 +94,15 @@ class PayrollReader:
     def _stream(
         self, sql: str, params: Sequence[Any], size: int, watchdog: _Watchdog
     ) -> Iterator[list[tuple[Any, ...]]]:
-        if isinstance(self._connection, Connection):
-            result = self._connection.execution_options(
-                stream_results=True, yield_per=size
-            ).exec_driver_sql(sql, tuple(params))
-            for partition in result.partitions(size):
-                watchdog.disarm()
-                yield [tuple(r) for r in partition]
-                watchdog.arm()
-            return
-        cursor = self._connection.cursor()
+        # PostgreSQL sends a whole result at once unless it is read through a server-side
+        # (named) cursor; the other drivers stream with fetchmany.
+        named = {"name": f"ess_read_{next(_cursor_ids)}"} if self.backend == "postgresql" else {}
+        cursor = self._connection.cursor(**named)
         try:
-            cursor.execute(sql, *params)
+            if params:
+                cursor.execute(sql, tuple(params))
+            else:
+                cursor.execute(sql)
             while batch := cursor.fetchmany(size):
                 watchdog.disarm()
                 yield [tuple(r) for r in batch]
@@ -187,7 +186,7 @@ def _sqlalchemy_reader(block: PayrollDatabase) -> Iterator[PayrollReader]:
             yield PayrollReader(
                 block.database_name,
                 getattr(engine.dialect.dbapi, "paramstyle", "qmark"),
-                conn,
+                driver,
                 backend=backend,
                 cancel=cancel_hook(driver),
                 own_timeout_seconds=own_timeout,

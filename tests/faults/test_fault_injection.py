@@ -1,0 +1,205 @@
+"""Fault injection against a real PostgreSQL: concurrent requests, killed connections,
+blocked queries, a killed process and two databases at once. The Web API Log tells each story."""
+
+import os
+import signal
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from ess.database import ess_engine
+from ess.schema import employee, sync_job
+from flows.sync_from_payroll import sync_from_payroll
+from tasks.web_api_log import read_log
+from tests.conftest import _create_postgres_database, _drop_postgres_database, postgres_url
+from tests.faults.conftest import build_and_register, finish, wait_for
+
+pytestmark = pytest.mark.postgres
+
+
+def _lock(world, url, table):
+    """Hold an ACCESS EXCLUSIVE lock on a table until the returned connection is closed."""
+    conn = world.connect(url)
+    conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+    return conn
+
+
+def _waiting_on_lock(world, url):
+    with world.connect(url, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        ).fetchall()
+
+
+def _jobs(database):
+    with ess_engine().connect() as conn:
+        return (
+            conn.execute(
+                sa.select(sync_job.c.status).where(sync_job.c.payroll_database == database)
+            )
+            .scalars()
+            .all()
+        )
+
+
+def _messages(database):
+    return [r.message for r in read_log(database, limit=1000)]
+
+
+def _employee_count(database):
+    with ess_engine().connect() as conn:
+        return conn.execute(
+            sa.select(sa.func.count())
+            .select_from(employee)
+            .where(employee.c.payroll_database == database)
+        ).scalar_one()
+
+
+def test_twenty_processes_at_once_one_runs_nineteen_are_told_it_is_running(world):
+    build_and_register(world, "acme_payroll", 200)
+    lock = _lock(world, world.payroll_url, "employee")
+    processes = [world.cli("run", "acme_payroll") for _ in range(20)]
+    wait_for(lambda: sum(p.poll() is not None for p in processes) >= 19, 120, "19 refusals")
+    lock.close()
+    outputs = [finish(p) for p in processes]
+    codes = sorted(p.returncode for p in processes)
+    assert codes == [0] + [3] * 19, outputs
+    assert (
+        sum("Job Not Started: a sync of acme_payroll is already running" in o for o in outputs)
+        == 19
+    )
+    assert _jobs("acme_payroll") == ["completed"]
+    assert sum(m.startswith("Job Not Started") for m in _messages("acme_payroll")) == 19
+    assert _employee_count("acme_payroll") == 200
+
+
+def test_twenty_threads_at_once_one_runs_nineteen_are_cancelled(world):
+    build_and_register(world, "acme_payroll", 100)
+    lock = _lock(world, world.payroll_url, "employee")
+    barrier = threading.Barrier(20)
+    states = []
+
+    def request():
+        barrier.wait()
+        states.append(sync_from_payroll(database="acme_payroll", return_state=True))
+
+    threads = [threading.Thread(target=request) for _ in range(20)]
+    for t in threads:
+        t.start()
+    wait_for(lambda: len(states) >= 19, 120, "19 cancelled runs")
+    lock.close()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(s.type.value for s in states) == ["CANCELLED"] * 19 + ["COMPLETED"]
+    assert _jobs("acme_payroll") == ["completed"]
+
+
+def test_a_payroll_connection_killed_mid_read_is_retried_and_completes(world):
+    build_and_register(world, "acme_payroll", 300)
+    lock = _lock(world, world.payroll_url, "employee")
+    result = {}
+    runner = threading.Thread(
+        target=lambda: result.setdefault(
+            "state", sync_from_payroll(database="acme_payroll", return_state=True)
+        )
+    )
+    runner.start()
+    [(pid,)] = wait_for(lambda: _waiting_on_lock(world, world.payroll_url), 60, "the read")
+    with world.connect(world.payroll_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    lock.close()
+    runner.join(timeout=120)
+    assert result["state"].is_completed()
+    messages = _messages("acme_payroll")
+    assert any(
+        m.startswith("Retrying importing employees (attempt 2 of 4) after ") for m in messages
+    ), messages
+    assert "Imported employees: 300 added, 0 updated, 0 terminated, 0 unchanged, 0 rejected." in (
+        messages
+    )
+    assert _employee_count("acme_payroll") == 300
+
+
+def test_a_payroll_query_blocked_on_a_lock_times_out_and_frees_the_database(world):
+    build_and_register(world, "acme_payroll", 50, query_timeout_seconds=1)
+    lock = _lock(world, world.payroll_url, "employee")
+    state = sync_from_payroll(database="acme_payroll", return_state=True)
+    lock.close()
+    assert state.is_failed() and state.name == "TimedOut"
+    messages = _messages("acme_payroll")
+    assert messages[-1].startswith("Job Timed Out after ") and messages[-1].endswith(" s.")
+    assert "Retrying importing employees (attempt 4 of 4) after QueryCanceled." in messages
+    assert _jobs("acme_payroll") == ["timed_out"]
+    assert sync_from_payroll(database="acme_payroll", return_state=True).is_completed()
+    assert _employee_count("acme_payroll") == 50
+
+
+def test_a_job_past_its_time_limit_ends_timed_out_even_inside_a_driver_call(world):
+    build_and_register(world, "acme_payroll", 50, job_timeout_seconds=2)
+    lock = _lock(world, world.payroll_url, "employee")
+    state = sync_from_payroll(database="acme_payroll", return_state=True)
+    lock.close()
+    assert state.name == "TimedOut"
+    assert _messages("acme_payroll")[-1] in ("Job Timed Out after 2 s.", "Job Timed Out after 3 s.")
+    assert _jobs("acme_payroll") == ["timed_out"]
+
+
+def _inserting_employees(world):
+    with world.connect(world.ess_url, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT 1 FROM pg_locks WHERE relation = 'employee'::regclass "
+            "AND mode = 'RowExclusiveLock' AND granted"
+        ).fetchall()
+
+
+def test_a_process_killed_mid_step_leaves_no_half_step_and_its_lease_expires(world):
+    build_and_register(world, "acme_payroll", 30_000)
+    victim = world.cli("run", "acme_payroll")
+    wait_for(lambda: "Importing employees." in _messages("acme_payroll"), 120, "the step")
+    wait_for(lambda: _inserting_employees(world), 60, "employee inserts under way")
+    os.kill(victim.pid, signal.SIGKILL)
+    finish(victim)
+    wait_for(lambda: not _inserting_employees(world), 60, "PostgreSQL to roll the step back")
+    assert _employee_count("acme_payroll") == 0
+    early = world.cli("run", "acme_payroll")
+    assert "already running" in finish(early)
+    assert early.returncode == 3
+    wait_for(lambda: _lease_expired("acme_payroll", 4), 30, "the lease to expire")
+    late = world.cli("run", "acme_payroll")
+    output = finish(late, 300)
+    assert late.returncode == 0, output
+    messages = _messages("acme_payroll")
+    assert any(m.startswith("Job Abandoned: no heartbeat since ") for m in messages)
+    assert messages[-1] == "Job Completed."
+    assert _employee_count("acme_payroll") == 30_000
+    assert sorted(_jobs("acme_payroll")) == ["abandoned", "completed"]
+
+
+def _lease_expired(database, lease_seconds):
+    with ess_engine().connect() as conn:
+        beat = conn.execute(
+            sa.select(sa.func.max(sync_job.c.heartbeat_at)).where(
+                sync_job.c.payroll_database == database, sync_job.c.status == "running"
+            )
+        ).scalar_one()
+    from datetime import UTC, datetime, timedelta
+
+    return beat is not None and datetime.now(UTC) - beat > timedelta(seconds=lease_seconds + 0.5)
+
+
+def test_two_databases_synced_at_the_same_time_both_complete_apart(world):
+    build_and_register(world, "acme_payroll", 400)
+    other_db = _create_postgres_database("payroll_fault_b")
+    try:
+        build_and_register(world, "beta_payroll", 250, url=postgres_url(other_db))
+        processes = [world.cli("run", "acme_payroll"), world.cli("run", "beta_payroll")]
+        outputs = [finish(p, 300) for p in processes]
+        assert [p.returncode for p in processes] == [0, 0], outputs
+        assert _employee_count("acme_payroll") == 400
+        assert _employee_count("beta_payroll") == 250
+        assert _jobs("acme_payroll") == ["completed"] and _jobs("beta_payroll") == ["completed"]
+        assert not any("beta" in m for m in _messages("acme_payroll"))
+    finally:
+        _drop_postgres_database(other_db)
