@@ -58,19 +58,29 @@ def _run_sync(database: str, *, full: bool, preview: bool = False) -> int:
     require_database(database)
     if preview:
         return _run_preview(database, full=full)
-    from tasks.jobs import SYNC_FROM_PAYROLL, JobAlreadyRunning, heartbeat, refused, take_job
+    from tasks.jobs import SYNC_FROM_PAYROLL
+
+    return _run_job(database, SYNC_FROM_PAYROLL, full=full)
+
+
+def _run_job(database: str, kind: str, **parameters: Any) -> int:
+    """Take the job, run its flow, print its Web API Log; the exit code says how it ended."""
+    from tasks.jobs import JobAlreadyRunning, heartbeat, refused, take_job
 
     # Take the job here, before Prefect starts: a second request is answered at once,
     # and twenty clicks do not become twenty flow runs.
     try:
-        job = take_job(database, SYNC_FROM_PAYROLL)
+        job = take_job(database, kind)
     except JobAlreadyRunning as busy:
         errors.print(refused(database, busy.running), highlight=False)
         return EXIT_NOT_STARTED
     with heartbeat(job), _failed_if_never_started(job):
-        from flows.sync_from_payroll import sync_from_payroll
-
-        state = sync_from_payroll(database=database, full=full, job_id=job.id, return_state=True)
+        flow_function: Any
+        if kind == "sync-from-payroll":
+            from flows.sync_from_payroll import sync_from_payroll as flow_function
+        else:
+            from flows.sync_leave_balances import sync_leave_balances as flow_function
+        state = flow_function(database=database, job_id=job.id, return_state=True, **parameters)
     console.print(render.log_table(_job_log(database, job.id), title=f"Web API Log: {database}"))
     if state.is_completed():
         return 0
@@ -118,6 +128,30 @@ def _run_preview(database: str, *, full: bool) -> int:
     console.print(render.preview_table(result, title=f"Preview: {database}"))
     console.print("Preview only: nothing was changed.")
     return 0
+
+
+@app.command("leave-balances")
+def leave_balances(
+    database: Annotated[str, typer.Argument(help="The payroll database's registered name.")],
+) -> None:
+    """Sync balances for Leave Report: leave types and reasons, then every balance."""
+    require_database(database)
+    from tasks.jobs import SYNC_LEAVE_BALANCES
+
+    raise typer.Exit(_run_job(database, SYNC_LEAVE_BALANCES))
+
+
+@app.command("purge-log")
+def purge_log(
+    dry_run: Annotated[bool, typer.Option(help="Count what would go; remove nothing.")] = False,
+    months: Annotated[int, typer.Option(min=0, help="Calendar months of log to keep.")] = 1,
+) -> None:
+    """Remove Web API Log rows older than a month (never a running job's)."""
+    from flows.web_api_log_retention import web_api_log_retention
+
+    result = web_api_log_retention(months=months, dry_run=dry_run)
+    verb = "Would remove" if dry_run else "Removed"
+    console.print(f"{verb} {result['removed']} Web API Log row(s) older than {result['cutoff']}.")
 
 
 @app.command()

@@ -93,3 +93,34 @@ def retrying(step: str, attempt: int, attempts: int, cause: str) -> str:
 def job_timed_out(seconds: float) -> str:
     """The last row of a job that ran out of time."""
     return f"Job Timed Out after {int(seconds)} s."
+
+
+START_GET_LEAVE_LOOKUPS = "Start get leave type and reasons from payroll."
+GOT_LEAVE_LOOKUPS = "Successfully got leave type and reasons from payroll."
+UPDATING_LEAVE_LOOKUPS = "Updating leave type and reasons to the database."
+UPDATED_LEAVE_LOOKUPS = "Finished updating leave type and reasons to the database."
+RETRIEVING_LEAVE_BALANCES = "Retrieving Leave Balances."
+SYNC_CANCELLED = "Sync cancelled: nothing was changed."
+
+
+def imported_leave_balances(employees: int, changed: int, unchanged: int) -> str:
+    """The one counts row of the leave-balance step (never one per employee)."""
+    return (
+        f"Imported leave balances: {employees} employees, {changed} balances updated, "
+        f"{unchanged} unchanged."
+    )
+
+
+def unknown_leave_types(counts: dict[str, int]) -> str:
+    """A warning row for balances whose leave type payroll does not have."""
+    shown = ", ".join(f"{code!r} ({n})" for code, n in sorted(counts.items())[:10])
+    return f"Skipped balances of unknown leave types: {shown}."
+
+
+def log_purged(rows: int, cutoff: datetime, dry_run: bool) -> str:
+    """The row the retention job leaves."""
+    verb = "Would remove" if dry_run else "Removed"
+    return (
+        f"{verb} {rows} Web API Log row(s) older than {_when(cutoff)} "
+        "(entries are kept for one month)."
+    )

@@ -325,3 +325,16 @@ employee_issue = Table(
     Column("last_seen_at", UTCDateTime, nullable=False),
     Index("ix_employee_issue_database_employee", "payroll_database", "payroll_employee_id"),
 )
+
+leave_balance = Table(
+    "leave_balance",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("payroll_database", DATABASE_NAME, nullable=False),
+    Column("payroll_employee_id", Integer, nullable=False),
+    Column("leave_type_code", String(10), nullable=False),
+    Column("balance", ExactDecimal(12, 4), nullable=False),  # in the leave type's unit
+    Column("accrued_to", Date, nullable=False),  # "balance of last pay"
+    Column("synced_at", UTCDateTime, nullable=False),
+    UniqueConstraint("payroll_database", "payroll_employee_id", "leave_type_code"),
+)

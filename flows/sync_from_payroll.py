@@ -2,45 +2,44 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
-from prefect import flow
-from prefect.runtime import flow_run
-from prefect.states import Cancelled, Failed, State
+from prefect import flow, pause_flow_run
+from prefect.artifacts import create_markdown_artifact
+from prefect.exceptions import FlowPauseTimeout
+from prefect.input import RunInput
+from prefect.states import Cancelled, State
 
 from core import messages
 from core.lookups import LOOKUPS, PAY_FREQUENCY
+from flows.job_runner import Say, run_as_job
 from tasks.cache_steps import clear_cache
 from tasks.employees import import_employees
-from tasks.faults import describe
-from tasks.job_context import JobContext, job_context
-from tasks.jobs import (
-    COMPLETED,
-    FAILED,
-    SYNC_FROM_PAYROLL,
-    TIMED_OUT,
-    JobAlreadyRunning,
-    adopt_job,
-    finish_job,
-    heartbeat,
-    refused,
-    running_job,
-    take_job,
-)
+from tasks.jobs import SYNC_FROM_PAYROLL, JobAlreadyRunning, running_job
 from tasks.lookups.importer import import_lookup
-from tasks.payroll_source import is_query_timeout
-from tasks.registry import get_database, job_limit_seconds
+from tasks.registry import ensure_registered
+from tasks.reporting import JobReport, artifact_key
 from tasks.retries import step_options
 from tasks.web_api_log import ERROR, INFO, WARNING, write_log
 
-Say = Callable[[str, str], None]
+YES = "Yes, sync changes"
+NO = "No, do not sync"
+STEP_COUNT = 1 + len(LOOKUPS) + 2
+
+
+class SyncConfirmation(RunInput):
+    """The question a confirmed run asks in the Prefect UI after showing its preview."""
+
+    answer: Literal["Yes, sync changes", "No, do not sync"] = "No, do not sync"
 
 
 @flow(name="sync-from-payroll")
 def sync_from_payroll(
-    database: str, full: bool = False, preview: bool = False, job_id: int | None = None
+    database: str,
+    full: bool = False,
+    preview: bool = False,
+    confirm: bool = False,
+    job_id: int | None = None,
 ) -> dict[str, Any] | State[Any]:
     """Bring one payroll database's changes into ESS, step by step, as the Web API Log shows.
 
@@ -48,48 +47,37 @@ def sync_from_payroll(
         database: the payroll database's registered name, e.g. acme_payroll.
         full: read every employee rather than payroll's change feed (the repair path).
         preview: compute what each step would change and write nothing but one log row.
+        confirm: show the preview, wait for "Yes, sync changes" in the Prefect UI, then sync.
         job_id: leave empty; set by `ess-sync run`, which takes the job before Prefect starts.
     """
-    get_database(database)
+    ensure_registered(database)
     if preview:
         return _preview(database, full)
-    if job_id is not None:
-        job = adopt_job(job_id, database, SYNC_FROM_PAYROLL, flow_run.get_id())
-    else:
-        try:
-            job = take_job(database, SYNC_FROM_PAYROLL, flow_run_id=flow_run.get_id())
-        except JobAlreadyRunning as busy:
-            return Cancelled(message=refused(database, busy.running))
+    if confirm:
+        refusal = _ask_to_confirm(database, full)
+        if refusal is not None:
+            return refusal
 
-    def say(message: str, level: str = INFO) -> None:
-        write_log(database, message, job_id=job.id, level=level)
+    def steps(job: int, say: Say, summary: dict[str, Any], report: JobReport) -> None:
+        summary["step"] = "Clearing cache"
+        say(messages.CLEARING_CACHE)
+        say(messages.cache_cleared(clear_cache.with_options(**step_options())(database)))
+        report.step_done()
+        _import_steps(database, full, job, say, summary, report)
 
-    started = time.monotonic()
-    summary: dict[str, Any] = {}
-    context = JobContext(database, job.id, job_limit_seconds(database))
-    with job_context(context), heartbeat(job, context):
-        try:
-            summary["step"] = "Clearing cache"
-            say(messages.CLEARING_CACHE)
-            say(messages.cache_cleared(clear_cache.with_options(**step_options())(database)))
-            _import_steps(database, job.id, full, False, say, summary)
-        except Exception as exc:
-            if context.overdue() or is_query_timeout(exc):
-                message = messages.job_timed_out(context.elapsed)
-                finish_job(job, TIMED_OUT, message, level=ERROR, summary=summary)
-                return Failed(name="TimedOut", message=message)
-            reason = f"{summary['step']} failed: {describe(exc)}"
-            finish_job(job, FAILED, messages.job_failed(reason), level=ERROR, summary=summary)
-            raise
-    del summary["step"]
-    summary["seconds"] = round(time.monotonic() - started, 3)
-    finish_job(job, COMPLETED, messages.JOB_COMPLETED, summary=summary)
-    return {"job_id": job.id, "database": database, "status": COMPLETED, "steps": summary}
+    return run_as_job(database, SYNC_FROM_PAYROLL, job_id, steps, STEP_COUNT)
 
 
 def _import_steps(
-    database: str, job_id: int | None, full: bool, preview: bool, say: Say, summary: dict[str, Any]
+    database: str,
+    full: bool,
+    job_id: int | None,
+    say: Say,
+    summary: dict[str, Any],
+    report: JobReport | None,
 ) -> None:
+    """The import steps; without a job id they only preview (compute, write nothing)."""
+    preview = job_id is None
     lookup_step = import_lookup.with_options(**step_options())
     say(messages.IMPORTING_LOOKUPS, INFO)
     for spec in LOOKUPS:
@@ -97,12 +85,16 @@ def _import_steps(
         counts = lookup_step(spec, database, job_id, preview)
         summary[spec.name] = counts.__dict__
         say(messages.imported(spec.name, counts), INFO)
+        if report:
+            report.step_done()
 
     summary["step"] = "Importing pay frequency"
     say(messages.IMPORTING_PAY_FREQUENCY, INFO)
     counts = lookup_step(PAY_FREQUENCY, database, job_id, preview)
     summary[PAY_FREQUENCY.name] = counts.__dict__
     say(messages.imported(PAY_FREQUENCY.name, counts), INFO)
+    if report:
+        report.step_done()
 
     summary["step"] = "Importing employees"
     say(messages.IMPORTING_EMPLOYEES, INFO)
@@ -123,9 +115,10 @@ def _import_steps(
         "unchanged": result.counts.unchanged,
         "rejected": result.counts.rejected,
         "removed": result.counts.removed,
-        "mode": result.mode,
         "samples": result.counts.samples,
     }
+    if report:
+        report.step_done()
 
 
 def _preview(database: str, full: bool) -> dict[str, Any] | State[Any]:
@@ -135,10 +128,48 @@ def _preview(database: str, full: bool) -> dict[str, Any] | State[Any]:
         return Cancelled(message=str(JobAlreadyRunning(running)))
     lines: list[str] = []
     summary: dict[str, Any] = {}
-    _import_steps(database, None, full, True, lambda m, _level: lines.append(m), summary)
+
+    def collect(message: str, level: str = INFO) -> None:
+        lines.append(message)
+
+    _import_steps(database, full, None, collect, summary, None)
     summary.pop("step", None)
     write_log(database, messages.PREVIEW_ONLY)
     return {"database": database, "status": "preview", "lines": lines, "steps": summary}
+
+
+def _ask_to_confirm(database: str, full: bool) -> State[Any] | None:
+    """Publish the preview, pause for an answer in the Prefect UI; a refusal ends the run."""
+    preview = _preview(database, full)
+    if isinstance(preview, State):
+        return preview
+    create_markdown_artifact(
+        preview_markdown(database, preview),
+        key=artifact_key(SYNC_FROM_PAYROLL, "preview", database),
+        description=f"What a sync of {database} would change",
+    )
+    try:
+        reply = pause_flow_run(wait_for_input=SyncConfirmation, timeout=3600)
+    except FlowPauseTimeout:
+        reply = None
+    if reply is not None and reply.answer == YES:
+        return None
+    write_log(database, messages.SYNC_CANCELLED)
+    return Cancelled(message=messages.SYNC_CANCELLED)
+
+
+def preview_markdown(database: str, preview: dict[str, Any]) -> str:
+    """The preview as the Prefect UI shows it before asking to confirm."""
+    lines = [f"# Preview: sync of {database}", "", "Nothing has changed yet.", "",
+             "| Step | Would change |", "|---|---|"]  # fmt: skip
+    for step, counts in preview["steps"].items():
+        if isinstance(counts, dict):
+            shown = ", ".join(f"{n} {k}" for k, n in counts.items() if isinstance(n, int))
+            lines.append(f"| {step} | {shown} |")
+            for kind, codes in (counts.get("samples") or {}).items():
+                lines.append(f"| | {kind}: {', '.join(codes)} |")
+    lines += ["", f'Answer "{YES}" to apply these changes.']
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

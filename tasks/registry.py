@@ -147,3 +147,34 @@ def job_limit_seconds(name: str) -> int:
     from ess.settings import settings
 
     return get_database(name).job_timeout_seconds or settings().job_timeout_seconds
+
+
+def ensure_registered(name: str) -> RegisteredDatabase:
+    """The database's ESS registration, made from its Prefect block if it was created in the UI."""
+    from blocks.payroll_database import PayrollDatabase, block_name_for
+
+    try:
+        return get_database(name)
+    except UnknownDatabase:
+        try:
+            block: PayrollDatabase = PayrollDatabase.load(block_name_for(name))  # type: ignore[assignment]
+        except ValueError:
+            raise UnknownDatabase(
+                f"No payroll database is registered as {name!r}: register it with "
+                f"`ess-sync databases add`, or create a Payroll Database block named "
+                f"{block_name_for(name)!r} in the Prefect UI."
+            ) from None
+    secret = block.connection_string.get_secret_value()
+    kind = block.connection_kind
+    display = redact_url(secret) if kind == "url" else redact_odbc(secret)
+    with ess_engine().begin() as conn:
+        conn.execute(
+            insert(payroll_database).values(
+                name=name,
+                connection_kind=kind,
+                connection_display=display,
+                block_name=block_name_for(name),
+                registered_at=datetime.now(UTC),
+            )
+        )
+    return get_database(name)

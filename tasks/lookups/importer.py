@@ -36,8 +36,53 @@ def import_lookup(
     Safe to retry: the whole diff commits in one transaction or not at all. A preview
     computes the same diff and writes nothing.
     """
+    return _apply(spec, database, read_rows(spec, database), job_id, preview)
+
+
+@task(
+    name="read-lookups",
+    task_run_name="reading {names}",
+    cache_policy=NO_CACHE,
+    **STEP_OPTIONS,
+)
+def read_lookups(
+    specs: tuple[LookupSpec, ...], database: str, names: str = ""
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Read several lookups from payroll (small tables) in one connection."""
     with payroll_reader(load_connection(database)) as reader:
-        source = reader.all(select_all(spec.source_table, spec.columns, order_by=spec.key))
+        return {s.name: reader.all(_select(s)) for s in specs}
+
+
+@task(
+    name="write-lookup",
+    task_run_name="updating {spec.name}",
+    cache_policy=NO_CACHE,
+    **STEP_OPTIONS,
+)
+def write_lookup(
+    spec: LookupSpec, database: str, rows: list[tuple[Any, ...]], job_id: int | None = None
+) -> ChangeCounts:
+    """Write rows already read from payroll into ESS's copy of one lookup."""
+    return _apply(spec, database, rows, job_id, preview=False)
+
+
+def read_rows(spec: LookupSpec, database: str) -> list[tuple[Any, ...]]:
+    """One lookup's rows as payroll holds them now."""
+    with payroll_reader(load_connection(database)) as reader:
+        return reader.all(_select(spec))
+
+
+def _select(spec: LookupSpec) -> str:
+    return select_all(spec.source_table, spec.columns, order_by=spec.key)
+
+
+def _apply(
+    spec: LookupSpec,
+    database: str,
+    source: list[tuple[Any, ...]],
+    job_id: int | None,
+    preview: bool,
+) -> ChangeCounts:
     with ess_engine().begin() as conn, cancellable(cancel_hook(conn.connection.driver_connection)):
         changes = compute_changes(source, _ess_rows(conn, spec, database), len(spec.key))
         if not preview:

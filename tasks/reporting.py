@@ -1,0 +1,139 @@
+"""What a job leaves in Prefect for support: a progress bar, a summary and its Web API Log."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from uuid import UUID
+
+from tasks.web_api_log import LogRow, read_log
+
+_logger = logging.getLogger("ess_sync.reporting")
+
+
+def artifact_key(kind: str, part: str, database: str) -> str:
+    """A Prefect artifact key (lower-case letters, digits and dashes only)."""
+    return f"{kind}-{part}-{database}".replace("_", "-").lower()
+
+
+class JobReport:
+    """Keeps a job's progress artifact current and publishes its summary when it ends.
+
+    Artifacts are for people: a failure to write one is logged, never fails the sync.
+    """
+
+    def __init__(self, kind: str, database: str, steps: int) -> None:
+        self.kind = kind
+        self.database = database
+        self.steps = max(steps, 1)
+        self.done = 0
+        self._progress: UUID | None = None
+        self._safely(self._start)
+
+    def _start(self) -> None:
+        from prefect.artifacts import create_progress_artifact
+
+        self._progress = create_progress_artifact(  # type: ignore[assignment]
+            0.0,
+            key=artifact_key(self.kind, "progress", self.database),
+            description=f"{self.kind} of {self.database}: steps done",
+        )
+
+    def step_done(self) -> None:
+        """Move the progress artifact on by one step."""
+        self.done += 1
+        self._safely(self._update)
+
+    def _update(self) -> None:
+        from prefect.artifacts import update_progress_artifact
+
+        if self._progress is not None:
+            update_progress_artifact(self._progress, min(100.0, 100.0 * self.done / self.steps))
+
+    def publish(self, job_id: int, result: str, summary: dict[str, Any]) -> None:
+        """Publish the job's markdown summary and its Web API Log rows as a table."""
+        self._safely(lambda: self._publish(job_id, result, summary))
+
+    def _publish(self, job_id: int, result: str, summary: dict[str, Any]) -> None:
+        from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+        rows = read_log(self.database, job_id=job_id, limit=1000)
+        create_markdown_artifact(
+            summary_markdown(self.kind, self.database, job_id, result, summary, rows),
+            key=artifact_key(self.kind, "summary", self.database),
+            description=f"{self.kind} of {self.database}: {result}",
+        )
+        create_table_artifact(
+            [
+                {"time (UTC)": r.logged_at.strftime("%Y-%m-%d %H:%M:%S"), "level": r.level,
+                 "message": r.message}
+                for r in rows
+            ],
+            key=artifact_key(self.kind, "log", self.database),
+            description=f"Web API Log of job {job_id} ({self.database})",
+        )  # fmt: skip
+        if self._progress is not None and result.startswith("Job Completed"):
+            self._update_to(100.0)
+
+    def _update_to(self, value: float) -> None:
+        from prefect.artifacts import update_progress_artifact
+
+        if self._progress is not None:
+            update_progress_artifact(self._progress, value)
+
+    def _safely(self, action: Any) -> None:
+        try:
+            action()
+        except Exception as exc:
+            _logger.warning("Could not write a Prefect artifact: %s", type(exc).__name__)
+
+
+def summary_markdown(
+    kind: str,
+    database: str,
+    job_id: int,
+    result: str,
+    summary: dict[str, Any],
+    rows: list[LogRow],
+) -> str:
+    """The summary a support person reads first: result, duration, counts, what was held back."""
+    lines = [
+        f"# {kind}: {database}",
+        "",
+        f"**Result:** {result}",
+        "",
+        "| Job | Started (UTC) | Ended (UTC) | Duration |",
+        "|---|---|---|---|",
+    ]
+    started = rows[0].logged_at.strftime("%Y-%m-%d %H:%M:%S") if rows else ""
+    ended = rows[-1].logged_at.strftime("%Y-%m-%d %H:%M:%S") if rows else ""
+    lines += [f"| {job_id} | {started} | {ended} | {summary.get('seconds', '')} s |", ""]
+    steps = {k: v for k, v in summary.items() if isinstance(v, dict)}
+    if steps:
+        columns = sorted({c for v in steps.values() for c, n in v.items() if isinstance(n, int)},
+                         key=_column_order)  # fmt: skip
+        lines += ["## Counts per step", "", "| Step | " + " | ".join(columns) + " |",
+                  "|---|" + "---|" * len(columns)]  # fmt: skip
+        for step, counts in steps.items():
+            lines.append(
+                f"| {step} | " + " | ".join(str(counts.get(c, "")) for c in columns) + " |"
+            )
+        lines.append("")
+    problems = [r for r in rows if r.level in ("warning", "error")]
+    rejected = summary.get("employees", {}).get("rejected", 0) if isinstance(
+        summary.get("employees"), dict) else 0  # fmt: skip
+    lines += ["## Held back and warnings", ""]
+    if problems or rejected:
+        lines.append(f"{rejected} employee(s) rejected; {len(problems)} warning or error row(s). "
+                     f"`ess-sync rejects {database}` lists every one.")  # fmt: skip
+        lines += [f"- {r.message}" for r in problems[:20]]
+    else:
+        lines.append("Nothing was held back.")
+    return "\n".join(lines) + "\n"
+
+
+_ORDER = ["added", "updated", "terminated", "deactivated", "unchanged", "rejected", "removed"]
+
+
+def _column_order(name: str) -> tuple[int, str]:
+    return (_ORDER.index(name) if name in _ORDER else len(_ORDER), name)
