@@ -14,6 +14,7 @@ from cli import render
 from cli.common import fail, json_default, require_database
 from cli.databases import databases_app
 from cli.employees import rejects, show_app
+from cli.support import support_bundle
 
 app = typer.Typer(
     help="ESS Payroll Sync: bring payroll databases' changes into Employee Self Service.",
@@ -25,6 +26,7 @@ db_app = typer.Typer(help="The ESS database's schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(show_app, name="show")
 app.command()(rejects)
+app.command("support-bundle")(support_bundle)
 console = Console()
 errors = Console(stderr=True)
 

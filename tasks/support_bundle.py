@@ -1,0 +1,294 @@
+"""Gathering a support bundle: one zip with what a support case about a sync needs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import platform
+import re
+import sys
+import tempfile
+import uuid
+import zipfile
+from datetime import UTC, datetime, timedelta
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from sqlalchemy import and_, or_, select
+
+from core.bundle import (
+    HIDDEN,
+    Contents,
+    connection_secrets,
+    parse_run,
+    redact_setting,
+    scrub_member,
+    url_secrets,
+)
+from core.redact import redact_url
+from ess.database import current_revision, ess_engine, head_revision
+from ess.schema import sync_job, web_api_log
+from ess.settings import Settings, settings
+from tasks.employee_reads import list_issues
+from tasks.registry import get_database
+
+HISTORY = 50
+# A refusal is logged while the job holds the database; a minute either side also catches
+# the click just before it started or just after it ended.
+NEAR = timedelta(minutes=1)
+LOG_LIMIT = 10_000
+PREFECT_LOG_PAGE, PREFECT_LOG_LIMIT = 200, 5_000
+_DISTRIBUTIONS = ("ess-payroll-sync", "prefect", "sqlalchemy", "pandas", "pyodbc", "alembic")
+_MENTIONS_API = re.compile(r"(?i)api_url|\bapi\b")
+_LOG_FIELDS = {"timestamp", "level", "name", "message", "task_run_id"}
+
+
+class UnknownRun(LookupError):
+    """No job of the database has that job id or flow-run id."""
+
+
+def find_job(database: str, run: str | None) -> dict[str, Any] | None:
+    """The job a bundle is about: by ESS job id, by flow-run id, or the database's latest."""
+    query = select(sync_job).where(sync_job.c.payroll_database == database)
+    try:
+        wanted = None if run is None else parse_run(run)
+    except ValueError as exc:
+        raise UnknownRun(str(exc)) from None
+    if wanted is None:
+        query = query.order_by(sync_job.c.id.desc()).limit(1)
+    elif isinstance(wanted, int):
+        query = query.where(sync_job.c.id == wanted)
+    else:
+        query = query.where(sync_job.c.flow_run_id == wanted)
+    with ess_engine().connect() as conn:
+        row = conn.execute(query).mappings().first()
+    if row is None and run is not None:
+        raise UnknownRun(
+            f"No job of {database} has the id {run!r} (see `ess-sync status` and "
+            f"`ess-sync log {database}` for its jobs)."
+        )
+    return None if row is None else _job(dict(row))
+
+
+def _job(row: dict[str, Any]) -> dict[str, Any]:
+    # An unreadable summary is still worth showing as it is.
+    with contextlib.suppress(ValueError):
+        row["summary"] = json.loads(row["summary"]) if row["summary"] else None
+    return row
+
+
+def job_log(database: str, job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The job's Web API Log rows and the database's job-less rows in its time window."""
+    until = job["finished_at"] or job["heartbeat_at"]
+    query = (
+        select(web_api_log)
+        .where(
+            or_(
+                web_api_log.c.job_id == job["id"],
+                and_(
+                    web_api_log.c.payroll_database == database,
+                    web_api_log.c.job_id.is_(None),
+                    web_api_log.c.logged_at.between(job["started_at"] - NEAR, until + NEAR),
+                ),
+            )
+        )
+        .order_by(web_api_log.c.id)
+        .limit(LOG_LIMIT)
+    )
+    with ess_engine().connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def job_history(database: str, limit: int = HISTORY) -> list[dict[str, Any]]:
+    """The database's newest jobs, newest first."""
+    query = (
+        select(sync_job)
+        .where(sync_job.c.payroll_database == database)
+        .order_by(sync_job.c.id.desc())
+        .limit(limit)
+    )
+    with ess_engine().connect() as conn:
+        return [_job(dict(r)) for r in conn.execute(query).mappings()]
+
+
+def versions() -> dict[str, Any]:
+    """Versions of what runs the sync, and the ESS schema's revision."""
+    found: dict[str, Any] = {"python": sys.version, "platform": platform.platform()}
+    for name in _DISTRIBUTIONS:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    found["ess_schema_revision"] = current_revision(ess_engine())
+    found["ess_schema_head_revision"] = head_revision()
+    return found
+
+
+def prefect_api_url() -> str | None:
+    """The configured Prefect server's API URL; None in ephemeral mode (no server to ask)."""
+    if "prefect" not in sys.modules and not _may_configure_prefect():
+        return None
+    from prefect.settings import get_current_settings
+
+    return get_current_settings().api.url or None
+
+
+def _may_configure_prefect() -> bool:
+    # Importing Prefect costs seconds: look for PREFECT_API_URL where Prefect reads settings
+    # from (environment, .env, prefect.toml, pyproject.toml, the profiles file) first.
+    if os.environ.get("PREFECT_API_URL"):
+        return True
+    home = Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect")).expanduser()
+    profiles = Path(os.environ.get("PREFECT_PROFILES_PATH", home / "profiles.toml"))
+    for path in (Path(".env"), Path("prefect.toml"), Path("pyproject.toml"), profiles):
+        try:
+            if _MENTIONS_API.search(path.expanduser().read_text(errors="replace")):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def configuration(api_url: str | None) -> dict[str, Any]:
+    """ESS_* and Prefect settings, every secret redacted."""
+    current = settings()
+    ess: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        value = getattr(current, name)
+        value = value.get_secret_value() if isinstance(value, SecretStr) else value
+        ess[f"ESS_{name.upper()}"] = redact_setting(name, None if value is None else str(value))
+    ess["ESS database in use"] = redact_url(current.ess_url())
+    prefect: dict[str, Any] = {
+        "server_configured": api_url is not None,
+        "PREFECT_API_URL": None if api_url is None else redact_url(api_url),
+        "environment": {
+            k: redact_setting(k, v) for k, v in sorted(os.environ.items()) if k[:8] == "PREFECT_"
+        },
+    }
+    if api_url is not None:
+        prefect["effective"] = _prefect_settings()
+    return {"ess": ess, "prefect": prefect}
+
+
+def _prefect_settings() -> dict[str, Any]:
+    from prefect.context import get_settings_context
+    from prefect.settings import get_current_settings
+
+    s = get_current_settings()
+    shown = {
+        "PREFECT_PROFILE": get_settings_context().profile.name,
+        "PREFECT_HOME": str(s.home),
+        "PREFECT_API_URL": s.api.url,
+        "PREFECT_API_KEY": HIDDEN if s.api.key else None,
+        "PREFECT_API_AUTH_STRING": HIDDEN if s.api.auth_string else None,
+        "PREFECT_API_REQUEST_TIMEOUT": str(s.api.request_timeout),
+        "PREFECT_CLIENT_MAX_RETRIES": str(s.client.max_retries),
+        "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": str(s.server.ephemeral.enabled),
+        "PREFECT_LOGGING_LEVEL": s.logging.level,
+    }
+    return {k: redact_setting(k, v) for k, v in shown.items()}
+
+
+def prefect_run(api_url: str | None, flow_run_id: str | None) -> dict[str, Any]:
+    """The flow run's states and logs from the configured server, or a note why not."""
+    if api_url is None:
+        return {
+            "note": "No Prefect server is configured (PREFECT_API_URL is not set): flows ran on "
+            "a temporary local server whose history is gone. The Web API Log is in log.txt."
+        }
+    shown = {"api_url": redact_url(api_url)}
+    if flow_run_id is None:
+        return shown | {"note": "This job has no Prefect flow run (it never started one)."}
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        with get_client(sync_client=True) as client:
+            problem = client.api_healthcheck()
+            if problem is not None:
+                reason = f"{type(problem).__name__}: {problem}"
+                return shown | {"note": f"The Prefect server did not answer ({reason})."}
+            run = client.read_flow_run(uuid.UUID(flow_run_id))
+            states = client.read_flow_run_states(run.id)
+            only_this_run = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id]))
+            logs: list[Any] = []
+            while len(logs) < PREFECT_LOG_LIMIT:
+                page = client.read_logs(only_this_run, limit=PREFECT_LOG_PAGE, offset=len(logs))
+                logs += page
+                if len(page) < PREFECT_LOG_PAGE:
+                    break
+    except ObjectNotFound:
+        return shown | {"note": f"The Prefect server has no flow run {flow_run_id}."}
+    except Exception as exc:  # the bundle is most needed when the server misbehaves
+        return shown | {"note": f"Prefect could not be read: {type(exc).__name__}: {exc}"}
+    return shown | {
+        "flow_run": run.model_dump(mode="json"),
+        "states": [s.model_dump(mode="json", exclude={"data"}) for s in states],
+        "logs": [
+            log.model_dump(mode="json", include=_LOG_FIELDS)
+            | {"level_name": logging.getLevelName(log.level)}
+            for log in logs
+        ],
+    }
+
+
+def known_secrets(database: str, api_url: str | None) -> tuple[list[str], list[str]]:
+    """Secrets to scrub from every member, and notes on those that could not be read."""
+    current = settings()
+    secrets: list[str] = []
+    for secret in (current.database_url, current.cache_url):
+        if secret is not None:
+            secrets += url_secrets(secret.get_secret_value())
+    if api_url is None:
+        return secrets, []
+    from tasks.registry import load_connection
+
+    try:
+        block = load_connection(database)
+    except Exception as exc:
+        return secrets, [f"The payroll connection block could not be loaded ({exc})."]
+    connection = block.connection_string.get_secret_value()
+    return secrets + connection_secrets(block.connection_kind, connection), []
+
+
+def write_bundle(database: str, output: Path, run: str | None = None) -> Contents:
+    """Gather the bundle of one database's job and write it as a zip, every member scrubbed."""
+    registered = get_database(database)
+    job = find_job(database, run)
+    api_url = prefect_api_url()
+    secrets, notes = known_secrets(database, api_url)
+    contents = Contents(
+        database=database,
+        chosen_by=run or "latest job",
+        job=job,
+        log_rows=job_log(database, job) if job else [],
+        history=job_history(database),
+        issues=list_issues(database),
+        registered=registered,
+        prefect=prefect_run(api_url, job["flow_run_id"] if job else None),
+        versions=versions(),
+        config=configuration(api_url),
+        notes=notes,
+    )
+    members = contents.members(datetime.now(UTC))
+    _write_zip(output, {name: scrub_member(text, secrets) for name, text in members.items()})
+    return contents
+
+
+def _write_zip(output: Path, members: dict[str, str]) -> None:
+    # Written beside the target and renamed: a failure never leaves half a bundle behind.
+    handle, temporary = tempfile.mkstemp(dir=output.parent, prefix=".bundle-", suffix=".zip")
+    os.close(handle)
+    try:
+        with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, text in members.items():
+                archive.writestr(name, text.encode())
+        os.replace(temporary, output)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
