@@ -21,6 +21,7 @@ from ess.database import ess_engine
 from ess.schema import payroll_database, sync_job, web_api_log
 from ess.settings import settings
 from tasks.job_context import JobContext
+from tasks.web_api_log import echo_to_prefect
 
 SYNC_FROM_PAYROLL = "sync-from-payroll"
 SYNC_LEAVE_BALANCES = "sync-leave-balances"
@@ -109,6 +110,9 @@ def take_job(
                 .returning(sync_job.c.id)
             ).scalar_one()
             conn.execute(_log_row(database, job_id, messages.JOB_STARTED))
+        if stale:
+            echo_to_prefect(messages.job_abandoned(stale[-1][1]), "error")
+        echo_to_prefect(messages.JOB_STARTED)
     except IntegrityError:
         running = running_job(database)
         if running is None:  # it finished between our insert and this read: try once more
@@ -154,6 +158,7 @@ def refused(database: str, running: Job) -> str:
     message = str(JobAlreadyRunning(running))
     with ess_engine().begin() as conn:
         conn.execute(_log_row(database, None, message, "warning"))
+    echo_to_prefect(message, "warning")
     return message
 
 
@@ -240,3 +245,4 @@ def finish_job(
                 .where(payroll_database.c.name == job.payroll_database)
                 .values({column: now})
             )
+    echo_to_prefect(message, level)

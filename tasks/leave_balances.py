@@ -66,7 +66,9 @@ def import_leave_balances(database: str) -> LeaveBalancesResult:
             _count(result, changes)
             low = high
         # Employees after the last payroll balance have none left in payroll.
-        _write(conn, database, diff_balances([], _ess_balances(conn, database, low, None), types))
+        tail = diff_balances([], _ess_balances(conn, database, low, None), types)
+        _write(conn, database, tail)
+        _count(result, tail)
     return result
 
 

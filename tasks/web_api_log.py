@@ -42,10 +42,11 @@ def write_log(
                 message=message,
             )
         )
-    _echo_to_prefect(message, level)
+    echo_to_prefect(message, level)
 
 
-def _echo_to_prefect(message: str, level: str) -> None:
+def echo_to_prefect(message: str, level: str = INFO) -> None:
+    """Show a Web API Log row in the Prefect run's logs too, when there is a run."""
     # `ess-sync log` and `status` must answer without loading Prefect; no Prefect, no run.
     if "prefect.context" not in sys.modules:
         return

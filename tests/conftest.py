@@ -26,6 +26,9 @@ ODBC_DRIVER = os.environ.get("ESS_TEST_ODBC_DRIVER", "PostgreSQL Unicode")
 REQUIRED = {s.strip() for s in os.environ.get("ESS_REQUIRE_SUITES", "").split(",") if s.strip()}
 SUITES = ("postgres", "odbc", "redis")
 
+# No telemetry from the test servers: this machine reaches no host but package registries.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
 # Prefect binds its console handler to the stderr of the moment it sets up logging: do it
 # now, not inside a CliRunner invocation whose stderr is closed when the command returns.
 ensure_logging_setup()

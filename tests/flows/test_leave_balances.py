@@ -1,0 +1,86 @@
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+
+from ess.database import ess_engine
+from ess.schema import leave_balance
+from flows.sync_leave_balances import sync_leave_balances
+from tasks.registry import get_database, register_database
+from tasks.web_api_log import read_log
+from tests.support import execute, fill_lookups, insert_rows
+
+EXPECTED = [
+    "Job Started.",
+    "Start get leave type and reasons from payroll.",
+    "Successfully got leave type and reasons from payroll.",
+    "Updating leave type and reasons to the database.",
+    "Finished updating leave type and reasons to the database.",
+    "Retrieving Leave Balances.",
+    "Imported leave balances: 3 employees, 5 balances updated, 0 unchanged.",
+    "Job Completed.",
+]
+
+
+@pytest.fixture
+def acme(ess, payroll_sqlite, prefect_api):
+    fill_lookups(payroll_sqlite)
+    insert_rows(payroll_sqlite, "leave_balance", [
+        {"employee_id": e, "leave_type_code": t, "balance": b, "accrued_to": date(2025, 6, 26)}
+        for e, t, b in [(1, "AL", "76.0000"), (1, "SL", "38.5000"), (2, "al ", "-4.2500"),
+                        (3, "AL", "0"), (3, "SL", "12.1234")]
+    ])  # fmt: skip
+    register_database("acme_payroll", url=payroll_sqlite)
+    return payroll_sqlite
+
+
+def _messages(job_id=None):
+    rows = read_log("acme_payroll", limit=500)
+    job_id = job_id or max(r.job_id for r in rows if r.job_id)
+    return [r.message for r in rows if r.job_id == job_id]
+
+
+def _balances():
+    with ess_engine().connect() as conn:
+        rows = conn.execute(sa.select(leave_balance)).mappings()
+        return {(r["payroll_employee_id"], r["leave_type_code"]): r["balance"] for r in rows}
+
+
+def test_the_leave_sync_logs_its_steps_and_imports_every_balance(acme):
+    assert sync_leave_balances(database="acme_payroll", return_state=True).is_completed()
+    assert _messages() == EXPECTED
+    assert str(_balances()[(2, "AL")]) == "-4.2500"
+    assert get_database("acme_payroll").last_leave_balance_sync is not None
+
+
+def test_a_second_leave_sync_changes_only_what_payroll_changed(acme):
+    sync_leave_balances(database="acme_payroll")
+    sync_leave_balances(database="acme_payroll")
+    assert "Imported leave balances: 3 employees, 0 balances updated, 5 unchanged." in _messages()
+    execute(
+        acme,
+        "UPDATE leave_balance SET balance = 80 WHERE employee_id = 1 AND leave_type_code = 'AL'",
+    )
+    execute(acme, "DELETE FROM leave_balance WHERE employee_id = 3")
+    sync_leave_balances(database="acme_payroll")
+    assert "Imported leave balances: 2 employees, 3 balances updated, 2 unchanged." in _messages()
+    balances = _balances()
+    assert str(balances[(1, "AL")]) == "80.0000"
+    assert (3, "AL") not in balances and (3, "SL") not in balances
+
+
+def test_balances_of_an_unknown_leave_type_are_skipped_with_a_warning(acme):
+    insert_rows(
+        acme,
+        "leave_balance",
+        [
+            {
+                "employee_id": 4,
+                "leave_type_code": "ZZ",
+                "balance": 1,
+                "accrued_to": date(2025, 6, 26),
+            }
+        ],
+    )
+    sync_leave_balances(database="acme_payroll")
+    assert "Skipped balances of unknown leave types: 'ZZ' (1)." in _messages()

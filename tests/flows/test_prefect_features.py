@@ -1,0 +1,136 @@
+"""What Prefect shows for a job: artifacts, a confirmation pause, crashed runs, UI-made blocks."""
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterId,
+)
+from prefect.flow_runs import resume_flow_run
+from prefect.states import Running
+
+from blocks.payroll_database import PayrollDatabase
+from ess.database import ess_engine
+from ess.schema import employee, sync_job
+from flows.sync_from_payroll import sync_from_payroll
+from generator import build_payroll
+from tasks.jobs import SYNC_FROM_PAYROLL, take_job
+from tasks.registry import get_database, register_database
+from tasks.web_api_log import read_log
+
+
+@pytest.fixture
+def acme(ess, payroll_sqlite, prefect_api):
+    engine = sa.create_engine(payroll_sqlite)
+    build_payroll(engine, employees=40, leave_types_per_employee=1)
+    engine.dispose()
+    register_database("acme_payroll", url=payroll_sqlite)
+    return payroll_sqlite
+
+
+def latest_artifact(key):
+    """The newest artifact with this key (through a client that is closed afterwards)."""
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=50
+        )
+    return max(found, key=lambda a: a.created) if found else None
+
+
+def _employees():
+    with ess_engine().connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(employee)).scalar_one()
+
+
+def test_a_job_publishes_its_summary_its_log_and_a_finished_progress_bar(acme):
+    assert sync_from_payroll(database="acme_payroll", return_state=True).is_completed()
+    summary = latest_artifact("sync-from-payroll-summary-acme-payroll")
+    assert summary is not None and summary.type == "markdown"
+    assert "**Result:** Job Completed." in summary.data
+    assert "| employees | 40 |" in summary.data
+    assert "Nothing was held back." in summary.data
+    table = latest_artifact("sync-from-payroll-log-acme-payroll")
+    assert table is not None and "Job Completed." in str(table.data)
+    progress = latest_artifact("sync-from-payroll-progress-acme-payroll")
+    assert progress is not None and float(progress.data) == 100.0
+
+
+def _paused_run(flow_run_holder):
+    with get_client(sync_client=True) as client:
+        runs = (
+            client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=flow_run_holder))
+            )
+            if flow_run_holder
+            else client.read_flow_runs(limit=50)
+        )
+    return [r for r in runs if r.state and r.state.is_paused()]
+
+
+def _answer_when_paused(answer, result):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        paused = _paused_run(None)
+        if paused:
+            resume_flow_run(paused[0].id, run_input={"answer": answer})
+            result["answered"] = True
+            return
+        time.sleep(0.3)
+
+
+@pytest.mark.parametrize("answer", ["Yes, sync changes", "No, do not sync"])
+def test_a_confirmed_run_previews_pauses_and_applies_only_on_yes(acme, answer):
+    result = {}
+    responder = threading.Thread(target=_answer_when_paused, args=(answer, result))
+    responder.start()
+    state = sync_from_payroll(database="acme_payroll", confirm=True, return_state=True)
+    responder.join(timeout=90)
+    assert result.get("answered")
+    preview = latest_artifact("sync-from-payroll-preview-acme-payroll")
+    assert preview is not None and "40 added" in preview.data
+    if answer.startswith("Yes"):
+        assert state.is_completed()
+        assert _employees() == 40
+    else:
+        assert state.is_cancelled()
+        assert _employees() == 0
+        messages = [r.message for r in read_log("acme_payroll")]
+        assert messages[-1] == "Sync cancelled: nothing was changed."
+        assert "Job Started." not in messages
+
+
+def test_the_prefect_run_of_an_abandoned_job_is_marked_crashed(acme):
+    @flow(name="stand-in-for-a-dead-sync")
+    def dead() -> None:
+        """Only here to own a flow run."""
+
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(dead)
+        client.set_flow_run_state(run.id, Running(), force=True)
+    job = take_job("acme_payroll", SYNC_FROM_PAYROLL, flow_run_id=str(run.id))
+    with ess_engine().begin() as conn:
+        conn.execute(sa.update(sync_job).where(sync_job.c.id == job.id)
+                     .values(heartbeat_at=datetime.now(UTC) - timedelta(hours=1)))  # fmt: skip
+    assert sync_from_payroll(database="acme_payroll", return_state=True).is_completed()
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(run.id).state.is_crashed()
+
+
+def test_a_payroll_database_block_made_in_the_ui_registers_itself(ess, payroll_sqlite, prefect_api):
+    engine = sa.create_engine(payroll_sqlite)
+    build_payroll(engine, employees=5, leave_types_per_employee=1)
+    engine.dispose()
+    block = PayrollDatabase(
+        database_name="ui_payroll", connection_kind="url", connection_string=payroll_sqlite
+    )
+    block.save("payroll-ui-payroll", overwrite=True)
+    assert sync_from_payroll(database="ui_payroll", return_state=True).is_completed()
+    assert get_database("ui_payroll").connection_kind == "url"
