@@ -9,6 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.exceptions import FlowPauseTimeout
 from prefect.input import RunInput
 from prefect.states import Cancelled, State
+from pydantic.json_schema import SkipJsonSchema
 
 from core import messages
 from core.lookups import LOOKUPS, PAY_FREQUENCY
@@ -39,7 +40,7 @@ def sync_from_payroll(
     full: bool = False,
     preview: bool = False,
     confirm: bool = False,
-    job_id: int | None = None,
+    job_id: SkipJsonSchema[int | None] = None,
 ) -> dict[str, Any] | State[Any]:
     """Bring one payroll database's changes into ESS, step by step, as the Web API Log shows.
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from prefect import flow
 from prefect.states import State
+from pydantic.json_schema import SkipJsonSchema
 
 from core import messages
 from core.lookups import LEAVE_LOOKUPS
@@ -20,7 +21,9 @@ from tasks.web_api_log import WARNING
 
 
 @flow(name="sync-leave-balances")
-def sync_leave_balances(database: str, job_id: int | None = None) -> dict[str, Any] | State[Any]:
+def sync_leave_balances(
+    database: str, job_id: SkipJsonSchema[int | None] = None
+) -> dict[str, Any] | State[Any]:
     """Refresh leave types, leave reasons and every employee's leave balances in ESS.
 
     Args:

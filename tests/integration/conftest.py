@@ -1,0 +1,239 @@
+"""A real Prefect server and process worker, each its own process, as an operator runs them.
+
+Every subprocess gets an explicit environment pointing at this module's server: the pytest
+process may also hold the session's in-process `prefect_api` harness, which these tests
+never use.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import httpx
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+PREFECT_FILE = REPO / "deployments" / "prefect.yaml"
+T = TypeVar("T")
+
+
+@dataclass
+class Service:
+    """A long-running subprocess (its own process group) writing to a log file."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    log_file: IO[bytes]
+
+    def tail(self, lines: int = 60) -> str:
+        """The end of what it printed, for failure messages."""
+        self.log_file.flush()
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return f"--- last lines of the {self.name}'s output ---\n" + "\n".join(text[-lines:])
+
+    def stop(self) -> None:
+        """SIGTERM its process group, SIGKILL whatever is left after 15 s; close its log."""
+        # On SIGTERM a worker stops the flow runs it started (each in a session of its own,
+        # out of reach of this group's signals).
+        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
+            with suppress(ProcessLookupError):
+                os.killpg(self.process.pid, sig)
+            with suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=wait)
+                break
+        self.log_file.close()
+
+
+def start_service(name: str, args: list[str], env: dict[str, str], logs: Path) -> Service:
+    """Start `python -m ARGS` in the repo, its output to logs/NAME.log."""
+    log_path = logs / f"{name}.log"
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", *args],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return Service(name, process, log_path, log_file)
+
+
+def run(
+    args: list[str], env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m ARGS` in the repo to completion; its exit code is the caller's to check."""
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    """Its output, failing the test with all of it if the command did not exit 0."""
+    output = result.stdout + result.stderr
+    command = " ".join(result.args[2:])
+    assert result.returncode == 0, f"{command} exited {result.returncode}:\n{output}"
+    return output
+
+
+def wait_for(
+    condition: Callable[[], T | None], timeout: float, what: str, log: Callable[[], str]
+) -> T:
+    """Poll until the condition gives a value; fail saying what never happened, and `log()`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.25)
+    pytest.fail(f"Timed out after {timeout:.0f} s waiting for {what}.\n{log()}")
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def isolated_env(**settings: str) -> dict[str, str]:
+    """This process's environment without its Prefect and ESS settings, plus `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "ESS_"))}
+    # No telemetry from a test server: CI reaches no host but package registries.
+    env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    env.update(settings)
+    return env
+
+
+def deployments_in_prefect_file() -> list[dict[str, Any]]:
+    """The deployments deployments/prefect.yaml declares."""
+    loaded = yaml.safe_load(PREFECT_FILE.read_text())
+    return list(loaded["deployments"])
+
+
+def full_name(deployment: dict[str, Any]) -> str:
+    """flow-name/deployment-name, as Prefect names a deployment (flow names are kebab-case)."""
+    function = deployment["entrypoint"].split(":")[-1]
+    return f"{function.replace('_', '-')}/{deployment['name']}"
+
+
+def entrypoint_exists(deployment: dict[str, Any]) -> bool:
+    """Whether the deployment's flow file is in this checkout (yet)."""
+    return (REPO / deployment["entrypoint"].split(":")[0]).is_file()
+
+
+@dataclass
+class PrefectWorld:
+    """A Prefect server, its process worker and ESS on SQLite, driven as an operator would."""
+
+    api_url: str
+    env: dict[str, str]
+    home: Path
+    server: Service
+    worker: Service | None = None
+    setup_output: str = ""
+    deployed: list[str] = field(default_factory=list)
+
+    def api(self) -> AbstractContextManager[Any]:
+        """In-process Prefect calls go to this server (not the session's harness) inside this."""
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        return temporary_settings({PREFECT_API_URL: self.api_url})
+
+    def logs(self) -> str:
+        """The server's and worker's recent output, for failure messages."""
+        services = [self.server] + ([self.worker] if self.worker else [])
+        return "\n".join(s.tail() for s in services)
+
+
+def ess_sync(*args: str) -> list[str]:
+    """`ess-sync ARGS` as `python -m` arguments."""
+    return ["cli.main", *args]
+
+
+@pytest.fixture(scope="module")
+def prefect_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectWorld]:
+    """`prefect server start`, `ess-sync prefect setup`, `prefect deploy`, a worker: all real."""
+    from ess.database import dispose_engines
+
+    root = tmp_path_factory.mktemp("prefect_world")
+    port = str(free_port())
+    api_url = f"http://127.0.0.1:{port}/api"
+    ess = {"ESS_DATABASE_URL": f"sqlite:///{root / 'ess.db'}", "ESS_DATA_DIR": str(root / "data")}
+    env = isolated_env(
+        PREFECT_HOME=str(root / "prefect-home"),
+        PREFECT_API_URL=api_url,
+        PREFECT_CLI_PROMPT="false",
+        # A worker polls every 10 s by default: the runs below would mostly wait.
+        PREFECT_WORKER_QUERY_SECONDS="1",
+        **ess,
+    )
+    server = start_service(
+        "server",
+        ["prefect", "server", "start", "--host", "127.0.0.1", "--port", port],
+        env,
+        root,
+    )
+    world = PrefectWorld(api_url, env, root, server)
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in ess.items():
+            patch.setenv(key, value)
+        patch.delenv("ESS_CACHE_URL", raising=False)
+        try:
+            wait_for(lambda: _healthy(server, api_url), 90, f"{api_url}/health", server.tail)
+            world.setup_output = ok(run(ess_sync("prefect", "setup"), env))
+            world.worker = start_service(
+                "worker", ["prefect", "worker", "start", "--pool", "ess-sync"], env, root
+            )
+            world.deployed = _deploy(env)
+            yield world
+        finally:
+            if world.worker is not None:
+                world.worker.stop()
+            server.stop()
+            dispose_engines()
+
+
+def _healthy(server: Service, api_url: str) -> bool:
+    if server.process.poll() is not None:
+        pytest.fail(f"The Prefect server exited with {server.process.returncode}.\n{server.tail()}")
+    try:
+        return httpx.get(f"{api_url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _deploy(env: dict[str, str]) -> list[str]:
+    """Deploy prefect.yaml as the docs say; full names of the deployments made."""
+    # While a flow is still being written, deploy the others by name: `--all` stops at the
+    # first missing entrypoint.
+    declared = deployments_in_prefect_file()
+    present = [d for d in declared if entrypoint_exists(d)]
+    command = ["prefect", "--no-prompt", "deploy", "--prefect-file", str(PREFECT_FILE)]
+    if len(present) == len(declared):
+        command.append("--all")
+    else:
+        for deployment in present:
+            command += ["--name", full_name(deployment)]
+    ok(run(command, env, timeout=120))
+    return [full_name(d) for d in present]
