@@ -16,6 +16,7 @@ from cli.databases import databases_app
 from cli.employees import rejects, show_app
 from cli.prefect_setup import prefect_app
 from cli.support import support_bundle
+from cli.ui import ui
 
 app = typer.Typer(
     help="ESS Payroll Sync: bring payroll databases' changes into Employee Self Service.",
@@ -29,6 +30,7 @@ app.add_typer(show_app, name="show")
 app.add_typer(prefect_app, name="prefect")
 app.command()(rejects)
 app.command("support-bundle")(support_bundle)
+app.command()(ui)
 console = Console()
 errors = Console(stderr=True)
 

@@ -1,0 +1,196 @@
+"""The page's fixtures: ESS and payrolls on SQLite files, the page served by `ess-sync ui`.
+
+One server for the whole web suite (session scope): starting Prefect-backed jobs is what
+takes time, not the page. Browser tests need Debian's Chromium and the playwright package;
+without them they are skipped with the reason (or fail the run when CI requires them).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "correct horse battery staple"
+SECRET_URL = "postgresql+psycopg://payroll:S3cret@127.0.0.1:5432/x"
+A, B, BROKEN, SECRET = "acme_payroll", "bravo_payroll", "broken_payroll", "secret_payroll"
+
+
+def _browser_problem() -> str | None:
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} missing (apt-get install -y chromium)"
+    if importlib.util.find_spec("playwright") is None:
+        return "the playwright package is missing (pip install playwright)"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    problem = _browser_problem()
+    if problem is None:
+        return
+    required = "browser" in os.environ.get("ESS_REQUIRE_SUITES", "").split(",")
+    for item in items:
+        if item.get_closest_marker("browser") is not None:
+            if required:
+                raise pytest.UsageError(f"The browser suite is required here but {problem}.")
+            item.add_marker(pytest.mark.skip(reason=f"browser suite skipped: {problem}"))
+
+
+@dataclass(frozen=True)
+class Page:
+    """The served page: its address and the payroll files behind its databases."""
+
+    url: str
+    payrolls: dict[str, Path]
+    data_dir: Path
+
+    def login(self, client: httpx.Client) -> str:
+        """Log the client in; this session's CSRF token."""
+        answer = client.post(
+            f"{self.url}/login", data={"password": PASSWORD}, follow_redirects=True
+        )
+        assert answer.status_code == 200, answer.text
+        marker = 'name="csrf-token" content="'
+        return answer.text.split(marker, 1)[1].split('"', 1)[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def _payroll(folder: Path, name: str, employees: int) -> Path:
+    from generator import build_payroll
+
+    path = folder / f"{name}.db"
+    engine = create_engine(f"sqlite:///{path}")
+    build_payroll(engine, employees=employees)
+    engine.dispose()
+    # Rollback journal, not WAL: the tests hold a payroll with BEGIN EXCLUSIVE, which WAL
+    # readers would walk past.
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode=DELETE")
+    return path
+
+
+@pytest.fixture(scope="session")
+def served(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
+    """ESS with four payroll databases registered, and `ess-sync ui` serving it."""
+    from prefect.settings import PREFECT_API_URL
+
+    from ess.database import dispose_engines
+    from tasks.registry import register_database
+
+    root = tmp_path_factory.mktemp("web")
+    env = {
+        "ESS_DATA_DIR": str(root / "data"),
+        "ESS_DATABASE_URL": f"sqlite:///{root / 'ess.db'}",
+        "ESS_UI_PASSWORD": PASSWORD,
+        # The harness is a Prefect server, but there is no worker: start jobs as processes.
+        "ESS_UI_RUNNER": "local",
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # A payroll held by the test answers "database is locked" every 5 s; keep retrying.
+        "ESS_RETRIES": "40",
+        "ESS_RETRY_DELAY_SECONDS": "0",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        patch.delenv("ESS_CACHE_URL", raising=False)
+        payrolls = {A: _payroll(root, A, 300), B: _payroll(root, B, 300)}
+        payrolls[BROKEN] = _payroll(root, BROKEN, 50)
+        with sqlite3.connect(payrolls[BROKEN]) as conn:
+            conn.execute("DROP TABLE leave_balance")
+        for name, path in payrolls.items():
+            register_database(name, url=f"sqlite:///{path}")
+        register_database(SECRET, url=SECRET_URL)  # registering does not connect
+
+        port = _free_port()
+        log = (root / "ui.log").open("wb")
+        server = subprocess.Popen(
+            [sys.executable, "-m", "cli.ui", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ},
+        )
+        page = Page(f"http://127.0.0.1:{port}", payrolls, root / "data")
+        try:
+            _wait_until_up(page.url, server, root / "ui.log")
+            yield page
+            _wait_for_jobs_to_end([*payrolls, SECRET])
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+            log.close()
+            dispose_engines()
+
+
+def _wait_until_up(url: str, server: subprocess.Popen[Any], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"`ess-sync ui` exited:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/login", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"`ess-sync ui` did not answer within 60 s:\n{log.read_text()}")
+
+
+def _wait_for_jobs_to_end(databases: list[str]) -> None:
+    # Job processes outlive the page by design; let them finish before their files go.
+    from tasks.jobs import running_job
+
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and any(running_job(d) for d in databases):
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def browser(served: Page) -> Iterator[Any]:
+    """Debian's headless Chromium, driven by Playwright (nothing downloaded).
+
+    After `served`: Playwright runs an event loop in this thread, and Prefect's sync calls
+    (saving a block) made inside one would return un-awaited coroutines.
+    """
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    """A plain HTTP client that does not follow redirects (so tests see them)."""
+    with httpx.Client(timeout=120, follow_redirects=False) as http:
+        yield http

@@ -1,0 +1,1 @@
+"""The ESS "Settings > General" page: payroll databases, their Sync buttons and the Web API Log."""

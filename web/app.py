@@ -1,0 +1,183 @@
+"""The FastAPI app behind ESS "Settings > General": login, the page and its JSON endpoints."""
+
+# No `from __future__ import annotations` here: FastAPI must see the route dependencies,
+# which are local to create_app, as objects rather than strings it cannot resolve.
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from tasks.jobs import SYNC_FROM_PAYROLL, SYNC_LEAVE_BALANCES
+from tasks.registry import UnknownDatabase, check_name, get_database
+from web import errors, queries
+from web.launcher import Busy, Launcher, PreviewFailed
+from web.security import CSRF_HEADER, SECURITY_HEADERS, Sessions
+from web.settings import UiSettings
+
+HERE = Path(__file__).resolve().parent
+_MAX_FORM_BYTES = 4096
+
+
+class StartJob(BaseModel):
+    """What a Sync button asks for."""
+
+    kind: Literal["sync-from-payroll", "sync-leave-balances"] = "sync-from-payroll"
+
+
+def create_app(settings: UiSettings) -> FastAPI:
+    """The page's app; UiNotConfigured when no administrator password is set."""
+    sessions = Sessions(settings.checked_password(), settings.session_hours * 3600)
+    launcher = Launcher(settings)
+    templates = Jinja2Templates(directory=HERE / "templates")
+    app = FastAPI(title="ESS Settings", docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    errors.install(app, templates)
+
+    async def add_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    app.add_middleware(BaseHTTPMiddleware, dispatch=add_headers)
+
+    def session(request: Request) -> str:
+        session_id = sessions.session_of(request)
+        if session_id is None:
+            raise errors.NotLoggedIn()
+        return session_id
+
+    def csrf_checked(request: Request, session_id: Annotated[str, Depends(session)]) -> str:
+        if not sessions.csrf_ok(session_id, request.headers.get(CSRF_HEADER)):
+            raise HTTPException(403, "Refused: the request lacks this session's CSRF token.")
+        return session_id
+
+    def known(name: str) -> str:
+        # A malformed name is a 404 like any unknown one, and never reaches a query.
+        try:
+            check_name(name)
+        except ValueError:
+            raise UnknownDatabase(f"No payroll database is registered as {name!r}.") from None
+        return get_database(name).name
+
+    @app.get("/login", response_class=HTMLResponse)
+    def login_form(request: Request) -> Response:
+        if sessions.session_of(request) is not None:
+            return RedirectResponse("/settings/general", status_code=302)
+        return templates.TemplateResponse(request, "login.html", {"error": None})
+
+    @app.post("/login", response_class=HTMLResponse)
+    async def login(request: Request) -> Response:
+        form = await _form(request)
+        if sessions.too_many_failures():
+            return templates.TemplateResponse(
+                request, "login.html", {"error": "Too many attempts: wait a minute."}, 429
+            )
+        if not sessions.password_matches(form.get("password", "")):
+            sessions.record_failure()
+            await asyncio.sleep(0.5)  # a guesser waits; a person who mistyped barely notices
+            return templates.TemplateResponse(
+                request, "login.html", {"error": "Wrong password."}, status_code=401
+            )
+        response = RedirectResponse("/settings/general", status_code=303)
+        sessions.open(response, secure=request.url.scheme == "https")
+        return response
+
+    @app.post("/logout")
+    async def logout(request: Request, session_id: Annotated[str, Depends(session)]) -> Response:
+        form = await _form(request)
+        if not sessions.csrf_ok(session_id, form.get("csrf")):
+            raise HTTPException(403, "Refused: the request lacks this session's CSRF token.")
+        response = RedirectResponse("/login", status_code=303)
+        sessions.close(request, response)
+        return response
+
+    @app.get("/")
+    def home(session_id: Annotated[str, Depends(session)]) -> Response:
+        return RedirectResponse("/settings/general", status_code=302)
+
+    @app.get("/settings/general", response_class=HTMLResponse)
+    def settings_general(request: Request, session_id: Annotated[str, Depends(session)]) -> Any:
+        return templates.TemplateResponse(
+            request,
+            "settings_general.html",
+            {
+                "csrf": sessions.csrf_token(session_id),
+                "databases": _statuses(launcher),
+                "sync_kind": SYNC_FROM_PAYROLL,
+                "leave_kind": SYNC_LEAVE_BALANCES,
+            },
+        )
+
+    @app.get("/api/status")
+    def status(session_id: Annotated[str, Depends(session)]) -> dict[str, Any]:
+        return {"databases": _statuses(launcher)}
+
+    @app.post("/api/databases/{name}/preview")
+    def preview(name: str, session_id: Annotated[str, Depends(csrf_checked)]) -> Response:
+        database = known(name)
+        try:
+            return JSONResponse(launcher.preview(database))
+        except Busy as busy:
+            return JSONResponse({"error": str(busy)}, status_code=409)
+        except PreviewFailed as failed:
+            return JSONResponse({"error": str(failed)}, status_code=502)
+
+    @app.post("/api/databases/{name}/jobs")
+    def start(
+        name: str, body: StartJob, session_id: Annotated[str, Depends(csrf_checked)]
+    ) -> Response:
+        database = known(name)
+        try:
+            message = launcher.start(database, body.kind)
+        except Busy as busy:
+            return JSONResponse({"error": str(busy)}, status_code=409)
+        return JSONResponse({"message": message}, status_code=202)
+
+    @app.get("/api/log")
+    def log(
+        session_id: Annotated[str, Depends(session)],
+        database: Annotated[str | None, Query(max_length=63)] = None,
+        job: Annotated[int | None, Query(ge=1)] = None,
+        page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    ) -> dict[str, Any]:
+        name = known(database) if database else None
+        if job is not None:
+            queries.check_job(job, name)
+        result = queries.log_page(name, job, page)
+        return {**result.__dict__, "per_page": queries.PER_PAGE}
+
+    @app.get("/api/jobs")
+    def jobs(
+        session_id: Annotated[str, Depends(session)],
+        database: Annotated[str | None, Query(max_length=63)] = None,
+    ) -> dict[str, Any]:
+        name = known(database) if database else None
+        return {"jobs": queries.recent_jobs(name)}
+
+    return app
+
+
+def _statuses(launcher: Launcher) -> list[dict[str, Any]]:
+    rows = queries.database_rows()
+    for row in rows:
+        starting = None if row["running"] else launcher.starting(row["name"])
+        row["starting"] = starting
+        row["busy"] = bool(row["running"] or starting)
+    return rows
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """A small urlencoded form (no python-multipart: the page's forms are two fields)."""
+    body = await request.body()
+    if len(body) > _MAX_FORM_BYTES:
+        raise HTTPException(413, "The form is too large.")
+    fields = parse_qs(body.decode(errors="replace"), keep_blank_values=True)
+    return {key: values[0] for key, values in fields.items()}
