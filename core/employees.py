@@ -118,11 +118,12 @@ class Employee:
     payroll_employee_id: int
     values: dict[str, Any]
     warnings: list[Issue] = field(default_factory=list)
+    payroll_hash: str = ""
+    """A fingerprint of the payroll-owned fields: equal fingerprints, nothing to update."""
 
-    @property
-    def payroll_hash(self) -> str:
-        """A fingerprint of the payroll-owned fields: equal fingerprints, nothing to update."""
-        return fingerprint(self.values)
+    def __post_init__(self) -> None:
+        if not self.payroll_hash:
+            self.payroll_hash = fingerprint(self.values)
 
 
 def fingerprint(values: Mapping[str, Any]) -> str:
@@ -134,6 +135,8 @@ def fingerprint(values: Mapping[str, Any]) -> str:
 def _canonical(value: Any) -> str:
     if value is None:
         return "\x00"
+    if type(value) is str:
+        return value
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
     if isinstance(value, datetime):
@@ -162,7 +165,7 @@ class LookupCodes:
 def _text(value: Any) -> str | None:
     if value is None:
         return None
-    text = str(value).strip()
+    text = value.strip() if type(value) is str else str(value).strip()
     return text or None
 
 
@@ -170,6 +173,8 @@ def parse_date(value: Any) -> date | None:
     """A date from a driver: a date, a datetime, or ISO text (SQLite). ValueError if impossible."""
     if value is None or value == "":
         return None
+    if type(value) is date:
+        return value
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):

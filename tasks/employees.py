@@ -9,7 +9,7 @@ from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, exists, insert, select, update
 
 from core.employees import (
     ESS_COLUMNS,
@@ -36,6 +36,7 @@ from core.queries import (
 )
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES, employee, employee_issue, payroll_database
+from tasks.bulk import analyze, bulk_insert
 from tasks.job_context import cancel_hook, cancellable, current_job
 from tasks.payroll_source import PayrollReader, payroll_reader
 from tasks.registry import load_connection
@@ -115,14 +116,19 @@ def _import(
         select(payroll_database.c.employee_watermark).where(payroll_database.c.name == database)
     ).scalar_one_or_none()
     lookups = _lookup_codes(conn, database)
-    counts = EmployeeCounts()
-    result = EmployeesResult(counts)
-    seen_keys: set[str] | None = None
+    result = EmployeesResult(EmployeeCounts())
+    # A first import finds ESS empty: nothing to compare, every row is an insert.
+    ess_empty = (
+        conn.execute(
+            select(employee.c.id).where(employee.c.payroll_database == database).limit(1)
+        ).first()
+        is None
+    )
+    state = _ChunkState(database, job_id, lookups, ess_empty, reader)
     if full or watermark is None:
         result.mode = "full"
         result.watermark = _feed_end(reader) or watermark
         rows = _all_employees(reader)
-        seen_keys = set()
         changed_ids: set[int] = set()
         found: set[int] = set()
     else:
@@ -130,24 +136,23 @@ def _import(
         result.watermark = max(feed_end, watermark) if feed_end else watermark
         found = set()
         rows = _employees_by_id(reader, sorted(changed_ids), found)
-    duplicates: dict[str, list[int]] | None = None
-    touched: list[int] = []
     job = current_job()
     for chunk in rows:
         if job is not None:
             job.check()
-        if duplicates is None:
-            duplicates = duplicate_codes(reader.all(SELECT_DUPLICATE_CODES))
         result.read += len(chunk)
-        touched += _import_chunk(conn, database, job_id, chunk, lookups, duplicates, result)
-        if seen_keys is not None:
-            seen_keys.update(code_key(r[1]) for r in chunk)
-    if seen_keys is not None:
-        gone_ids = _ess_ids_not_in(conn, database, seen_keys)
+        _import_chunk(conn, state, chunk, result, ranged=result.mode == "full")
+    if result.mode == "full":
+        # Employees after the last payroll row are gone from payroll.
+        gone = [r["id"] for r in _existing_range(conn, database, state.high, None).values()
+                if r["in_payroll"]]  # fmt: skip
+        _mark_removed(conn, gone, result.counts)
     else:
-        gone_ids = _ess_ids_for_payroll_ids(conn, database, sorted(changed_ids - found))
-    _mark_removed(conn, gone_ids, counts)
-    result.issues += _resolve_managers(conn, database, touched, result.unchanged_ids)
+        gone = _ess_ids_for_payroll_ids(conn, database, sorted(changed_ids - found))
+        _mark_removed(conn, gone, result.counts)
+    if state.written > IN_BATCH:
+        analyze(conn, employee)
+    result.issues += _resolve_managers(conn, database, state)
     _record_issues(conn, database, job_id, result)
     conn.execute(
         update(payroll_database)
@@ -155,6 +160,36 @@ def _import(
         .values(employee_watermark=result.watermark)
     )
     return result
+
+
+@dataclass
+class _ChunkState:
+    """What the chunks of one step share."""
+
+    database: str
+    job_id: int | None
+    lookups: LookupCodes
+    ess_empty: bool
+    reader: PayrollReader
+    duplicates: dict[str, list[int]] | None = None
+    high: int | None = None
+    written: int = 0
+    touched_ids: list[int] = field(default_factory=list)
+    touched_keys: list[str] = field(default_factory=list)
+    checked_ids: list[int] = field(default_factory=list)
+    checked_all: bool = False
+
+    def duplicate_codes(self) -> dict[str, list[int]]:
+        """Payroll's duplicated codes, read once, and only when a row is to be written."""
+        if self.duplicates is None:
+            self.duplicates = duplicate_codes(self.reader.all(SELECT_DUPLICATE_CODES))
+        return self.duplicates
+
+    def check(self, ess_ids: list[int]) -> None:
+        """Remember employees whose manager must be checked (all of them, past a batch)."""
+        if not self.checked_all:
+            self.checked_ids += ess_ids
+            self.checked_all = len(self.checked_ids) > IN_BATCH
 
 
 def _lookup_codes(conn: Connection, database: str) -> LookupCodes:
@@ -216,86 +251,92 @@ def _employees_by_id(
 
 def _import_chunk(
     conn: Connection,
-    database: str,
-    job_id: int | None,
+    state: _ChunkState,
     chunk: list[tuple[Any, ...]],
-    lookups: LookupCodes,
-    duplicates: dict[str, list[int]],
     result: EmployeesResult,
-) -> list[int]:
+    ranged: bool,
+) -> None:
+    """Diff one chunk of payroll rows against ESS and write what changed."""
     counts = result.counts
-    good: dict[str, Employee] = {}
+    database = state.database
+    low, high = state.high, int(chunk[-1][0])
+    prepared: list[tuple[tuple[Any, ...], Employee | None, list[Issue]]] = []
     for row in chunk:
+        emp, issues = prepare_employee(row, state.lookups)
+        prepared.append((row, emp, issues))
+    result.processed_ids.update(int(r[0]) for r in chunk)
+    existing: dict[str, dict[str, Any]] = {}
+    if not state.ess_empty:
+        if ranged:
+            existing = _existing_range(conn, database, low, high)
+            missing = [e.code_key for _, e, _ in prepared if e and e.code_key not in existing]
+            existing.update(_existing(conn, database, missing))
+        else:
+            keys = [e.code_key for _, e, _ in prepared if e is not None]
+            existing = _existing(conn, database, keys)
+    if any(_would_write(e, existing) for _, e, _ in prepared):
+        duplicates = state.duplicate_codes()
+    else:
+        duplicates = {}
+    now = datetime.now(UTC)
+    inserts: list[tuple[Any, ...]] = []
+    updates: list[dict[str, Any]] = []
+    seen_payroll_ids: set[int] = set()
+    for row, emp, issues in prepared:
         key = code_key(row[1])
+        seen_payroll_ids.add(int(row[0]))
         if key in duplicates:
             result.issues.append(duplicate_issue(str(row[1]).strip(), duplicates[key], int(row[0])))
             counts.note("rejected", key)
             continue
-        prepared, issues = prepare_employee(row, lookups)
         result.issues += issues
-        if prepared is None:
+        if emp is None:
             counts.note("rejected", key)
-        else:
-            good[prepared.code_key] = prepared
-    result.processed_ids.update(int(r[0]) for r in chunk)
-    existing = _existing(conn, database, list(good))
-    now = datetime.now(UTC)
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    touched: list[int] = []
-    for key, emp in good.items():
+            continue
         current = existing.get(key)
         if current is None:
             inserts.append(_insert_row(database, emp, now))
+            state.touched_keys.append(emp.code_key)
             counts.note("added", emp.values["employee_code"])
         elif current["payroll_hash"] != emp.payroll_hash or not current["in_payroll"]:
             updates.append(_update_row(current["id"], emp, now))
-            touched.append(current["id"])
+            state.touched_ids.append(current["id"])
             old_end = parse_date(current["termination_date"])
-            kind = (
-                "terminated"
-                if is_newly_terminated(old_end, emp.values["termination_date"])
-                else "updated"
-            )
+            new_end = emp.values["termination_date"]
+            kind = "terminated" if is_newly_terminated(old_end, new_end) else "updated"
             counts.note(kind, emp.values["employee_code"])
         else:
             counts.unchanged += 1
-            result.unchanged_ids.append(current["id"])
-    if inserts:
-        conn.execute(insert(employee), inserts)
-        touched += _ids_for_keys(conn, database, [r["code_key"] for r in inserts])
+            state.check([current["id"]])
+    if ranged:
+        gone = [r["id"] for r in existing.values()
+                if r["in_payroll"] and r["payroll_employee_id"] not in seen_payroll_ids
+                and (low is None or r["payroll_employee_id"] > low)]  # fmt: skip
+        _mark_removed(conn, gone, counts)
+    bulk_insert(conn, employee, INSERT_COLUMNS, inserts)
     if updates:
         conn.execute(
             update(employee)
             .where(employee.c.id == bindparam("ess_id"))
-            .values(
-                {
-                    c: bindparam(f"v_{c}")
-                    for c in (
-                        *PAYROLL_OWNED,
-                        "payroll_employee_id",
-                        "payroll_hash",
-                        "in_payroll",
-                        "synced_at",
-                    )
-                }
-            ),
+            .values({c: bindparam(f"v_{c}") for c in UPDATED_COLUMNS}),
             updates,
         )
-    return touched
+    state.written += len(inserts) + len(updates)
+    state.high = high
+
+
+def _would_write(emp: Employee | None, existing: dict[str, dict[str, Any]]) -> bool:
+    if emp is None:
+        return True  # a rejected row may be a duplicate: its log row should say so
+    current = existing.get(emp.code_key)
+    return current is None or current["payroll_hash"] != emp.payroll_hash
 
 
 def _existing(conn: Connection, database: str, keys: list[str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for start in range(0, len(keys), IN_BATCH):
         rows = conn.execute(
-            select(
-                employee.c.id,
-                employee.c.code_key,
-                employee.c.payroll_hash,
-                employee.c.in_payroll,
-                employee.c.termination_date,
-            ).where(
+            select(*_EXISTING).where(
                 employee.c.payroll_database == database,
                 employee.c.code_key.in_(keys[start : start + IN_BATCH]),
             )
@@ -304,21 +345,39 @@ def _existing(conn: Connection, database: str, keys: list[str]) -> dict[str, dic
     return found
 
 
-def _ids_for_keys(conn: Connection, database: str, keys: list[str]) -> list[int]:
-    return [r["id"] for r in _existing(conn, database, keys).values()]
+def _existing_range(
+    conn: Connection, database: str, after: int | None, upto: int | None
+) -> dict[str, dict[str, Any]]:
+    """ESS's employees whose payroll id is in (after, upto]: one index range, no key list."""
+    query = select(*_EXISTING).where(employee.c.payroll_database == database)
+    if after is not None:
+        query = query.where(employee.c.payroll_employee_id > after)
+    if upto is not None:
+        query = query.where(employee.c.payroll_employee_id <= upto)
+    return {r["code_key"]: dict(r) for r in conn.execute(query).mappings()}
 
 
-def _insert_row(database: str, emp: Employee, now: datetime) -> dict[str, Any]:
-    return {
-        "payroll_database": database,
-        "code_key": emp.code_key,
-        "payroll_employee_id": emp.payroll_employee_id,
-        **{c: emp.values.get(c) for c in ESS_COLUMNS},
-        "in_payroll": True,
-        "payroll_hash": emp.payroll_hash,
-        "first_imported_at": now,
-        "synced_at": now,
-    }
+_EXISTING = (
+    employee.c.id,
+    employee.c.code_key,
+    employee.c.payroll_employee_id,
+    employee.c.payroll_hash,
+    employee.c.in_payroll,
+    employee.c.termination_date,
+)
+INSERT_COLUMNS = (
+    "payroll_database", "code_key", "payroll_employee_id", *ESS_COLUMNS, "in_payroll",
+    "payroll_hash", "first_imported_at", "synced_at",
+)  # fmt: skip
+UPDATED_COLUMNS = (*PAYROLL_OWNED, "payroll_employee_id", "payroll_hash", "in_payroll", "synced_at")
+
+
+def _insert_row(database: str, emp: Employee, now: datetime) -> tuple[Any, ...]:
+    values = emp.values
+    return (
+        database, emp.code_key, emp.payroll_employee_id, *[values.get(c) for c in ESS_COLUMNS],
+        True, emp.payroll_hash, now, now,
+    )  # fmt: skip
 
 
 def _update_row(ess_id: int, emp: Employee, now: datetime) -> dict[str, Any]:
@@ -331,15 +390,6 @@ def _update_row(ess_id: int, emp: Employee, now: datetime) -> dict[str, Any]:
         "v_in_payroll": True,
         "v_synced_at": now,
     }
-
-
-def _ess_ids_not_in(conn: Connection, database: str, keys: set[str]) -> list[int]:
-    rows = conn.execute(
-        select(employee.c.id, employee.c.code_key).where(
-            employee.c.payroll_database == database, employee.c.in_payroll
-        )
-    )
-    return [ess_id for ess_id, key in rows if key not in keys]
 
 
 def _ess_ids_for_payroll_ids(conn: Connection, database: str, payroll_ids: list[int]) -> list[int]:
@@ -369,50 +419,54 @@ def _mark_removed(conn: Connection, ess_ids: list[int], counts: EmployeeCounts) 
     counts.removed += len(ess_ids)
 
 
-def _resolve_managers(
-    conn: Connection, database: str, touched: list[int], unchanged: list[int]
-) -> list[Issue]:
-    """Point touched employees, and those whose manager was touched, at their manager.
+def _resolve_managers(conn: Connection, database: str, state: _ChunkState) -> list[Issue]:
+    """Point written employees (and those whose manager was written) at their manager.
 
     Returns a warning for each employee read by this sync whose manager does not exist.
     """
-    checked = touched + unchanged
-    if not checked:
-        return []
     manager = employee.alias("manager")
-    manager_id = (
-        select(manager.c.id)
-        .where(
-            manager.c.payroll_database == employee.c.payroll_database,
-            manager.c.code_key == employee.c.manager_code,
-            manager.c.in_payroll,
-        )
-        .scalar_subquery()
+    is_manager = (
+        (manager.c.payroll_database == employee.c.payroll_database)
+        & (manager.c.code_key == employee.c.manager_code)
+        & manager.c.in_payroll
     )
+    written = len(state.touched_ids) + len(state.touched_keys)
     scope: list[Any] = [employee.c.payroll_database == database]
-    if len(checked) <= IN_BATCH:
-        codes = conn.execute(select(employee.c.code_key).where(employee.c.id.in_(touched)))
+    if written + len(state.checked_ids) <= IN_BATCH and not state.checked_all:
+        keys = state.touched_keys + [
+            k for k in conn.execute(
+                select(employee.c.code_key).where(employee.c.id.in_(state.touched_ids))
+            ).scalars()
+        ]  # fmt: skip
+        if not keys and not state.checked_ids:
+            return []
         scope.append(
-            employee.c.id.in_(checked) | employee.c.manager_code.in_(codes.scalars().all())
+            employee.c.code_key.in_(keys)
+            | employee.c.id.in_(state.checked_ids)
+            | employee.c.manager_code.in_(keys)
         )
-    if touched:
-        conn.execute(update(employee).where(*scope).values(manager_id=manager_id))
+    if written:
+        # Set-based (UPDATE ... FROM on PostgreSQL and SQLite): one statement, not a row each.
+        conn.execute(
+            update(employee)
+            .where(*scope, is_manager, employee.c.manager_id.is_distinct_from(manager.c.id))
+            .values(manager_id=manager.c.id)
+        )
+        conn.execute(
+            update(employee)
+            .where(*scope, employee.c.manager_id.is_not(None), ~exists().where(is_manager))
+            .values(manager_id=None)
+        )
     missing = conn.execute(
         select(
             employee.c.employee_code, employee.c.payroll_employee_id, employee.c.manager_code
         ).where(*scope, employee.c.manager_code.is_not(None), employee.c.manager_id.is_(None))
     ).all()
     return [
-        Issue(
-            code,
-            payroll_id,
-            "manager_code",
-            manager_code,
-            "names no employee of this payroll; imported without a manager",
-            False,
-        )
+        Issue(code, payroll_id, "manager_code", manager_code,
+              "names no employee of this payroll; imported without a manager", False)
         for code, payroll_id, manager_code in missing
-    ]
+    ]  # fmt: skip
 
 
 def _record_issues(
