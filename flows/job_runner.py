@@ -66,7 +66,8 @@ def run_as_job(
                 message = messages.job_timed_out(context.elapsed)
                 _end(job, TIMED_OUT, message, summary, report)
                 return Failed(name="TimedOut", message=message)
-            reason = f"{summary['step']} failed: {describe(exc)}"
+            step = getattr(exc, "step", summary["step"])
+            reason = f"{step} failed: {describe(exc)}"
             _end(job, FAILED, messages.job_failed(reason), summary, report)
             raise
     summary["seconds"] = round(time.monotonic() - started, 3)

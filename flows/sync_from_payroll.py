@@ -17,7 +17,7 @@ from flows.job_runner import Say, run_as_job
 from tasks.cache_steps import clear_cache
 from tasks.employees import import_employees
 from tasks.jobs import SYNC_FROM_PAYROLL, JobAlreadyRunning, running_job
-from tasks.lookups.importer import import_lookup
+from tasks.lookups.importer import import_lookup, import_lookups
 from tasks.registry import ensure_registered
 from tasks.reporting import JobReport, artifact_key
 from tasks.retries import step_options
@@ -25,7 +25,7 @@ from tasks.web_api_log import ERROR, INFO, WARNING, write_log
 
 YES = "Yes, sync changes"
 NO = "No, do not sync"
-STEP_COUNT = 1 + len(LOOKUPS) + 2
+STEP_COUNT = 4  # cache, lookups, pay frequency, employees
 
 
 class SyncConfirmation(RunInput):
@@ -79,19 +79,22 @@ def _import_steps(
 ) -> None:
     """The import steps; without a job id they only preview (compute, write nothing)."""
     preview = job_id is None
-    lookup_step = import_lookup.with_options(**step_options())
+    options = step_options()
     say(messages.IMPORTING_LOOKUPS, INFO)
-    for spec in LOOKUPS:
-        summary["step"] = f"Importing {spec.name}"
-        counts = lookup_step(spec, database, job_id, preview)
+    summary["step"] = "Importing lookups"
+    # One task for the eleven lookups: one payroll connection, each lookup still its own
+    # transaction and its own counts row (written by the task as each one commits).
+    all_counts = import_lookups.with_options(**options)(LOOKUPS, database, job_id, preview)
+    for spec, counts in zip(LOOKUPS, all_counts, strict=True):
         summary[spec.name] = counts.__dict__
-        say(messages.imported(spec.name, counts), INFO)
-        if report:
-            report.step_done()
+        if preview:
+            say(messages.imported(spec.name, counts), INFO)
+    if report:
+        report.step_done()
 
     summary["step"] = "Importing pay frequency"
     say(messages.IMPORTING_PAY_FREQUENCY, INFO)
-    counts = lookup_step(PAY_FREQUENCY, database, job_id, preview)
+    counts = import_lookup.with_options(**options)(PAY_FREQUENCY, database, job_id, preview)
     summary[PAY_FREQUENCY.name] = counts.__dict__
     say(messages.imported(PAY_FREQUENCY.name, counts), INFO)
     if report:
@@ -99,7 +102,7 @@ def _import_steps(
 
     summary["step"] = "Importing employees"
     say(messages.IMPORTING_EMPLOYEES, INFO)
-    result = import_employees.with_options(**step_options())(database, job_id, full, preview)
+    result = import_employees.with_options(**options)(database, job_id, full, preview)
     # One row per distinct problem: two employees sharing a code make one row naming both.
     issues = {i.message(): i.rejected for i in result.issues}
     for message, rejected in list(issues.items())[: messages.ISSUES_SHOWN]:

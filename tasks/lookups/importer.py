@@ -11,7 +11,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from core.changes import ChangeCounts, Changes, EssRow, compute_changes
 from core.lookups import LookupSpec
-from core.messages import duplicate_keys
+from core.messages import duplicate_keys, imported
 from core.queries import select_all
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES
@@ -37,6 +37,40 @@ def import_lookup(
     computes the same diff and writes nothing.
     """
     return _apply(spec, database, read_rows(spec, database), job_id, preview)
+
+
+@task(
+    name="import-lookups",
+    task_run_name="importing lookups",
+    cache_policy=NO_CACHE,
+    **STEP_OPTIONS,
+)
+def import_lookups(
+    specs: tuple[LookupSpec, ...],
+    database: str,
+    job_id: int | None = None,
+    preview: bool = False,
+) -> list[ChangeCounts]:
+    """Import several lookups over one payroll connection, each in its own transaction.
+
+    Each lookup's counts row is logged as it commits, so a person watching sees progress.
+    A failure names the lookup it happened in (`exc.step`). Safe to retry: a lookup already
+    imported finds nothing left to change.
+    """
+    results: list[ChangeCounts] = []
+    current = specs[0] if specs else None
+    try:
+        with payroll_reader(load_connection(database)) as reader:
+            for current in specs:
+                counts = _apply(current, database, reader.all(_select(current)), job_id, preview)
+                if not preview:
+                    write_log(database, imported(current.name, counts), job_id=job_id)
+                results.append(counts)
+    except Exception as exc:
+        if current is not None:
+            exc.step = f"Importing {current.name}"  # type: ignore[attr-defined]
+        raise
+    return results
 
 
 @task(
