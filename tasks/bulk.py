@@ -20,7 +20,7 @@ def bulk_insert(
         return
     dialect = conn.dialect
     processors: list[Callable[[Any], Any] | None] = [
-        table.c[c].type.bind_processor(dialect) for c in columns
+        table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns
     ]
     if dialect.name not in ("postgresql", "sqlite"):
         conn.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in rows])

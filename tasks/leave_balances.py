@@ -9,19 +9,24 @@ from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
 from core.employees import code_key
 from core.leave import BALANCE_COLUMNS, BalanceChanges, by_whole_employees, diff_balances
 from core.queries import select_all
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES, leave_balance
+from tasks.bulk import analyze, bulk_insert
 from tasks.job_context import cancel_hook, cancellable, current_job
 from tasks.payroll_source import payroll_reader
 from tasks.registry import load_connection
 from tasks.retries import STEP_OPTIONS
 
 CHUNK = 20_000
+_INSERT_COLUMNS = (
+    "payroll_database", "payroll_employee_id", "leave_type_code", "balance", "accrued_to",
+    "synced_at",
+)  # fmt: skip
 
 
 @dataclass
@@ -69,6 +74,8 @@ def import_leave_balances(database: str) -> LeaveBalancesResult:
         tail = diff_balances([], _ess_balances(conn, database, low, None), types)
         _write(conn, database, tail)
         _count(result, tail)
+        if result.changed > CHUNK:
+            analyze(conn, leave_balance)
     return result
 
 
@@ -110,21 +117,12 @@ def _ess_balances(
 
 def _write(conn: Connection, database: str, changes: BalanceChanges) -> None:
     now = datetime.now(UTC)
-    if changes.inserts:
-        conn.execute(
-            insert(leave_balance),
-            [
-                {
-                    "payroll_database": database,
-                    "payroll_employee_id": employee_id,
-                    "leave_type_code": code,
-                    "balance": balance,
-                    "accrued_to": accrued_to,
-                    "synced_at": now,
-                }
-                for employee_id, code, balance, accrued_to in changes.inserts
-            ],
-        )
+    bulk_insert(
+        conn,
+        leave_balance,
+        _INSERT_COLUMNS,
+        [(database, *row, now) for row in changes.inserts],
+    )
     if changes.updates:
         conn.execute(
             update(leave_balance)
