@@ -36,6 +36,10 @@ class Settings(BaseSettings):
         default=2.0, ge=0, description="The first retry's delay; each next one doubles it."
     )
 
+    confirm_timeout_seconds: int = Field(
+        default=3600, ge=1, description="How long a confirmed run waits for its answer."
+    )
+
     def ess_url(self) -> str:
         """The ESS database URL, defaulting to a SQLite file in the data directory."""
         if self.database_url is not None:

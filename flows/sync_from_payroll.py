@@ -20,7 +20,7 @@ from tasks.jobs import SYNC_FROM_PAYROLL, JobAlreadyRunning, running_job
 from tasks.lookups.importer import import_lookup, import_lookups
 from tasks.registry import ensure_registered
 from tasks.reporting import JobReport, artifact_key
-from tasks.retries import step_options
+from tasks.retries import confirm_timeout_seconds, step_options
 from tasks.web_api_log import ERROR, INFO, WARNING, write_log
 
 YES = "Yes, sync changes"
@@ -153,7 +153,7 @@ def _ask_to_confirm(database: str, full: bool) -> State[Any] | None:
         description=f"What a sync of {database} would change",
     )
     try:
-        reply = pause_flow_run(wait_for_input=SyncConfirmation, timeout=3600)
+        reply = pause_flow_run(wait_for_input=SyncConfirmation, timeout=confirm_timeout_seconds())
     except FlowPauseTimeout:
         reply = None
     if reply is not None and reply.answer == YES:

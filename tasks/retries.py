@@ -58,3 +58,8 @@ def step_options() -> dict[str, Any]:
 
 STEP_OPTIONS = step_options()
 """The options at import; flows apply step_options() again per run (settings may change)."""
+
+
+def confirm_timeout_seconds() -> int:
+    """How long a run with confirm=True waits for "Yes, sync changes" before it gives up."""
+    return settings().confirm_timeout_seconds

@@ -209,6 +209,9 @@ def test_no_tfn_or_bank_account_appears_in_ess_logs_or_output(acme):
     with get_client(sync_client=True) as client:
         texts += [log.message for log in client.read_logs(limit=200)]
         texts += [log.message for log in client.read_logs(limit=200, offset=200)]
+        artifacts = client.read_artifacts(limit=200)
+        assert any(a.type == "markdown" for a in artifacts)
+        texts += [str(a.data) for a in artifacts]
     for code in ("E000001", "E000030"):
         texts.append(runner.invoke(app, ["show", "employee", "acme_payroll", code]).output)
         texts.append(

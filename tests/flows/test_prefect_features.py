@@ -12,8 +12,10 @@ from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterKey,
     FlowRunFilter,
-    FlowRunFilterId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
 )
+from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
 from prefect.states import Running
 
@@ -63,22 +65,16 @@ def test_a_job_publishes_its_summary_its_log_and_a_finished_progress_bar(acme):
     assert progress is not None and float(progress.data) == 100.0
 
 
-def _paused_run(flow_run_holder):
+def _paused_runs():
+    paused = FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
     with get_client(sync_client=True) as client:
-        runs = (
-            client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=flow_run_holder))
-            )
-            if flow_run_holder
-            else client.read_flow_runs(limit=50)
-        )
-    return [r for r in runs if r.state and r.state.is_paused()]
+        return client.read_flow_runs(flow_run_filter=FlowRunFilter(state=paused), limit=10)
 
 
 def _answer_when_paused(answer, result):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        paused = _paused_run(None)
+        paused = _paused_runs()
         if paused:
             resume_flow_run(paused[0].id, run_input={"answer": answer})
             result["answered"] = True
@@ -87,7 +83,8 @@ def _answer_when_paused(answer, result):
 
 
 @pytest.mark.parametrize("answer", ["Yes, sync changes", "No, do not sync"])
-def test_a_confirmed_run_previews_pauses_and_applies_only_on_yes(acme, answer):
+def test_a_confirmed_run_previews_pauses_and_applies_only_on_yes(acme, answer, monkeypatch):
+    monkeypatch.setenv("ESS_CONFIRM_TIMEOUT_SECONDS", "90")
     result = {}
     responder = threading.Thread(target=_answer_when_paused, args=(answer, result))
     responder.start()
