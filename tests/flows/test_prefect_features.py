@@ -10,6 +10,7 @@ from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
+    ArtifactFilterFlowRunId,
     ArtifactFilterKey,
     FlowRunFilter,
     FlowRunFilterState,
@@ -38,13 +39,14 @@ def acme(ess, payroll_sqlite, prefect_api):
     return payroll_sqlite
 
 
-def latest_artifact(key):
-    """The newest artifact with this key (through a client that is closed afterwards)."""
+def latest_artifact(key, flow_run_id=None):
+    """The newest artifact with this key, of one flow run if given (client closed after)."""
+    wanted = ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+    if flow_run_id is not None:
+        wanted.flow_run_id = ArtifactFilterFlowRunId(any_=[flow_run_id])
     with get_client(sync_client=True) as client:
-        found = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=50
-        )
-    return max(found, key=lambda a: a.created) if found else None
+        found = client.read_artifacts(artifact_filter=wanted, sort="CREATED_DESC", limit=1)
+    return found[0] if found else None
 
 
 def _employees():
@@ -53,15 +55,17 @@ def _employees():
 
 
 def test_a_job_publishes_its_summary_its_log_and_a_finished_progress_bar(acme):
-    assert sync_from_payroll(database="acme_payroll", return_state=True).is_completed()
-    summary = latest_artifact("sync-from-payroll-summary-acme-payroll")
+    state = sync_from_payroll(database="acme_payroll", return_state=True)
+    assert state.is_completed()
+    run = state.state_details.flow_run_id
+    summary = latest_artifact("sync-from-payroll-summary-acme-payroll", run)
     assert summary is not None and summary.type == "markdown"
     assert "**Result:** Job Completed." in summary.data
     assert "| employees | 40 |" in summary.data
     assert "Nothing was held back." in summary.data
-    table = latest_artifact("sync-from-payroll-log-acme-payroll")
+    table = latest_artifact("sync-from-payroll-log-acme-payroll", run)
     assert table is not None and "Job Completed." in str(table.data)
-    progress = latest_artifact("sync-from-payroll-progress-acme-payroll")
+    progress = latest_artifact("sync-from-payroll-progress-acme-payroll", run)
     assert progress is not None and float(progress.data) == 100.0
 
 
