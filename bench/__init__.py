@@ -1,0 +1,1 @@
+"""The sync's benchmark: `python -m bench` (see bench/README.md)."""

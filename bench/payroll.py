@@ -1,0 +1,51 @@
+"""The payroll side of the benchmark: building it, and changing it as payroll officers would."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+import generator
+
+LEAVE_TYPES_PER_EMPLOYEE = 8
+
+
+def build(url: str, employees: int) -> generator.PayrollSummary:
+    """Fill an empty database with a generated payroll: every lookup, 8 leave types each."""
+    engine = sa.create_engine(url)
+    try:
+        return generator.build_payroll(
+            engine, employees=employees, leave_types_per_employee=LEAVE_TYPES_PER_EMPLOYEE
+        )
+    finally:
+        engine.dispose()
+
+
+def change_employees(url: str, fraction: float, *, at: datetime, seed: int) -> int:
+    """Edit `fraction` of employees through payroll's change feed; how many changed."""
+    engine = sa.create_engine(url)
+    try:
+        return len(generator.change_employees(engine, fraction, seed=seed, at=at))
+    finally:
+        engine.dispose()
+
+
+def change_leave_balances(url: str, fraction: float, *, seed: int) -> int:
+    """Add an hour to every balance of `fraction` of employees (as a pay run would); how many.
+
+    Every employee has the same number of leave types, so that is `fraction` of balances.
+    """
+    every = round(1 / fraction)
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            changed = conn.execute(
+                sa.text(
+                    "UPDATE leave_balance SET balance = balance + 1 WHERE employee_id % :every = :k"
+                ),
+                {"every": every, "k": seed % every},
+            )
+            return int(changed.rowcount)
+    finally:
+        engine.dispose()

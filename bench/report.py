@@ -1,0 +1,221 @@
+"""The benchmark's figures: ratios to the raw limit, the targets, the rows of the table.
+
+Pure: takes and returns plain dicts (the shape of the JSON the benchmark writes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+EMPLOYEES = "employees"
+LEAVE = "leave"
+
+FULL_SYNC = "full sync"
+NO_CHANGE_SYNC = "no-change re-sync"
+CHANGED_SYNC = "1% changed re-sync"
+LEAVE_FIRST = "leave first sync"
+LEAVE_NO_CHANGE = "leave no-change re-sync"
+LEAVE_CHANGED = "leave 1% changed re-sync"
+
+OPS: tuple[tuple[str, str], ...] = (
+    (FULL_SYNC, EMPLOYEES),
+    (NO_CHANGE_SYNC, EMPLOYEES),
+    (CHANGED_SYNC, EMPLOYEES),
+    (LEAVE_FIRST, LEAVE),
+    (LEAVE_NO_CHANGE, LEAVE),
+    (LEAVE_CHANGED, LEAVE),
+)
+"""Every operation measured, in the order it runs, with the raw figure it is compared to."""
+
+TARGET_ENGINE = "postgresql"
+TARGET_SIZE = 200_000
+SCALE_SIZE = 1_000_000
+TARGET_RATIO = 1.5
+NO_CHANGE_SECONDS = 0.5
+CHANGED_SECONDS = 1.0
+PEAK_RSS_MB = 300.0
+SCALE_TIME = 5.5
+SCALE_RSS = 1.2
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target, what was measured against it, and whether it was met (None: not measured)."""
+
+    name: str
+    limit: float | None
+    measured: float | None
+    unit: str
+    met: bool | None
+
+
+def ratio(seconds: float | None, raw_seconds: float | None) -> float | None:
+    """How many times the raw limit an operation took; None when either is unknown."""
+    if seconds is None or raw_seconds is None or raw_seconds <= 0:
+        return None
+    return seconds / raw_seconds
+
+
+def raw_seconds_for(kind: str, raw: Mapping[str, Any]) -> float | None:
+    """The raw figure an operation of `kind` is compared with."""
+    return raw.get("balances_s") if kind == LEAVE else raw.get("employees_s")
+
+
+def with_ratios(run: Mapping[str, Any]) -> dict[str, Any]:
+    """The run, each operation given its ratios (data phase, whole process) to the raw limit."""
+    raw = run.get("raw") or {}
+    ops = []
+    for op in run.get("ops", []):
+        base = raw_seconds_for(op["kind"], raw)
+        ops.append(
+            {
+                **op,
+                "data_ratio": ratio(op.get("data_s"), base),
+                "process_ratio": ratio(op.get("process_s"), base),
+            }
+        )
+    return {**run, "ops": ops}
+
+
+def peak_rss(run: Mapping[str, Any]) -> float | None:
+    """The largest data-phase peak RSS (MB) of the run's operations."""
+    peaks = [op["data_peak_rss_mb"] for op in run.get("ops", []) if op.get("data_peak_rss_mb")]
+    return max(peaks) if peaks else None
+
+
+def _run(runs: Iterable[Mapping[str, Any]], engine: str, size: int) -> Mapping[str, Any] | None:
+    for run in runs:
+        if run["engine"] == engine and run["employees"] == size:
+            return run
+    return None
+
+
+def _op(run: Mapping[str, Any] | None, name: str) -> Mapping[str, Any] | None:
+    if run is None:
+        return None
+    return next((op for op in run.get("ops", []) if op["op"] == name), None)
+
+
+def _at_most(name: str, measured: float | None, limit: float | None, unit: str) -> Target:
+    met = None if measured is None or limit is None else measured <= limit
+    return Target(name, limit, measured, unit, met)
+
+
+def check_targets(runs: Sequence[Mapping[str, Any]]) -> list[Target]:
+    """The targets (ESS on PostgreSQL, data phase) and whether the runs met them."""
+    runs = [with_ratios(r) for r in runs]
+    base = _run(runs, TARGET_ENGINE, TARGET_SIZE)
+    at = f"{TARGET_SIZE:,} employees"
+
+    def figure(name: str, key: str, run: Mapping[str, Any] | None = base) -> float | None:
+        op = _op(run, name)
+        return None if op is None else op.get(key)
+
+    targets = [
+        _at_most(f"{FULL_SYNC} at {at} ≤ {TARGET_RATIO}x raw employees",
+                 figure(FULL_SYNC, "data_ratio"), TARGET_RATIO, "x"),
+        _at_most(f"{LEAVE_FIRST} at {at} ≤ {TARGET_RATIO}x raw balances",
+                 figure(LEAVE_FIRST, "data_ratio"), TARGET_RATIO, "x"),
+        _at_most(f"{NO_CHANGE_SYNC} at {at} ≤ {NO_CHANGE_SECONDS} s",
+                 figure(NO_CHANGE_SYNC, "data_s"), NO_CHANGE_SECONDS, "s"),
+        _at_most(f"{CHANGED_SYNC} at {at} ≤ {CHANGED_SECONDS} s",
+                 figure(CHANGED_SYNC, "data_s"), CHANGED_SECONDS, "s"),
+        _at_most(f"peak RSS at {at} ≤ {PEAK_RSS_MB:.0f} MB",
+                 None if base is None else peak_rss(base), PEAK_RSS_MB, "MB"),
+    ]  # fmt: skip
+    scaled = _run(runs, TARGET_ENGINE, SCALE_SIZE)
+    for name, _kind in OPS:
+        small = figure(name, "data_s")
+        targets.append(
+            _at_most(
+                f"{name} at {SCALE_SIZE:,} ≤ {SCALE_TIME}x its {TARGET_SIZE:,} time",
+                figure(name, "data_s", scaled),
+                None if small is None else SCALE_TIME * small,
+                "s",
+            )
+        )
+    base_rss = None if base is None else peak_rss(base)
+    targets.append(
+        _at_most(
+            f"peak RSS at {SCALE_SIZE:,} ≤ {SCALE_RSS}x its {TARGET_SIZE:,} figure",
+            None if scaled is None else peak_rss(scaled),
+            None if base_rss is None else SCALE_RSS * base_rss,
+            "MB",
+        )
+    )
+    return targets
+
+
+def _number(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _times(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+COLUMNS = (
+    "engine",
+    "employees",
+    "operation",
+    "raw limit\n(s)",
+    "data phase\n(s)",
+    "data\n÷ raw",
+    "whole\nprocess (s)",
+    "process\n÷ raw",
+    "peak RSS\ndata (MB)",
+    "peak RSS\nprocess (MB)",
+)
+"""The table's headings (two lines each, so the table fits a 160-column log)."""
+
+
+def table_rows(runs: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """The printed table: per engine and size, the raw limit then each operation."""
+    rows: list[list[str]] = []
+    for run in (with_ratios(r) for r in runs):
+        raw = run.get("raw") or {}
+        engine, size = run["engine"], f"{run['employees']:,}"
+        rss = _number(raw.get("peak_rss_mb"), 0)
+        for label, key in (("raw employees", "employees_s"), ("raw balances", "balances_s")):
+            rows.append([engine, size, label, _number(raw.get(key)), "", "", "", "", rss, ""])
+        for op in run.get("ops", []):
+            rows.append(
+                [
+                    engine,
+                    size,
+                    op["op"],
+                    _number(raw_seconds_for(op["kind"], raw)),
+                    _number(op.get("data_s")),
+                    _times(op.get("data_ratio")),
+                    _number(op.get("process_s")),
+                    _times(op.get("process_ratio")),
+                    _number(op.get("data_peak_rss_mb"), 0),
+                    _number(op.get("process_peak_rss_mb"), 0),
+                ]
+            )
+    return rows
+
+
+def target_rows(targets: Sequence[Target]) -> list[list[str]]:
+    """The targets as printed: name, measured, limit, verdict."""
+    verdict = {True: "met", False: "NOT met", None: "not measured"}
+    return [
+        [
+            t.name,
+            "-" if t.measured is None else f"{t.measured:,.2f} {t.unit}",
+            "-" if t.limit is None else f"{t.limit:,.2f} {t.unit}",
+            verdict[t.met],
+        ]
+        for t in targets
+    ]
+
+
+def results_document(runs: Sequence[Mapping[str, Any]], about: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON the benchmark writes: what ran, every figure and ratio, the targets."""
+    return {
+        **about,
+        "runs": [with_ratios(r) for r in runs],
+        "targets": [asdict(t) for t in check_targets(runs)],
+    }

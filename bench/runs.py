@@ -1,0 +1,198 @@
+"""The measured runs: per engine and size, the raw copy and each sync two ways, each in a child.
+
+Each operation runs twice on the same data: as a flow call in a warm process (the data
+phase, ESS database "warm") and as `ess-sync` in a whole process (ESS database "cli").
+The two ESS databases go through the same operations in step, so both see the same change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bench import payroll
+from bench.databases import ScratchDatabases
+from bench.report import (
+    CHANGED_SYNC,
+    EMPLOYEES,
+    LEAVE_CHANGED,
+    OPS,
+)
+from bench.server import prefect_env
+
+REPO = Path(__file__).resolve().parent.parent
+WARMUP = "bench_warmup"
+WARMUP_EMPLOYEES = 100
+CHANGED_FRACTION = 0.01
+# Later than anything the generator dates (its last pay day is 2025-06-26).
+CHANGED_AT = datetime(2025, 7, 1)
+WORKER_TIMEOUT_SECONDS = 3 * 3600
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Bench:
+    """What every run shares: where to work, the Prefect server, PostgreSQL, what to print."""
+
+    workdir: Path
+    prefect_home: Path
+    api_url: str
+    postgres_url: str
+    say: Say
+    profile_dir: Path | None = None
+
+
+class WorkerFailed(RuntimeError):
+    """A measured operation did not complete; the message ends with its output."""
+
+
+def run_engine(bench: Bench, engine: str, sizes: list[int]) -> list[dict[str, Any]]:
+    """Every size on one engine (payroll and ESS both on it); a run's figures per size."""
+    runs = []
+    with ScratchDatabases(engine, bench.workdir / engine, bench.postgres_url) as scratch:
+        warmup_url = scratch.create("warmup")
+        payroll.build(warmup_url, WARMUP_EMPLOYEES)
+        for size in sizes:
+            runs.append(_run_size(bench, scratch, warmup_url, size))
+    return runs
+
+
+def _run_size(
+    bench: Bench, scratch: ScratchDatabases, warmup_url: str, size: int
+) -> dict[str, Any]:
+    engine = scratch.engine
+    label = f"{engine} {size:,}"
+    payroll_url = scratch.create(f"payroll_{size}")
+    try:
+        started = time.perf_counter()
+        built = payroll.build(payroll_url, size)
+        build_s = time.perf_counter() - started
+        bench.say(f"{label}: payroll built ({built.leave_balances:,} balances) in {build_s:.1f} s")
+        raw_url = scratch.create(f"raw_{size}")
+        try:
+            raw = _worker(bench, "raw", {"payroll_url": payroll_url, "ess_url": raw_url},
+                          {}, f"{engine}_{size}_raw")  # fmt: skip
+        finally:
+            scratch.drop(raw_url)
+        bench.say(
+            f"{label}: raw employees {raw['employees_s']:.2f} s, "
+            f"raw balances {raw['balances_s']:.2f} s"
+        )
+        ess = {"warm": scratch.create(f"ess_warm_{size}"), "cli": scratch.create(f"ess_cli_{size}")}
+        name = f"bench_{engine}_{size}"
+        _register(bench, ess["warm"], {name: payroll_url, WARMUP: warmup_url})
+        _register(bench, ess["cli"], {name: payroll_url})
+        ops = [_measure(bench, name, ess, payroll_url, op, kind, size) for op, kind in OPS]
+    finally:
+        scratch.drop_all_but(warmup_url)
+    return {
+        "engine": engine,
+        "employees": size,
+        "leave_balances": built.leave_balances,
+        "build_s": build_s,
+        "raw": raw,
+        "ops": ops,
+    }
+
+
+def _measure(
+    bench: Bench, name: str, ess: dict[str, str], payroll_url: str, op: str, kind: str, size: int
+) -> dict[str, Any]:
+    engine = sa_backend(payroll_url)
+    changed = None
+    if op == CHANGED_SYNC:
+        changed = payroll.change_employees(payroll_url, CHANGED_FRACTION, at=CHANGED_AT, seed=2)
+    elif op == LEAVE_CHANGED:
+        changed = payroll.change_leave_balances(payroll_url, CHANGED_FRACTION, seed=7)
+    slug = f"{engine}_{size}_{op.replace(' ', '_').replace('%', 'pct')}"
+    flow = "sync-from-payroll" if kind == EMPLOYEES else "sync-leave-balances"
+    args: dict[str, Any] = {"flow": flow, "database": name, "warmup": WARMUP}
+    if bench.profile_dir is not None:
+        bench.profile_dir.mkdir(parents=True, exist_ok=True)
+        args["profile"] = str(bench.profile_dir / f"{slug}.prof")
+    data = _worker(bench, "flow", args, {"ESS_DATABASE_URL": ess["warm"]}, f"{slug}_data")
+    command = ["run", name] if kind == EMPLOYEES else ["leave-balances", name]
+    process = _worker(
+        bench, "cli", {"argv": command}, {"ESS_DATABASE_URL": ess["cli"]}, f"{slug}_process"
+    )
+    bench.say(
+        f"{engine} {size:,}: {op}: data phase {data['seconds']:.2f} s, "
+        f"whole process {process['seconds']:.2f} s, peak RSS {data['peak_rss_mb']:.0f} MB"
+    )
+    return {
+        "op": op,
+        "kind": kind,
+        "changed_in_payroll": changed,
+        "data_s": data["seconds"],
+        "process_s": process["seconds"],
+        "data_peak_rss_mb": data["peak_rss_mb"],
+        "process_peak_rss_mb": process["peak_rss_mb"],
+        "warm_rss_mb": data["warm_rss_mb"],
+        "counts": data["counts"],
+    }
+
+
+def sa_backend(url: str) -> str:
+    """sqlite or postgresql, from a SQLAlchemy URL."""
+    return "sqlite" if url.startswith("sqlite") else "postgresql"
+
+
+def _child_env(bench: Bench, extra: dict[str, str]) -> dict[str, str]:
+    env = {**os.environ, **prefect_env(bench.prefect_home, bench.api_url)}
+    env["ESS_DATA_DIR"] = str(bench.workdir / "ess-data")
+    env.pop("ESS_CACHE_URL", None)  # the cache is a table of the ESS database
+    return {**env, **extra}
+
+
+def _worker(
+    bench: Bench, op: str, args: dict[str, Any], env: dict[str, str], slug: str
+) -> dict[str, Any]:
+    logs = bench.workdir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log, result = logs / f"{slug}.log", logs / f"{slug}.json"
+    args = {**args, "result": str(result), "output": str(log)}
+    with open(log, "ab") as output:
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.worker", op, json.dumps(args)],
+            cwd=REPO,
+            env=_child_env(bench, env),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            timeout=WORKER_TIMEOUT_SECONDS,
+            check=False,
+        )
+    if done.returncode != 0 or not result.exists():
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        raise WorkerFailed(f"{slug} failed (exit {done.returncode}):\n{tail}")
+    figures: dict[str, Any] = json.loads(result.read_text(encoding="utf-8"))
+    return figures
+
+
+def _register(bench: Bench, ess_url: str, databases: dict[str, str]) -> None:
+    """Register payroll databases in one ESS database (the blocks go to the Prefect server)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from ess.database import dispose_engines
+    from tasks.registry import register_database
+
+    previous = os.environ.get("ESS_DATABASE_URL")
+    os.environ["ESS_DATABASE_URL"] = ess_url
+    try:
+        with temporary_settings({PREFECT_API_URL: bench.api_url}):
+            for name, url in databases.items():
+                register_database(name, url=url)
+    finally:
+        dispose_engines()
+        if previous is None:
+            os.environ.pop("ESS_DATABASE_URL", None)
+        else:
+            os.environ["ESS_DATABASE_URL"] = previous

@@ -1,0 +1,77 @@
+"""`python -m bench` at its smallest size: it runs, reports every figure, and cleans up."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bench.report import CHANGED_SYNC, FULL_SYNC, LEAVE_CHANGED, LEAVE_FIRST, NO_CHANGE_SYNC, OPS
+from tests.conftest import POSTGRES_ADMIN_URL, suite_problem
+
+REPO = Path(__file__).resolve().parents[2]
+EMPLOYEES = 500
+BALANCES = EMPLOYEES * 8
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def _bench_databases() -> list[str]:
+    engine = sa.create_engine(POSTGRES_ADMIN_URL)
+    try:
+        with engine.connect() as conn:
+            query = sa.text("SELECT datname FROM pg_database WHERE starts_with(datname, 'bench_')")
+            return sorted(conn.execute(query).scalars())
+    finally:
+        engine.dispose()
+
+
+def test_the_benchmark_measures_every_figure_on_each_engine_and_leaves_nothing_behind(
+    tmp_path: Path,
+) -> None:
+    engines = ["sqlite"] if suite_problem("postgres") else ["sqlite", "postgresql"]
+    before = [] if "postgresql" not in engines else _bench_databases()
+    out = tmp_path / "latest.json"
+    command = [sys.executable, "-m", "bench", "--sizes", str(EMPLOYEES),
+               "--engines", ",".join(engines), "--out", str(out)]  # fmt: skip
+    done = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert "raw employees" in done.stdout and "Targets" in done.stdout
+
+    document = json.loads(out.read_text(encoding="utf-8"))
+    runs = {run["engine"]: run for run in document["runs"]}
+    assert sorted(runs) == sorted(engines)
+    for engine, run in runs.items():
+        raw = run["raw"]
+        for key in ("employees_s", "balances_s", "peak_rss_mb"):
+            assert _positive(raw[key]), (engine, key, raw)
+        assert (raw["employee_rows"], raw["balance_rows"]) == (EMPLOYEES, BALANCES)
+        ops = {op["op"]: op for op in run["ops"]}
+        assert list(ops) == [name for name, _ in OPS]
+        for name, op in ops.items():
+            for key in ("data_s", "data_ratio", "process_s", "process_ratio",
+                        "data_peak_rss_mb", "process_peak_rss_mb"):  # fmt: skip
+                assert _positive(op[key]), (engine, name, key, op)
+        # Each op did what it says, so its time measures the right thing.
+        full = ops[FULL_SYNC]["counts"]
+        assert full["added"] + full["rejected"] == EMPLOYEES
+        assert ops[NO_CHANGE_SYNC]["counts"]["added"] == 0
+        assert ops[NO_CHANGE_SYNC]["counts"]["updated"] == 0
+        changed = ops[CHANGED_SYNC]["counts"]
+        assert (
+            changed["updated"] + changed["terminated"]
+            == ops[CHANGED_SYNC]["changed_in_payroll"]
+            == EMPLOYEES // 100
+        )
+        assert ops[LEAVE_FIRST]["counts"]["updated"] == BALANCES
+        assert ops[LEAVE_CHANGED]["counts"]["updated"] == BALANCES // 100
+    assert {t["name"] for t in document["targets"]}  # listed, "not measured" at this size
+    if "postgresql" in engines:
+        assert _bench_databases() == before

@@ -1,0 +1,133 @@
+import json
+import math
+
+import pytest
+
+from bench.report import (
+    CHANGED_SYNC,
+    EMPLOYEES,
+    FULL_SYNC,
+    LEAVE,
+    LEAVE_CHANGED,
+    LEAVE_FIRST,
+    LEAVE_NO_CHANGE,
+    NO_CHANGE_SYNC,
+    OPS,
+    check_targets,
+    peak_rss,
+    ratio,
+    results_document,
+    table_rows,
+    target_rows,
+    with_ratios,
+)
+
+
+def _run(engine="postgresql", size=200_000, scale=1.0, rss=200.0, **seconds):
+    """A run whose every op takes `seconds[op]` (default 1 s) times `scale`."""
+    ops = [
+        {
+            "op": name,
+            "kind": kind,
+            "data_s": seconds.get(name, 1.0) * scale,
+            "process_s": seconds.get(name, 1.0) * scale + 4,
+            "data_peak_rss_mb": rss,
+            "process_peak_rss_mb": rss + 10,
+        }
+        for name, kind in OPS
+    ]
+    raw = {"employees_s": 2.0 * scale, "balances_s": 4.0 * scale, "peak_rss_mb": 60.0}
+    return {"engine": engine, "employees": size, "raw": raw, "ops": ops}
+
+
+def _targets(runs):
+    return {t.name: t for t in check_targets(runs)}
+
+
+def test_a_ratio_is_the_time_over_the_raw_limit_and_unknown_without_one():
+    assert ratio(3.0, 2.0) == 1.5
+    assert ratio(None, 2.0) is None
+    assert ratio(3.0, None) is None
+    assert ratio(3.0, 0.0) is None
+
+
+def test_employee_ops_are_compared_with_raw_employees_and_leave_ops_with_raw_balances():
+    run = with_ratios(_run(**{FULL_SYNC: 3.0, LEAVE_FIRST: 6.0}))
+    by_name = {op["op"]: op for op in run["ops"]}
+    assert by_name[FULL_SYNC]["kind"] == EMPLOYEES
+    assert by_name[FULL_SYNC]["data_ratio"] == 1.5  # 3 s over 2 s
+    assert by_name[LEAVE_FIRST]["kind"] == LEAVE
+    assert by_name[LEAVE_FIRST]["data_ratio"] == 1.5  # 6 s over 4 s
+    assert by_name[LEAVE_FIRST]["process_ratio"] == 2.5  # (6 + 4) s over 4 s
+
+
+def test_every_op_is_measured_once_in_a_fixed_order():
+    names = [name for name, _ in OPS]
+    assert names == [FULL_SYNC, NO_CHANGE_SYNC, CHANGED_SYNC, LEAVE_FIRST, LEAVE_NO_CHANGE,
+                     LEAVE_CHANGED]  # fmt: skip
+
+
+def test_targets_at_200000_on_postgresql_are_met_when_within_their_limits():
+    run = _run(**{FULL_SYNC: 3.0, LEAVE_FIRST: 6.0, NO_CHANGE_SYNC: 0.4, CHANGED_SYNC: 0.9})
+    targets = [t for t in check_targets([run]) if "1,000,000" not in t.name]
+    assert len(targets) == 5
+    assert all(t.met for t in targets), targets
+
+
+def test_targets_over_their_limits_are_not_met():
+    run = _run(rss=301, **{FULL_SYNC: 3.1, LEAVE_FIRST: 6.1, NO_CHANGE_SYNC: 0.6,
+                           CHANGED_SYNC: 1.1})  # fmt: skip
+    targets = [t for t in check_targets([run]) if "1,000,000" not in t.name]
+    assert [t.met for t in targets] == [False] * 5
+    assert next(t for t in targets if "peak RSS" in t.name).measured == 301
+
+
+def test_targets_of_sizes_or_engines_not_run_are_not_measured():
+    runs = [_run(engine="sqlite"), _run(size=10_000)]
+    assert all(t.met is None for t in check_targets(runs))
+    assert all(row[3] == "not measured" for row in target_rows(check_targets(runs)))
+
+
+def test_at_a_million_each_time_may_be_five_and_a_half_times_its_200000_time():
+    small = _run()
+    fine = _targets([small, _run(size=1_000_000, scale=5.5, rss=240)])
+    slow = _targets([small, _run(size=1_000_000, scale=5.6, rss=241)])
+    scaled = [name for name in fine if "1,000,000" in name]
+    assert len(scaled) == len(OPS) + 1
+    assert all(fine[name].met for name in scaled)
+    assert not any(slow[name].met for name in scaled)
+    full = fine[f"{FULL_SYNC} at 1,000,000 ≤ 5.5x its 200,000 time"]
+    assert math.isclose(full.limit or 0, 5.5) and math.isclose(full.measured or 0, 5.5)
+
+
+def test_peak_rss_is_the_largest_data_phase_peak_of_the_run():
+    run = _run(rss=100)
+    run["ops"][2]["data_peak_rss_mb"] = 180
+    run["ops"][3]["process_peak_rss_mb"] = 999  # a whole process is not the data phase
+    assert peak_rss(run) == 180
+    assert peak_rss({"ops": []}) is None
+
+
+def test_the_table_has_the_raw_rows_then_one_row_per_op_with_its_ratios():
+    rows = table_rows([_run(engine="sqlite", size=10_000, **{FULL_SYNC: 3.0})])
+    assert [r[2] for r in rows] == ["raw employees", "raw balances", *(n for n, _ in OPS)]
+    assert rows[0][:4] == ["sqlite", "10,000", "raw employees", "2.00"]
+    full = rows[2]
+    assert full[3:8] == ["2.00", "3.00", "1.50x", "7.00", "3.50x"]
+    assert full[8:] == ["200", "210"]
+    assert rows[5][3] == "4.00"  # leave ops against raw balances
+
+
+def test_a_missing_figure_is_shown_as_a_dash():
+    run = _run()
+    run["ops"][0]["process_s"] = None
+    row = table_rows([run])[2]
+    assert row[6:8] == ["-", "-"]
+
+
+def test_the_document_holds_the_ratios_and_targets_and_is_json():
+    document = results_document([_run()], {"sizes": [200_000]})
+    again = json.loads(json.dumps(document))
+    assert again["sizes"] == [200_000]
+    assert again["runs"][0]["ops"][0]["data_ratio"] == pytest.approx(0.5)
+    assert {"name", "limit", "measured", "unit", "met"} <= set(again["targets"][0])
