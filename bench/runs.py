@@ -91,7 +91,7 @@ def _run_size(
         name = f"bench_{engine}_{size}"
         _register(bench, ess["warm"], {name: payroll_url, WARMUP: warmup_url})
         _register(bench, ess["cli"], {name: payroll_url})
-        ops = [_measure(bench, name, ess, payroll_url, op, kind, size) for op, kind in OPS]
+        ops = [_measure(bench, label, name, ess, payroll_url, op, kind) for op, kind in OPS]
     finally:
         scratch.drop_all_but(warmup_url)
     return {
@@ -105,15 +105,15 @@ def _run_size(
 
 
 def _measure(
-    bench: Bench, name: str, ess: dict[str, str], payroll_url: str, op: str, kind: str, size: int
+    bench: Bench, label: str, name: str, ess: dict[str, str], payroll_url: str, op: str, kind: str
 ) -> dict[str, Any]:
-    engine = sa_backend(payroll_url)
+    """One operation, as a flow call in a warm process, then as `ess-sync` in a whole one."""
     changed = None
     if op == CHANGED_SYNC:
         changed = payroll.change_employees(payroll_url, CHANGED_FRACTION, at=CHANGED_AT, seed=2)
     elif op == LEAVE_CHANGED:
         changed = payroll.change_leave_balances(payroll_url, CHANGED_FRACTION, seed=7)
-    slug = f"{engine}_{size}_{op.replace(' ', '_').replace('%', 'pct')}"
+    slug = f"{name}_{op.replace(' ', '_').replace('%', 'pct')}"
     flow = "sync-from-payroll" if kind == EMPLOYEES else "sync-leave-balances"
     args: dict[str, Any] = {"flow": flow, "database": name, "warmup": WARMUP}
     if bench.profile_dir is not None:
@@ -125,7 +125,7 @@ def _measure(
         bench, "cli", {"argv": command}, {"ESS_DATABASE_URL": ess["cli"]}, f"{slug}_process"
     )
     bench.say(
-        f"{engine} {size:,}: {op}: data phase {data['seconds']:.2f} s, "
+        f"{label}: {op}: data phase {data['seconds']:.2f} s, "
         f"whole process {process['seconds']:.2f} s, peak RSS {data['peak_rss_mb']:.0f} MB"
     )
     return {
@@ -139,11 +139,6 @@ def _measure(
         "warm_rss_mb": data["warm_rss_mb"],
         "counts": data["counts"],
     }
-
-
-def sa_backend(url: str) -> str:
-    """sqlite or postgresql, from a SQLAlchemy URL."""
-    return "sqlite" if url.startswith("sqlite") else "postgresql"
 
 
 def _child_env(bench: Bench, extra: dict[str, str]) -> dict[str, str]:
