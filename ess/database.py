@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ _UPGRADE_LOCK_ID = 7_302_115
 
 def ess_engine(url: str | None = None) -> Engine:
     """The engine for the ESS database, its schema brought up to date on first use."""
-    url = url or settings().ess_url()
+    url = url or _configured_url()
     with _lock:
         engine = _engines.get(url)
         if engine is None:
@@ -31,6 +32,19 @@ def ess_engine(url: str | None = None) -> Engine:
             upgrade(engine)
             _engines[url] = engine
     return engine
+
+
+_urls: dict[tuple[str | None, str | None], str] = {}
+
+
+def _configured_url() -> str:
+    # Every Web API Log row asks for the engine: building Settings() each time cost
+    # 30-40 ms a sync. The URL depends only on these two variables, so resolve it once each.
+    key = (os.environ.get("ESS_DATABASE_URL"), os.environ.get("ESS_DATA_DIR"))
+    url = _urls.get(key)
+    if url is None:
+        url = _urls[key] = settings().ess_url()
+    return url
 
 
 def create_ess_engine(url: str) -> Engine:
