@@ -9,12 +9,15 @@ from tests.support import payroll_schema_sql
 
 
 @pytest.fixture(scope="module")
-def payroll_columns():
+def payroll_tables():
+    """Each payroll table's (column, primary-key position) pairs, from the real schema."""
     conn = sqlite3.connect(":memory:")
     for statement in payroll_schema_sql():
         conn.execute(statement)
     tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-    return {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in tables}
+    info = {t: [(r[1], r[5]) for r in conn.execute(f"PRAGMA table_info({t})")] for t in tables}
+    conn.close()
+    return info
 
 
 def test_every_lookup_of_the_contract_has_a_spec():
@@ -36,19 +39,10 @@ def test_every_lookup_of_the_contract_has_a_spec():
 
 
 @pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: s.name)
-def test_a_spec_copies_every_column_of_its_payroll_table(spec, payroll_columns):
-    assert list(spec.columns) == payroll_columns[spec.source_table]
-    primary_key = sqlite3.connect(":memory:")
-    for statement in payroll_schema_sql():
-        primary_key.execute(statement)
-    pk = [
-        r[1]
-        for r in sorted(
-            primary_key.execute(f"PRAGMA table_info({spec.source_table})"), key=lambda r: r[5]
-        )
-        if r[5]
-    ]
-    assert list(spec.key) == pk
+def test_a_spec_copies_every_column_of_its_payroll_table(spec, payroll_tables):
+    columns = payroll_tables[spec.source_table]
+    assert list(spec.columns) == [name for name, _ in columns]
+    assert list(spec.key) == [name for name, pk in sorted(columns, key=lambda c: c[1]) if pk]
 
 
 @pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: s.name)
