@@ -32,7 +32,7 @@ _MASKED = {
 }
 EMPLOYEE_COLUMNS = (
     "payroll_database", "code_key", "payroll_employee_id", *ESS_COLUMNS,
-    "in_payroll", "payroll_hash", "first_imported_at", "synced_at",
+    "in_payroll", "first_imported_at", "synced_at",
 )  # fmt: skip
 LEAVE_COLUMNS = (
     "payroll_database", "payroll_employee_id", "leave_type_code", "balance", "accrued_to",
@@ -57,7 +57,7 @@ def employee_rows(chunks: Iterator[Sequence[Row]], now: Any) -> Iterator[list[Ro
             values = list(pick(row))
             for n in masked:
                 values[n] = _mask(values[n])
-            out.append((DATABASE, row[1].strip().upper(), row[0], *values, True, "", now, now))
+            out.append((DATABASE, row[1].strip().upper(), row[0], *values, True, now, now))
         yield out
 
 

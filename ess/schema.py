@@ -69,6 +69,13 @@ class ExactDecimal(TypeDecorator[Decimal]):
             return dialect.type_descriptor(String(40))
         return dialect.type_descriptor(Numeric(self.digits, self.scale, asdecimal=True))
 
+    def bind_processor(self, dialect: Dialect) -> Any:
+        # Only SQLite needs the decimal turned into text; elsewhere the driver takes it as it
+        # is, and bulk writes (tasks/bulk.py) skip a call per value.
+        if dialect.name != "sqlite":
+            return self.load_dialect_impl(dialect).bind_processor(dialect)
+        return super().bind_processor(dialect)
+
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None or dialect.name != "sqlite":
             return value
@@ -299,10 +306,8 @@ employee = Table(
     _string("country_code", 3),
     _string("bank_bsb", 6),
     _string("bank_account_masked", 12),
-    # ESS's own.
-    Column("manager_id", Integer),
+    # ESS's own. (An employee's manager is found by manager_code when ESS reads them.)
     Column("in_payroll", Boolean, nullable=False, server_default=text("true")),
-    Column("payroll_hash", String(32), nullable=False),
     Column("first_imported_at", UTCDateTime, nullable=False),
     Column("synced_at", UTCDateTime, nullable=False),
     UniqueConstraint("payroll_database", "code_key"),

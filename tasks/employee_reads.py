@@ -65,7 +65,12 @@ def employee_record(database: str, code: str) -> tuple[list[FieldValue], dict[st
     manager = employee.alias("manager")
     query = (
         select(employee, manager.c.employee_code.label("manager_ess_code"))
-        .outerjoin(manager, manager.c.id == employee.c.manager_id)
+        .outerjoin(
+            manager,
+            (manager.c.payroll_database == employee.c.payroll_database)
+            & (manager.c.code_key == employee.c.manager_code)
+            & manager.c.in_payroll,
+        )
         .where(employee.c.payroll_database == database, employee.c.code_key == code_key(code))
     )
     with ess_engine().connect() as conn:

@@ -16,22 +16,23 @@ from core.employees import (
     LOOKUP_FIELDS,
     PAYROLL_COLUMNS,
     PAYROLL_OWNED,
-    Employee,
     EmployeeCounts,
     Issue,
     LookupCodes,
+    PreparedRows,
     code_key,
     duplicate_codes,
     duplicate_issue,
     is_newly_terminated,
     parse_date,
-    prepare_employee,
+    prepare_rows,
 )
 from core.queries import (
     SELECT_DUPLICATE_CODES,
     SELECT_FEED_END,
     select_all,
     select_changed_since,
+    select_codes_held,
     select_where_in,
 )
 from ess.database import ess_engine
@@ -72,7 +73,7 @@ class EmployeesResult:
     read: int = 0
     watermark: datetime | None = None
     processed_ids: set[int] = field(default_factory=set)
-    unchanged_ids: list[int] = field(default_factory=list)
+    """Payroll ids read by a sync of changes (a full sync reads everyone and keeps none)."""
 
 
 @task(
@@ -127,15 +128,14 @@ def _import(
     state = _ChunkState(database, job_id, lookups, ess_empty, reader)
     if full or watermark is None:
         result.mode = "full"
+        state.everyone = True
         result.watermark = _feed_end(reader) or watermark
-        rows = _all_employees(reader)
+        rows = _all_employees(reader, state)
         changed_ids: set[int] = set()
-        found: set[int] = set()
     else:
         changed_ids, feed_end = _changed_since(reader, watermark - FEED_OVERLAP)
         result.watermark = max(feed_end, watermark) if feed_end else watermark
-        found = set()
-        rows = _employees_by_id(reader, sorted(changed_ids), found)
+        rows = _employees_by_id(reader, sorted(changed_ids), result.processed_ids, state)
     job = current_job()
     for chunk in rows:
         if job is not None:
@@ -144,15 +144,22 @@ def _import(
         _import_chunk(conn, state, chunk, result, ranged=result.mode == "full")
     if result.mode == "full":
         # Employees after the last payroll row are gone from payroll.
-        gone = [r["id"] for r in _existing_range(conn, database, state.high, None).values()
-                if r["in_payroll"]]  # fmt: skip
-        _mark_removed(conn, gone, result.counts)
+        if not ess_empty:
+            gone = [(r["id"], r["code_key"])
+                    for r in _existing_range(conn, database, state.high, None).values()
+                    if r["in_payroll"]]  # fmt: skip
+            _mark_removed(conn, gone, result.counts, state)
     else:
-        gone = _ess_ids_for_payroll_ids(conn, database, sorted(changed_ids - found))
-        _mark_removed(conn, gone, result.counts)
-    if state.written > IN_BATCH:
+        gone_ids = sorted(changed_ids - result.processed_ids)
+        _mark_removed(
+            conn, _ess_ids_for_payroll_ids(conn, database, gone_ids), result.counts, state
+        )
+    if ess_empty and state.written > IN_BATCH:
+        # The table went from nothing to everyone inside this transaction, where autovacuum
+        # cannot see it: refresh the planner's statistics for the queries that follow. Later
+        # syncs change a few rows; autovacuum analyzes once a tenth of the table changed.
         analyze(conn, employee)
-    result.issues += _resolve_managers(conn, database, state)
+    result.issues += _missing_managers(conn, database, state)
     _record_issues(conn, database, job_id, result)
     conn.execute(
         update(payroll_database)
@@ -174,22 +181,39 @@ class _ChunkState:
     duplicates: dict[str, list[int]] | None = None
     high: int | None = None
     written: int = 0
-    touched_ids: list[int] = field(default_factory=list)
-    touched_keys: list[str] = field(default_factory=list)
-    checked_ids: list[int] = field(default_factory=list)
-    checked_all: bool = False
+    widths: dict[str, int | None] = field(default_factory=dict)
+    """Payroll's declared widths of the employee columns (see PayrollReader.widths_of)."""
+    read_keys: set[str] = field(default_factory=set)
+    """Code keys of employees read by a sync of changes (a full sync checks everyone)."""
+    touched_keys: set[str] = field(default_factory=set)
+    """Code keys of employees added, updated or removed by a sync of changes."""
+    everyone: bool = False
 
-    def duplicate_codes(self) -> dict[str, list[int]]:
-        """Payroll's duplicated codes, read once, and only when a row is to be written."""
-        if self.duplicates is None:
-            self.duplicates = duplicate_codes(self.reader.all(SELECT_DUPLICATE_CODES))
-        return self.duplicates
+    def duplicate_codes(self, keys: list[str]) -> dict[str, list[int]]:
+        """Which of these codes payroll holds twice; all of payroll's, once, in a full sync."""
+        if self.everyone:
+            if self.duplicates is None:
+                self.duplicates = duplicate_codes(self.reader.all(SELECT_DUPLICATE_CODES))
+            return self.duplicates
+        # A sync of changes reads a few employees: look only their codes up.
+        pairs: list[tuple[int, str | None]] = []
+        wanted = sorted({k for k in keys if k})
+        for start in range(0, len(wanted), IN_BATCH):
+            batch = wanted[start : start + IN_BATCH]
+            pairs += self.reader.all(select_codes_held(len(batch), self.reader.paramstyle), batch)
+        return duplicate_codes(pairs)
 
-    def check(self, ess_ids: list[int]) -> None:
-        """Remember employees whose manager must be checked (all of them, past a batch)."""
-        if not self.checked_all:
-            self.checked_ids += ess_ids
-            self.checked_all = len(self.checked_ids) > IN_BATCH
+    def read(self, keys: list[str]) -> None:
+        """Remember employees read (their manager warnings are found again)."""
+        if not self.everyone:
+            self.read_keys.update(keys)
+
+    def touch(self, keys: list[str]) -> None:
+        """Remember written employees (their reports' managers are checked again)."""
+        self.written += len(keys)
+        if not self.everyone:
+            self.touched_keys.update(keys)
+            self.read_keys.update(keys)
 
 
 def _lookup_codes(conn: Connection, database: str) -> LookupCodes:
@@ -231,12 +255,15 @@ def _changed_since(reader: PayrollReader, since: datetime) -> tuple[set[int], da
     return ids, end
 
 
-def _all_employees(reader: PayrollReader) -> Iterator[list[tuple[Any, ...]]]:
-    yield from reader.chunks(select_all("employee", PAYROLL_COLUMNS, order_by=("employee_id",)))
+def _all_employees(reader: PayrollReader, state: _ChunkState) -> Iterator[list[tuple[Any, ...]]]:
+    sql = select_all("employee", PAYROLL_COLUMNS, order_by=("employee_id",))
+    for chunk in reader.chunks(sql):
+        state.widths = reader.widths_of(sql)
+        yield chunk
 
 
 def _employees_by_id(
-    reader: PayrollReader, ids: list[int], found: set[int]
+    reader: PayrollReader, ids: list[int], found: set[int], state: _ChunkState
 ) -> Iterator[list[tuple[Any, ...]]]:
     for start in range(0, len(ids), IN_BATCH):
         batch = ids[start : start + IN_BATCH]
@@ -245,6 +272,7 @@ def _employees_by_id(
         )
         rows = reader.all(sql, batch)
         found.update(int(r[0]) for r in rows)
+        state.widths = reader.widths_of(sql)
         if rows:
             yield rows
 
@@ -260,60 +288,54 @@ def _import_chunk(
     counts = result.counts
     database = state.database
     low, high = state.high, int(chunk[-1][0])
-    prepared: list[tuple[tuple[Any, ...], Employee | None, list[Issue]]] = []
-    for row in chunk:
-        emp, issues = prepare_employee(row, state.lookups)
-        prepared.append((row, emp, issues))
-    result.processed_ids.update(int(r[0]) for r in chunk)
+    prepared = prepare_rows(chunk, state.lookups, state.widths)
     existing: dict[str, dict[str, Any]] = {}
     if not state.ess_empty:
         if ranged:
             existing = _existing_range(conn, database, low, high)
-            missing = [e.code_key for _, e, _ in prepared if e and e.code_key not in existing]
+            missing = [k for k in prepared.keys if k not in existing]
             existing.update(_existing(conn, database, missing))
         else:
-            keys = [e.code_key for _, e, _ in prepared if e is not None]
-            existing = _existing(conn, database, keys)
-    if any(_would_write(e, existing) for _, e, _ in prepared):
-        duplicates = state.duplicate_codes()
-    else:
-        duplicates = {}
+            existing = _existing(conn, database, prepared.keys)
+    owned = prepared.owned() if existing else []
+    changed = [
+        n for n, key in enumerate(prepared.keys)
+        if (current := existing.get(key)) is None
+        or not current["in_payroll"] or current["owned"] != owned[n]
+    ] if existing else list(range(len(prepared)))  # fmt: skip
+    duplicates = state.duplicate_codes(prepared.codes) if changed or prepared.rejected_keys else {}
+    if duplicates:
+        changed = _reject_duplicates(prepared, chunk, duplicates, result, changed)
+    result.issues += prepared.issues
+    for key in prepared.rejected_keys:
+        counts.note("rejected", key)
+    counts.unchanged += len(prepared) - len(changed)
     now = datetime.now(UTC)
-    inserts: list[tuple[Any, ...]] = []
+    inserts: list[int] = []
     updates: list[dict[str, Any]] = []
-    seen_payroll_ids: set[int] = set()
-    for row, emp, issues in prepared:
-        key = code_key(row[1])
-        seen_payroll_ids.add(int(row[0]))
-        if key in duplicates:
-            result.issues.append(duplicate_issue(str(row[1]).strip(), duplicates[key], int(row[0])))
-            counts.note("rejected", key)
-            continue
-        result.issues += issues
-        if emp is None:
-            counts.note("rejected", key)
-            continue
-        current = existing.get(key)
+    codes = prepared.columns["employee_code"]
+    ends = prepared.columns["termination_date"]
+    for n in changed:
+        current = existing.get(prepared.keys[n])
         if current is None:
-            inserts.append(_insert_row(database, emp, now))
-            state.touched_keys.append(emp.code_key)
-            counts.note("added", emp.values["employee_code"])
-        elif current["payroll_hash"] != emp.payroll_hash or not current["in_payroll"]:
-            updates.append(_update_row(current["id"], emp, now))
-            state.touched_ids.append(current["id"])
-            old_end = parse_date(current["termination_date"])
-            new_end = emp.values["termination_date"]
-            kind = "terminated" if is_newly_terminated(old_end, new_end) else "updated"
-            counts.note(kind, emp.values["employee_code"])
+            inserts.append(n)
+            counts.note("added", codes[n])
         else:
-            counts.unchanged += 1
-            state.check([current["id"]])
-    if ranged:
-        gone = [r["id"] for r in existing.values()
-                if r["in_payroll"] and r["payroll_employee_id"] not in seen_payroll_ids
+            updates.append(_update_row(current["id"], prepared, n, now))
+            old_end = parse_date(current["termination_date"])
+            kind = "terminated" if is_newly_terminated(old_end, ends[n]) else "updated"
+            counts.note(kind, codes[n])
+    state.read(prepared.codes)
+    if ranged and existing:
+        seen = {int(r[0]) for r in chunk}
+        gone = [(r["id"], r["code_key"]) for r in existing.values()
+                if r["in_payroll"] and r["payroll_employee_id"] not in seen
                 and (low is None or r["payroll_employee_id"] > low)]  # fmt: skip
-        _mark_removed(conn, gone, counts)
-    bulk_insert(conn, employee, INSERT_COLUMNS, inserts)
+        _mark_removed(conn, gone, counts, state)
+    if inserts:
+        fixed = {"payroll_database": database, "in_payroll": True, "first_imported_at": now,
+                 "synced_at": now}  # fmt: skip
+        bulk_insert(conn, employee, INSERT_COLUMNS, _insert_rows(prepared, inserts), fixed)
     if updates:
         conn.execute(
             update(employee)
@@ -321,15 +343,29 @@ def _import_chunk(
             .values({c: bindparam(f"v_{c}") for c in UPDATED_COLUMNS}),
             updates,
         )
-    state.written += len(inserts) + len(updates)
+    state.touch([prepared.keys[n] for n in changed])
     state.high = high
 
 
-def _would_write(emp: Employee | None, existing: dict[str, dict[str, Any]]) -> bool:
-    if emp is None:
-        return True  # a rejected row may be a duplicate: its log row should say so
-    current = existing.get(emp.code_key)
-    return current is None or current["payroll_hash"] != emp.payroll_hash
+def _reject_duplicates(
+    prepared: PreparedRows,
+    chunk: list[tuple[Any, ...]],
+    duplicates: dict[str, list[int]],
+    result: EmployeesResult,
+    changed: list[int],
+) -> list[int]:
+    """Reject every row whose code another payroll employee also holds; the rows still changed."""
+    for row, key in zip(chunk, prepared.codes, strict=True):
+        if key in duplicates:
+            result.issues.append(duplicate_issue(str(row[1]).strip(), duplicates[key], int(row[0])))
+    prepared.issues = [i for i in prepared.issues if code_key(i.employee_code) not in duplicates]
+    keep = [n for n, k in enumerate(prepared.keys) if k not in duplicates]
+    if len(keep) == len(prepared):
+        return changed
+    prepared.rejected_keys += [k for k in prepared.keys if k in duplicates]
+    was_changed = set(changed)
+    prepared.keep(keep)
+    return [m for m, n in enumerate(keep) if n in was_changed]
 
 
 def _existing(conn: Connection, database: str, keys: list[str]) -> dict[str, dict[str, Any]]:
@@ -340,8 +376,8 @@ def _existing(conn: Connection, database: str, keys: list[str]) -> dict[str, dic
                 employee.c.payroll_database == database,
                 employee.c.code_key.in_(keys[start : start + IN_BATCH]),
             )
-        ).mappings()
-        found.update({r["code_key"]: dict(r) for r in rows})
+        )
+        found.update(_by_key(rows))
     return found
 
 
@@ -354,113 +390,120 @@ def _existing_range(
         query = query.where(employee.c.payroll_employee_id > after)
     if upto is not None:
         query = query.where(employee.c.payroll_employee_id <= upto)
-    return {r["code_key"]: dict(r) for r in conn.execute(query).mappings()}
+    return _by_key(conn.execute(query))
 
 
+def _by_key(rows: Any) -> dict[str, dict[str, Any]]:
+    """ESS rows of _EXISTING by code key, their payroll-owned values as one tuple."""
+    return {
+        r[1]: {"id": r[0], "code_key": r[1], "payroll_employee_id": r[2], "in_payroll": r[3],
+               "termination_date": r[4], "owned": tuple(r[_KNOWN:])}
+        for r in rows
+    }  # fmt: skip
+
+
+_KNOWN = 5
 _EXISTING = (
     employee.c.id,
     employee.c.code_key,
     employee.c.payroll_employee_id,
-    employee.c.payroll_hash,
     employee.c.in_payroll,
     employee.c.termination_date,
+    *(employee.c[c] for c in PAYROLL_OWNED),
 )
-INSERT_COLUMNS = (
-    "payroll_database", "code_key", "payroll_employee_id", *ESS_COLUMNS, "in_payroll",
-    "payroll_hash", "first_imported_at", "synced_at",
-)  # fmt: skip
-UPDATED_COLUMNS = (*PAYROLL_OWNED, "payroll_employee_id", "payroll_hash", "in_payroll", "synced_at")
+INSERT_COLUMNS = ("code_key", "payroll_employee_id", *ESS_COLUMNS)
+"""An insert's columns from payroll (with payroll_database, in_payroll and the times)."""
+UPDATED_COLUMNS = (*PAYROLL_OWNED, "payroll_employee_id", "in_payroll", "synced_at")
 
 
-def _insert_row(database: str, emp: Employee, now: datetime) -> tuple[Any, ...]:
-    values = emp.values
-    return (
-        database, emp.code_key, emp.payroll_employee_id, *[values.get(c) for c in ESS_COLUMNS],
-        True, emp.payroll_hash, now, now,
-    )  # fmt: skip
+def _insert_rows(prepared: PreparedRows, picked: list[int]) -> list[tuple[Any, ...]]:
+    """Rows of INSERT_COLUMNS for the prepared rows at `picked` (all of them, often)."""
+    columns = [prepared.columns[c] for c in ESS_COLUMNS]
+    keys, ids = prepared.keys, prepared.payroll_ids
+    if len(picked) < len(prepared):
+        keys, ids = [keys[n] for n in picked], [ids[n] for n in picked]
+        columns = [[v[n] for n in picked] for v in columns]
+    return list(zip(keys, ids, *columns, strict=True))
 
 
-def _update_row(ess_id: int, emp: Employee, now: datetime) -> dict[str, Any]:
+def _update_row(ess_id: int, prepared: PreparedRows, n: int, now: datetime) -> dict[str, Any]:
     # Only payroll-owned fields: what the employee edited in ESS stays (CONTRACT.md).
+    columns = prepared.columns
     return {
         "ess_id": ess_id,
-        **{f"v_{c}": emp.values.get(c) for c in PAYROLL_OWNED},
-        "v_payroll_employee_id": emp.payroll_employee_id,
-        "v_payroll_hash": emp.payroll_hash,
+        **{f"v_{c}": columns[c][n] for c in PAYROLL_OWNED},
+        "v_payroll_employee_id": prepared.payroll_ids[n],
         "v_in_payroll": True,
         "v_synced_at": now,
     }
 
 
-def _ess_ids_for_payroll_ids(conn: Connection, database: str, payroll_ids: list[int]) -> list[int]:
-    ids: list[int] = []
+def _ess_ids_for_payroll_ids(
+    conn: Connection, database: str, payroll_ids: list[int]
+) -> list[tuple[int, str]]:
+    found: list[tuple[int, str]] = []
     for start in range(0, len(payroll_ids), IN_BATCH):
-        ids += (
-            conn.execute(
-                select(employee.c.id).where(
-                    employee.c.payroll_database == database,
-                    employee.c.in_payroll,
-                    employee.c.payroll_employee_id.in_(payroll_ids[start : start + IN_BATCH]),
-                )
+        found += conn.execute(
+            select(employee.c.id, employee.c.code_key).where(
+                employee.c.payroll_database == database,
+                employee.c.in_payroll,
+                employee.c.payroll_employee_id.in_(payroll_ids[start : start + IN_BATCH]),
             )
-            .scalars()
-            .all()
-        )
-    return ids
+        ).tuples()
+    return found
 
 
-def _mark_removed(conn: Connection, ess_ids: list[int], counts: EmployeeCounts) -> None:
-    if not ess_ids:
+def _mark_removed(
+    conn: Connection, gone: list[tuple[int, str]], counts: EmployeeCounts, state: _ChunkState
+) -> None:
+    """Mark employees (ESS id, code key) no longer in payroll."""
+    if not gone:
         return
     conn.execute(
         update(employee).where(employee.c.id == bindparam("ess_id")).values(in_payroll=False),
-        [{"ess_id": i} for i in ess_ids],
+        [{"ess_id": i} for i, _ in gone],
     )
-    counts.removed += len(ess_ids)
+    counts.removed += len(gone)
+    state.touch([k for _, k in gone])
 
 
-def _resolve_managers(conn: Connection, database: str, state: _ChunkState) -> list[Issue]:
-    """Point written employees (and those whose manager was written) at their manager.
-
-    Returns a warning for each employee read by this sync whose manager does not exist.
-    """
+def _has_manager(of: Any) -> Any:
+    """SQL: the employee `of` (a table or alias of employee) names an in-payroll manager."""
     manager = employee.alias("manager")
-    is_manager = (
-        (manager.c.payroll_database == employee.c.payroll_database)
-        & (manager.c.code_key == employee.c.manager_code)
-        & manager.c.in_payroll
+    return exists().where(
+        manager.c.payroll_database == of.c.payroll_database,
+        manager.c.code_key == of.c.manager_code,
+        manager.c.in_payroll,
     )
-    written = len(state.touched_ids) + len(state.touched_keys)
-    scope: list[Any] = [employee.c.payroll_database == database]
-    if written + len(state.checked_ids) <= IN_BATCH and not state.checked_all:
-        keys = state.touched_keys + [
-            k for k in conn.execute(
-                select(employee.c.code_key).where(employee.c.id.in_(state.touched_ids))
-            ).scalars()
-        ]  # fmt: skip
-        if not keys and not state.checked_ids:
-            return []
-        scope.append(
-            employee.c.code_key.in_(keys)
-            | employee.c.id.in_(state.checked_ids)
-            | employee.c.manager_code.in_(keys)
-        )
-    if written:
-        # Set-based (UPDATE ... FROM on PostgreSQL and SQLite): one statement, not a row each.
-        conn.execute(
-            update(employee)
-            .where(*scope, is_manager, employee.c.manager_id.is_distinct_from(manager.c.id))
-            .values(manager_id=manager.c.id)
-        )
-        conn.execute(
-            update(employee)
-            .where(*scope, employee.c.manager_id.is_not(None), ~exists().where(is_manager))
-            .values(manager_id=None)
-        )
+
+
+def _missing_managers(conn: Connection, database: str, state: _ChunkState) -> list[Issue]:
+    """A warning for each employee in scope whose manager is not an employee of this payroll.
+
+    ESS finds an employee's manager by code when it reads them (tasks/employee_reads.py), so
+    nothing is written here. A full sync looks at everyone; a sync of changes at the
+    employees it read, and those whose manager it added, updated or removed.
+    """
+    scope: list[Any] = [employee.c.payroll_database == database, employee.c.in_payroll]
+    if state.everyone:
+        return _managers_missing(conn, scope)
+    issues: list[Issue] = []
+    read, touched = sorted(state.read_keys), sorted(state.touched_keys)
+    for start in range(0, len(read), IN_BATCH):
+        part = employee.c.code_key.in_(read[start : start + IN_BATCH])
+        issues += _managers_missing(conn, [*scope, part])
+    for start in range(0, len(touched), IN_BATCH):
+        part = employee.c.manager_code.in_(touched[start : start + IN_BATCH])
+        issues += _managers_missing(conn, [*scope, part])
+    unique = {(i.payroll_employee_id, i.field): i for i in issues}
+    return sorted(unique.values(), key=lambda i: i.payroll_employee_id or 0)
+
+
+def _managers_missing(conn: Connection, scope: list[Any]) -> list[Issue]:
     missing = conn.execute(
-        select(
-            employee.c.employee_code, employee.c.payroll_employee_id, employee.c.manager_code
-        ).where(*scope, employee.c.manager_code.is_not(None), employee.c.manager_id.is_(None))
+        select(employee.c.employee_code, employee.c.payroll_employee_id, employee.c.manager_code)
+        .where(*scope, employee.c.manager_code.is_not(None), ~_has_manager(employee))
+        .order_by(employee.c.payroll_employee_id)
     ).all()
     return [
         Issue(code, payroll_id, "manager_code", manager_code,
@@ -487,7 +530,7 @@ def _record_issues(
             )
         # A manager added by this sync resolves employees it did not read.
         resolved = select(employee.c.payroll_employee_id).where(
-            employee.c.payroll_database == database, employee.c.manager_id.is_not(None)
+            employee.c.payroll_database == database, _has_manager(employee)
         )
         conn.execute(
             delete(employee_issue).where(

@@ -75,6 +75,15 @@ class PayrollReader:
         self._connection = connection
         self._cancel = cancel
         self._own_timeout = own_timeout_seconds
+        self._widths: dict[str, dict[str, int | None]] = {}
+
+    def widths_of(self, sql: str) -> dict[str, int | None]:
+        """The declared width of each text column of a query already run (None: unknown).
+
+        From the driver's cursor description: PostgreSQL and SQL Server enforce them;
+        SQLite declares none.
+        """
+        return self._widths.get(sql, {})
 
     def chunks(
         self, sql: str, params: Sequence[Any] = (), size: int = CHUNK_ROWS
@@ -103,6 +112,8 @@ class PayrollReader:
                 cursor.execute(sql, tuple(params))
             else:
                 cursor.execute(sql)
+            if self.backend != "sqlite" and sql not in self._widths:
+                self._widths[sql] = {d[0]: _declared_width(d) for d in cursor.description or ()}
             while batch := cursor.fetchmany(size):
                 watchdog.disarm()
                 yield [tuple(r) for r in batch]
@@ -113,6 +124,15 @@ class PayrollReader:
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Every row of a small query (a lookup)."""
         return [row for chunk in self.chunks(sql, params) for row in chunk]
+
+
+def _declared_width(column: Sequence[Any]) -> int | None:
+    # DB-API description: (name, type_code, display_size, internal_size, ...). psycopg gives
+    # a varchar(n)'s n as display_size, pyodbc as both.
+    for size in (column[2], column[3]):
+        if isinstance(size, int) and size > 0:
+            return size
+    return None
 
 
 def is_query_timeout(exc: BaseException) -> bool:

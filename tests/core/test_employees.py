@@ -8,8 +8,8 @@ from core.employees import (
     WIDTHS,
     LookupCodes,
     duplicate_codes,
-    fingerprint,
     prepare_employee,
+    prepare_rows,
 )
 from ess.schema import employee
 
@@ -64,7 +64,7 @@ def test_decimals_stay_exact_whatever_the_driver_returns():
         row(yearly_salary=Decimal("85000.50"), normal_rate=Decimal("43.1234")), LOOKUPS
     )
     assert a.values["yearly_salary"] == Decimal("85000.50")
-    assert a.payroll_hash == b.payroll_hash
+    assert a.owned() == b.owned()
 
 
 def test_secrets_leave_only_masked():
@@ -112,11 +112,73 @@ def test_codes_held_twice_are_found_whatever_their_case_or_padding():
     assert duplicate_codes([(1, "E1"), (2, "e1 "), (3, "E2")]) == {"E1": [1, 2]}
 
 
-def test_the_fingerprint_ignores_ess_owned_fields():
+def test_what_a_sync_compares_ignores_ess_owned_fields():
     emp, _ = prepare_employee(row(), LOOKUPS)
-    edited = {**emp.values, "mobile": "0400 000 000", "preferred_name": "Mimi"}
-    assert fingerprint(edited) == emp.payroll_hash
-    assert fingerprint({**emp.values, "surname": "Tran"}) != emp.payroll_hash
+    edited, _ = prepare_employee(row(mobile="0400 000 000", preferred_name="Mimi"), LOOKUPS)
+    renamed, _ = prepare_employee(row(surname="Tran"), LOOKUPS)
+    assert edited.owned() == emp.owned()
+    assert renamed.owned() != emp.owned()
+
+
+# One row of each kind prepare_employee tells apart: clean, warned, rejected.
+KINDS = [
+    {}, {"employee_code": None}, {"employee_code": "  "}, {"date_hired": "2019-02-30"},
+    {"date_hired": None}, {"date_of_birth": "1990-13-01"}, {"gender_code": "x"},
+    {"pay_frequency_code": "Z"}, {"first_name": "a" * 60}, {"title": "x" * 20},
+    {"yearly_salary": "abc"}, {"tax_file_number": " 12 34 "}, {"tax_file_number": ""},
+    {"bank_account_number": "  "}, {"manager_code": " e1 "},
+    {"date_hired": date(2020, 1, 2), "termination_date": date(1900, 1, 1)},
+    {"yearly_salary": Decimal("12.5"), "normal_rate": Decimal("1.23456")},
+    {"cost_account_code": "100-ADMIN"}, {"termination_date": "2024-01-01 00:00:00"},
+    {"surname": "X" * 51}, {"location_code": "ZZZ"},
+]  # fmt: skip
+
+
+def _one_by_one(rows):
+    accepted, issues = [], []
+    for r in rows:
+        emp, found = prepare_employee(r, LOOKUPS)
+        issues += found
+        if emp is not None:
+            accepted.append((emp.code_key, emp.payroll_employee_id, emp.values))
+    return accepted, issues
+
+
+def _as_chunk(prepared):
+    return [
+        (key, payroll_id, {c: prepared.columns[c][n] for c in prepared.columns})
+        for n, (key, payroll_id) in enumerate(zip(prepared.keys, prepared.payroll_ids, strict=True))
+    ]
+
+
+def test_a_chunk_is_prepared_exactly_as_row_by_row():
+    rows = [
+        row(employee_id=n, **({"employee_code": f"E{n}"} | kind)) for n, kind in enumerate(KINDS)
+    ]
+    # Clean rows take the column-wise path; the others are told apart one by one.
+    rows += [row(employee_id=100 + n, employee_code=f"C{n}") for n in range(5)]
+    accepted, issues = _one_by_one(rows)
+    prepared = prepare_rows(rows, LOOKUPS)
+    assert _as_chunk(prepared) == accepted
+    assert sorted(map(repr, prepared.issues)) == sorted(map(repr, issues))
+    assert len(prepared.codes) == len(rows)
+    assert len(prepared.rejected_keys) == len(rows) - len(accepted) == 8
+
+
+def test_a_chunk_of_driver_typed_values_takes_the_column_wise_path_unchanged():
+    typed = {"date_hired": date(2019, 3, 4), "termination_date": date(1900, 1, 1),
+             "yearly_salary": Decimal("85000.50"), "normal_rate": Decimal("43.1234")}  # fmt: skip
+    rows = [row(employee_id=n, employee_code=f"E{n}", **typed) for n in range(50)]
+    prepared = prepare_rows(rows, LOOKUPS)
+    assert _as_chunk(prepared) == _one_by_one(rows)[0] and not prepared.issues
+
+
+def test_a_declared_width_no_wider_than_ess_skips_only_that_columns_check():
+    # An engine that declares mobile VARCHAR(20) cannot hold 21 characters: not looked at.
+    rows = [row(employee_id=1, surname="X" * 51), row(employee_id=2, mobile="0" * 21)]
+    prepared = prepare_rows(rows, LOOKUPS, {"surname": 200, "mobile": 20})
+    assert [(i.payroll_employee_id, i.field) for i in prepared.issues] == [(1, "surname")]
+    assert prepared.payroll_ids == [2]
 
 
 def test_the_ess_table_holds_every_field_at_the_widths_the_core_checks():
