@@ -1,4 +1,4 @@
-"""Leave balances: normalising payroll's rows and diffing one range of employees against ESS."""
+"""Leave balances: normalising payroll's rows, whole employees at a time."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from core.employees import code_key, parse_date
@@ -13,66 +14,64 @@ from core.employees import code_key, parse_date
 BALANCE_COLUMNS = ("employee_id", "leave_type_code", "balance", "accrued_to")
 """payroll.leave_balance's columns, in schema.sql's order."""
 
-Key = tuple[int, str]
-Balance = tuple[Decimal, date]
+_PLACES = Decimal("0.0001")
 
 
 def _exact(value: Any) -> Decimal:
     number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
-    return number.quantize(Decimal("0.0001"))
+    return number.quantize(_PLACES)
 
 
 @dataclass
-class BalanceChanges:
-    """The writes that make ESS's balances equal payroll's for a range of employees."""
+class PreparedBalances:
+    """Payroll's balances of whole employees, as ESS keeps them."""
 
-    inserts: list[tuple[int, str, Decimal, date]] = field(default_factory=list)
-    updates: list[tuple[int, Decimal, date]] = field(default_factory=list)  # (ESS id, ...)
-    deletes: list[int] = field(default_factory=list)  # ESS ids
-    unchanged: int = 0
-    employees: set[int] = field(default_factory=set)
+    rows: list[tuple[int, str, Decimal, date]] = field(default_factory=list)
+    """(payroll employee id, the leave type's own code, balance, accrued_to)."""
+    employees: int = 0
+    """Employees with at least one balance of a known leave type."""
     unknown_types: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def changed(self) -> int:
-        """Balances added, changed or gone."""
-        return len(self.inserts) + len(self.updates) + len(self.deletes)
 
+def prepare_balances(
+    payroll_rows: Sequence[Sequence[Any]], leave_types: Mapping[str, str]
+) -> PreparedBalances:
+    """Normalise balances (whole employees) column by column.
 
-def diff_balances(
-    payroll_rows: Iterable[Sequence[Any]],
-    ess_rows: Mapping[Key, tuple[int, Decimal, date]],
-    leave_types: Mapping[str, str],
-) -> BalanceChanges:
-    """Compare payroll's balances with ESS's for the same employees.
-
-    ESS rows are keyed by (payroll employee id, leave type code) and hold (ESS id, balance,
-    accrued_to). Leave type codes are matched trimmed and without case to the leave type's
-    own code; a balance of an unknown leave type is counted, not imported.
+    Leave type codes are matched trimmed and without case to the leave type's own code; a
+    balance of an unknown leave type is counted, not kept. Two payroll codes that match the
+    same leave type give one balance: the first.
     """
-    changes = BalanceChanges()
-    seen: set[Key] = set()
-    for employee_id, type_code, balance, accrued_to in payroll_rows:
-        own = leave_types.get(code_key(type_code))
-        if own is None:
-            shown = str(type_code).strip()
-            changes.unknown_types[shown] = changes.unknown_types.get(shown, 0) + 1
-            continue
-        key = (int(employee_id), own)
-        if key in seen:
-            continue
-        seen.add(key)
-        changes.employees.add(key[0])
-        value = (_exact(balance), parse_date(accrued_to))
-        current = ess_rows.get(key)
-        if current is None:
-            changes.inserts.append((key[0], own, *value))  # type: ignore[arg-type]
-        elif (current[1], current[2]) != value:
-            changes.updates.append((current[0], *value))  # type: ignore[arg-type]
-        else:
-            changes.unchanged += 1
-    changes.deletes = [ess_id for key, (ess_id, _, _) in ess_rows.items() if key not in seen]
-    return changes
+    prepared = PreparedBalances()
+    if not payroll_rows:
+        return prepared
+    ids, codes, balances, dates = zip(*payroll_rows, strict=True)
+    own = {code: leave_types.get(code_key(code)) for code in set(codes)}
+    for code, type_code in own.items():
+        if type_code is None:
+            shown = str(code).strip()
+            prepared.unknown_types[shown] = prepared.unknown_types.get(shown, 0) + codes.count(code)
+    kept_ids = list(map(int, ids))
+    kept_codes = list(map(own.__getitem__, codes))
+    if set(map(type, balances)) == {Decimal}:
+        exact = [b.quantize(_PLACES) for b in balances]
+    else:
+        exact = list(map(_exact, balances))
+    days = list(dates) if set(map(type, dates)) == {date} else list(map(parse_date, dates))
+    rows: list[Any] = list(zip(kept_ids, kept_codes, exact, days, strict=True))
+    if prepared.unknown_types:
+        rows = [r for r in rows if r[1] is not None]
+    known = [m for m in own.values() if m is not None]
+    if len(set(known)) < len(known):  # two codes name one type: keep each key once
+        keys = list(zip(map(itemgetter(0), rows), map(itemgetter(1), rows), strict=True))
+        if len(set(keys)) < len(keys):
+            first: dict[tuple[int, str], Any] = {}
+            for key, row in zip(keys, rows, strict=True):
+                first.setdefault(key, row)
+            rows = list(first.values())
+    prepared.rows = rows
+    prepared.employees = len(set(map(itemgetter(0), rows)))
+    return prepared
 
 
 def by_whole_employees(

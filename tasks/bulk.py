@@ -6,35 +6,46 @@ SQLAlchemy would (the columns' own bind processors), so reads through SQLAlchemy
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import Connection, Table, insert
 
 
 def bulk_insert(
-    conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    constants: Mapping[str, Any] | None = None,
 ) -> None:
-    """Insert rows (tuples in `columns` order) into a table within the current transaction."""
+    """Insert rows (tuples in `columns` order) into a table within the current transaction.
+
+    `constants` are columns with one value for every row (a database name, a timestamp):
+    converted once, not once a row.
+    """
     if not rows:
         return
     dialect = conn.dialect
-    processors: list[Callable[[Any], Any] | None] = [
-        table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns
-    ]
+    fixed = dict(constants or {})
     if dialect.name not in ("postgresql", "sqlite"):
-        conn.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in rows])
+        conn.execute(insert(table), [{**dict(zip(columns, r, strict=True)), **fixed} for r in rows])
         return
-    active = [(i, p) for i, p in enumerate(processors) if p is not None]
+    active = [(i, p) for i, p in enumerate(_processors(conn, table, columns)) if p is not None]
     if active:
-        converted = []
-        for row in rows:
-            values = list(row)
-            for i, process in active:
-                if values[i] is not None:
-                    values[i] = process(values[i])
-            converted.append(tuple(values))
-        rows = converted
+        values: list[tuple[Any, ...]] = list(zip(*rows, strict=True))
+        for i, process in active:
+            values[i] = _processed(values[i], process)
+        rows = list(zip(*values, strict=True))
+    if fixed:
+        tail = tuple(
+            v if v is None or p is None else p(v)
+            for v, p in zip(fixed.values(), _processors(conn, table, list(fixed)), strict=True)
+        )
+        rows = list(map(operator.add, rows, repeat(tail)))
+        columns = [*columns, *fixed]
     driver: Any = conn.connection.driver_connection
     names = ", ".join(columns)
     if dialect.name == "postgresql":
@@ -51,6 +62,21 @@ def bulk_insert(
         cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
     finally:
         cursor.close()
+
+
+def _processors(
+    conn: Connection, table: Table, columns: Sequence[str]
+) -> list[Callable[[Any], Any] | None]:
+    dialect = conn.dialect
+    return [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+
+
+def _processed(values: Sequence[Any], process: Callable[[Any], Any]) -> tuple[Any, ...]:
+    """A column's values through its bind processor; one value repeated is processed once."""
+    first = values[0]
+    if all(map(operator.is_, values, repeat(first))):  # e.g. synced_at: one instant for all
+        return (first if first is None else process(first),) * len(values)
+    return tuple(v if v is None else process(v) for v in values)
 
 
 def analyze(conn: Connection, table: Table) -> None:

@@ -4,15 +4,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Date,
+    Integer,
+    MetaData,
+    Table,
+    and_,
+    delete,
+    exists,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from core.employees import code_key
-from core.leave import BALANCE_COLUMNS, BalanceChanges, by_whole_employees, diff_balances
+from core.leave import BALANCE_COLUMNS, by_whole_employees, prepare_balances
 from core.queries import select_all
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES, leave_balance
@@ -49,7 +62,10 @@ def import_leave_balances(database: str) -> LeaveBalancesResult:
     """Bring every employee's leave balances into ESS; only changed balances are written.
 
     Balances are a snapshot "as at the last pay": one gone from payroll is deleted from
-    ESS. The whole step commits together; a retry starts it again from the top.
+    ESS. A first import copies payroll's balances straight in; later ones stage them in a
+    temporary table and change ESS with three set-based statements (delete what is gone,
+    update what differs, insert what is new). The whole step commits together; a retry
+    starts it again from the top.
     """
     result = LeaveBalancesResult()
     job = current_job()
@@ -60,31 +76,82 @@ def import_leave_balances(database: str) -> LeaveBalancesResult:
         conn.begin(),
     ):
         types = _leave_types(conn, database)
+        first = _no_balances(conn, database)
+        now = datetime.now(UTC)
+        if not first:
+            _STAGE.drop(conn, checkfirst=True)
+            _STAGE.create(conn)
         sql = select_all("leave_balance", BALANCE_COLUMNS, order_by=("employee_id",))
-        low: int | None = None
+        staged = 0
         for rows in by_whole_employees(reader.chunks(sql, size=CHUNK)):
             if job is not None:
                 job.check()
-            high = int(rows[-1][0])
-            changes = diff_balances(rows, _ess_balances(conn, database, low, high), types)
-            _write(conn, database, changes)
-            _count(result, changes)
-            low = high
-        # Employees after the last payroll balance have none left in payroll.
-        tail = diff_balances([], _ess_balances(conn, database, low, None), types)
-        _write(conn, database, tail)
-        _count(result, tail)
+            prepared = prepare_balances(rows, types)
+            result.employees += prepared.employees
+            for code, n in prepared.unknown_types.items():
+                result.unknown_types[code] = result.unknown_types.get(code, 0) + n
+            if first:
+                bulk_insert(conn, leave_balance, _STAGE_COLUMNS, prepared.rows,
+                            {"payroll_database": database, "synced_at": now})  # fmt: skip
+                result.changed += len(prepared.rows)
+            else:
+                bulk_insert(conn, _STAGE, _STAGE_COLUMNS, prepared.rows)
+                staged += len(prepared.rows)
+        if not first:
+            _apply_stage(conn, database, now, staged, result)
+            _STAGE.drop(conn)
         if result.changed > CHUNK:
             analyze(conn, leave_balance)
     return result
 
 
-def _count(result: LeaveBalancesResult, changes: BalanceChanges) -> None:
-    result.employees += len(changes.employees)
-    result.changed += changes.changed
-    result.unchanged += changes.unchanged
-    for code, n in changes.unknown_types.items():
-        result.unknown_types[code] = result.unknown_types.get(code, 0) + n
+_STAGE_COLUMNS = ("payroll_employee_id", "leave_type_code", "balance", "accrued_to")
+# Payroll's balances for this step, in the step's own connection (a temporary table).
+_STAGE = Table(
+    "ess_staged_leave_balance",
+    MetaData(),
+    Column("payroll_employee_id", Integer, nullable=False),
+    Column("leave_type_code", leave_balance.c.leave_type_code.type, nullable=False),
+    Column("balance", leave_balance.c.balance.type, nullable=False),
+    Column("accrued_to", Date, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _apply_stage(
+    conn: Connection, database: str, now: datetime, staged: int, result: LeaveBalancesResult
+) -> None:
+    """Make ESS's balances of the database equal the staged ones, writing only differences."""
+    ess, stage = leave_balance, _STAGE
+    analyze(conn, stage)
+    same_key = and_(
+        ess.c.payroll_employee_id == stage.c.payroll_employee_id,
+        ess.c.leave_type_code == stage.c.leave_type_code,
+    )
+    of_database = ess.c.payroll_database == database
+    deleted = conn.execute(delete(ess).where(of_database, ~exists().where(same_key))).rowcount
+    updated = conn.execute(
+        update(ess)
+        .where(of_database, same_key,
+               or_(ess.c.balance != stage.c.balance, ess.c.accrued_to != stage.c.accrued_to))
+        .values(balance=stage.c.balance, accrued_to=stage.c.accrued_to, synced_at=now)
+    ).rowcount  # fmt: skip
+    new = select(
+        literal(database, ess.c.payroll_database.type), *stage.c,
+        literal(now, ess.c.synced_at.type),
+    ).where(~exists().where(of_database, same_key))  # fmt: skip
+    inserted = conn.execute(
+        insert(ess).from_select(_INSERT_COLUMNS, new).execution_options(preserve_rowcount=True)
+    ).rowcount
+    result.changed += deleted + updated + inserted
+    result.unchanged += staged - updated - inserted
+
+
+def _no_balances(conn: Connection, database: str) -> bool:
+    found = conn.execute(
+        select(leave_balance.c.id).where(leave_balance.c.payroll_database == database).limit(1)
+    ).first()
+    return found is None
 
 
 def _leave_types(conn: Connection, database: str) -> dict[str, str]:
@@ -95,43 +162,3 @@ def _leave_types(conn: Connection, database: str) -> dict[str, str]:
         )
     ).scalars()
     return {code_key(c): c for c in codes}
-
-
-def _ess_balances(
-    conn: Connection, database: str, after: int | None, upto: int | None
-) -> dict[tuple[int, str], tuple[int, Decimal, Any]]:
-    """ESS's balances of employees with after < payroll id <= upto."""
-    query = select(
-        leave_balance.c.id,
-        leave_balance.c.payroll_employee_id,
-        leave_balance.c.leave_type_code,
-        leave_balance.c.balance,
-        leave_balance.c.accrued_to,
-    ).where(leave_balance.c.payroll_database == database)
-    if after is not None:
-        query = query.where(leave_balance.c.payroll_employee_id > after)
-    if upto is not None:
-        query = query.where(leave_balance.c.payroll_employee_id <= upto)
-    return {(r[1], r[2]): (r[0], r[3], r[4]) for r in conn.execute(query)}
-
-
-def _write(conn: Connection, database: str, changes: BalanceChanges) -> None:
-    now = datetime.now(UTC)
-    bulk_insert(
-        conn,
-        leave_balance,
-        _INSERT_COLUMNS,
-        [(database, *row, now) for row in changes.inserts],
-    )
-    if changes.updates:
-        conn.execute(
-            update(leave_balance)
-            .where(leave_balance.c.id == bindparam("ess_id"))
-            .values(balance=bindparam("v_balance"), accrued_to=bindparam("v_to"), synced_at=now),
-            [{"ess_id": i, "v_balance": b, "v_to": t} for i, b, t in changes.updates],
-        )
-    if changes.deletes:
-        conn.execute(
-            delete(leave_balance).where(leave_balance.c.id == bindparam("ess_id")),
-            [{"ess_id": i} for i in changes.deletes],
-        )

@@ -5,30 +5,39 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.leave import by_whole_employees, diff_balances
+from core.leave import by_whole_employees, prepare_balances
 from core.retention import months_before
 
 TYPES = {"AL": "AL", "SL": "SL"}
 
 
-def test_balances_are_matched_by_employee_and_trimmed_type_code():
-    ess = {(1, "AL"): (10, Decimal("7.6000"), date(2025, 6, 26))}
-    changes = diff_balances([(1, "al ", 7.6, "2025-06-26"), (1, "SL", "2.5", "2025-06-26")], ess,
-                            TYPES)  # fmt: skip
-    assert changes.unchanged == 1
-    assert changes.inserts == [(1, "SL", Decimal("2.5000"), date(2025, 6, 26))]
-    assert changes.employees == {1}
+def test_balances_are_matched_by_trimmed_type_code_and_kept_exact():
+    prepared = prepare_balances(
+        [(1, "al ", 7.6, "2025-06-26"), (1, "SL", "2.5", "2025-06-26"), (2, "AL", 1, "2025-06-26")],
+        TYPES,
+    )
+    assert prepared.rows == [
+        (1, "AL", Decimal("7.6000"), date(2025, 6, 26)),
+        (1, "SL", Decimal("2.5000"), date(2025, 6, 26)),
+        (2, "AL", Decimal("1.0000"), date(2025, 6, 26)),
+    ]
+    assert prepared.employees == 2 and not prepared.unknown_types
 
 
-def test_a_balance_gone_from_payroll_is_deleted_and_an_unknown_type_counted():
-    ess = {(1, "AL"): (10, Decimal("1"), date(2025, 6, 26)),
-           (1, "SL"): (11, Decimal("1"), date(2025, 6, 26))}  # fmt: skip
-    changes = diff_balances([(1, "AL", "-3.25", "2025-06-26"), (1, "XX", 1, "2025-06-26")], ess,
-                            TYPES)  # fmt: skip
-    assert changes.updates == [(10, Decimal("-3.2500"), date(2025, 6, 26))]
-    assert changes.deletes == [11]
-    assert changes.unknown_types == {"XX": 1}
-    assert changes.changed == 2
+def test_driver_typed_balances_are_kept_as_they_are():
+    rows = [(1, "AL", Decimal("-3.25"), date(2025, 6, 26))]
+    assert prepare_balances(rows, TYPES).rows == [(1, "AL", Decimal("-3.2500"), date(2025, 6, 26))]
+
+
+def test_an_unknown_type_is_counted_not_kept_and_two_spellings_of_one_type_give_one_balance():
+    prepared = prepare_balances(
+        [(1, "AL", 1, "2025-06-26"), (1, "al", 2, "2025-06-26"), (1, "XX", 1, "2025-06-26"),
+         (2, "XX ", 1, "2025-06-26")],
+        TYPES,
+    )  # fmt: skip
+    assert prepared.rows == [(1, "AL", Decimal("1.0000"), date(2025, 6, 26))]
+    assert prepared.unknown_types == {"XX": 2}
+    assert prepared.employees == 1
 
 
 @given(st.lists(st.integers(1, 30), max_size=60).map(sorted), st.integers(1, 7))
