@@ -57,21 +57,24 @@ def run_as_job(
     summary: dict[str, Any] = {"step": "Starting"}
     started = time.monotonic()
     context = JobContext(database, job.id, job_limit_seconds(database))
-    with job_context(context), heartbeat(job, context):
-        try:
-            steps(job.id, say, summary, report)
-        except Exception as exc:
-            summary["seconds"] = round(time.monotonic() - started, 3)
-            if context.overdue() or is_query_timeout(exc):
-                message = messages.job_timed_out(context.elapsed)
-                _end(job, TIMED_OUT, message, summary, report)
-                return Failed(name="TimedOut", message=message)
-            step = getattr(exc, "step", summary["step"])
-            reason = f"{step} failed: {describe(exc)}"
-            _end(job, FAILED, messages.job_failed(reason), summary, report)
-            raise
-    summary["seconds"] = round(time.monotonic() - started, 3)
-    _end(job, COMPLETED, messages.JOB_COMPLETED, summary, report)
+    try:
+        with job_context(context), heartbeat(job, context):
+            try:
+                steps(job.id, say, summary, report)
+            except Exception as exc:
+                summary["seconds"] = round(time.monotonic() - started, 3)
+                if context.overdue() or is_query_timeout(exc):
+                    message = messages.job_timed_out(context.elapsed)
+                    _end(job, TIMED_OUT, message, summary, report)
+                    return Failed(name="TimedOut", message=message)
+                step = getattr(exc, "step", summary["step"])
+                reason = f"{step} failed: {describe(exc)}"
+                _end(job, FAILED, messages.job_failed(reason), summary, report)
+                raise
+        summary["seconds"] = round(time.monotonic() - started, 3)
+        _end(job, COMPLETED, messages.JOB_COMPLETED, summary, report)
+    finally:
+        report.close()  # every artifact written before the flow run ends
     summary.pop("step", None)
     return {"job_id": job.id, "database": database, "status": COMPLETED, "steps": summary}
 

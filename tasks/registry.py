@@ -126,20 +126,37 @@ def _registered(row: dict[str, object]) -> RegisteredDatabase:
     return RegisteredDatabase(**row)  # type: ignore[arg-type]
 
 
+# Blocks loaded by the flow run in progress: its steps share one load (a load is an API call).
+_loaded: dict[tuple[str, str], PayrollDatabase] = {}
+
+
 def load_connection(name: str) -> PayrollDatabase:
-    """The block holding the database's connection string (load it inside the task using it)."""
+    """The block holding the database's connection string (load it inside the task using it).
+
+    Loaded once per flow run: each step of a run uses the connection the run started with.
+    """
+    from prefect.context import FlowRunContext
+
     from blocks.payroll_database import PayrollDatabase, block_name_for
 
     get_database(name)
+    context = FlowRunContext.get()
+    run = str(context.flow_run.id) if context and context.flow_run else None
+    if run is not None and (name, run) in _loaded:
+        return _loaded[(name, run)]
     try:
         block: PayrollDatabase = PayrollDatabase.load(block_name_for(name))  # type: ignore[assignment]
-        return block
     except ValueError:
         raise UnknownDatabase(
             f"Payroll database {name!r} is registered in ESS but its connection block "
             f"{block_name_for(name)!r} is missing from Prefect: register it again with "
             "`ess-sync databases add`."
         ) from None
+    if run is not None:
+        for key in [k for k in _loaded if k[1] != run]:
+            del _loaded[key]
+        _loaded[(name, run)] = block
+    return block
 
 
 def job_limit_seconds(name: str) -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
 
@@ -19,7 +21,9 @@ def artifact_key(kind: str, part: str, database: str) -> str:
 class JobReport:
     """Keeps a job's progress artifact current and publishes its summary when it ends.
 
-    Artifacts are for people: a failure to write one is logged, never fails the sync.
+    Artifacts are for people: a failure to write one is logged, never fails the sync. They
+    are written in order by one background thread, so the steps never wait for the Prefect
+    API; publish() (or close()) waits until all are written.
     """
 
     def __init__(self, kind: str, database: str, steps: int) -> None:
@@ -28,7 +32,12 @@ class JobReport:
         self.steps = max(steps, 1)
         self.done = 0
         self._progress: UUID | None = None
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ess-artifacts")
         self._safely(self._start)
+
+    def close(self) -> None:
+        """Wait until every artifact asked for so far is written."""
+        self._writer.shutdown(wait=True)
 
     def _start(self) -> None:
         from prefect.artifacts import create_progress_artifact
@@ -51,8 +60,9 @@ class JobReport:
             update_progress_artifact(self._progress, min(100.0, 100.0 * self.done / self.steps))
 
     def publish(self, job_id: int, result: str, summary: dict[str, Any]) -> None:
-        """Publish the job's markdown summary and its Web API Log rows as a table."""
-        self._safely(lambda: self._publish(job_id, result, summary))
+        """Publish the job's markdown summary and its Web API Log rows as a table; wait."""
+        self._safely(lambda: self._publish(job_id, result, dict(summary)))
+        self.close()
 
     def _publish(self, job_id: int, result: str, summary: dict[str, Any]) -> None:
         from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -82,10 +92,19 @@ class JobReport:
             update_progress_artifact(self._progress, value)
 
     def _safely(self, action: Any) -> None:
+        # The writer runs in the caller's context: Prefect files the artifact under its run.
+        context = contextvars.copy_context()
         try:
-            action()
-        except Exception as exc:
-            _logger.warning("Could not write a Prefect artifact: %s", type(exc).__name__)
+            self._writer.submit(context.run, _logged, action)
+        except RuntimeError:  # closed: the job has ended
+            _logger.warning("Could not write a Prefect artifact: the job's report is closed")
+
+
+def _logged(action: Any) -> None:
+    try:
+        action()
+    except Exception as exc:
+        _logger.warning("Could not write a Prefect artifact: %s", type(exc).__name__)
 
 
 def summary_markdown(

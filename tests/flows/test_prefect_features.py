@@ -135,3 +135,44 @@ def test_a_payroll_database_block_made_in_the_ui_registers_itself(ess, payroll_s
     block.save("payroll-ui-payroll", overwrite=True)
     assert sync_from_payroll(database="ui_payroll", return_state=True).is_completed()
     assert get_database("ui_payroll").connection_kind == "url"
+
+
+def test_flow_runs_end_without_waiting_for_the_heartbeat_thread():
+    import inspect
+
+    from prefect import flow_engine
+
+    from flows import prefect_compat
+
+    # Prefect still has the hook we replace, with the switch we turn off.
+    original = prefect_compat._original_send_heartbeats
+    assert original is not None
+    assert "join_on_exit" in inspect.signature(original).parameters
+    assert prefect_compat.INSTALLED
+    assert flow_engine._send_heartbeats is prefect_compat._send_heartbeats_without_waiting
+
+
+def test_a_flow_run_still_sends_heartbeats_and_leaves_no_thread_sending(prefect_api, monkeypatch):
+    from prefect import flow_engine
+
+    sent = []
+    monkeypatch.setattr(
+        flow_engine.FlowRunEngine, "_emit_flow_run_heartbeat", lambda self, *a: sent.append(1)
+    )
+
+    def senders():
+        loops = [(getattr(t, "_args", ()) or (None,))[0] for t in threading.enumerate()]
+        return [f for f in loops if getattr(f, "__name__", "") == "heartbeat_loop"]
+
+    @flow(name="heartbeat-probe")
+    def probe():
+        time.sleep(0.2)
+        assert len(senders()) == 1
+        return len(sent)
+
+    assert probe() >= 1  # the first heartbeat goes out as the run starts
+    deadline = time.monotonic() + 3
+    while senders() and time.monotonic() < deadline:
+        time.sleep(0.1)  # the thread sees the stop at its next one-second step and ends
+    assert not senders()
+    assert len(sent) == 1
