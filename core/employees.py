@@ -260,10 +260,17 @@ class EmployeeCounts:
 
     def note(self, kind: str, code: str, keep: int = 10) -> None:
         """Count one change and remember the first codes of each kind (for previews)."""
-        setattr(self, kind, getattr(self, kind) + 1)
+        self.note_all(kind, [code], keep)
+
+    def note_all(self, kind: str, codes: Sequence[str], keep: int = 10) -> None:
+        """Count changes of one kind and remember the first codes (for previews)."""
+        setattr(self, kind, getattr(self, kind) + len(codes))
         sample = self.samples.setdefault(kind, [])
-        if len(sample) < keep and code not in sample:
-            sample.append(code)
+        for code in codes:
+            if len(sample) >= keep:
+                break
+            if code not in sample:
+                sample.append(code)
 
 
 def is_newly_terminated(old_termination: date | None, new_termination: date | None) -> bool:

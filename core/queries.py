@@ -63,12 +63,3 @@ SELECT_DUPLICATE_CODES = (
     "GROUP BY UPPER(RTRIM(employee_code)) HAVING COUNT(*) > 1)"
 )
 """Every employee whose code another employee also holds (trimmed, without case)."""
-
-
-def select_codes_held(count: int, paramstyle: str) -> str:
-    """Every employee whose code (trimmed, without case) is one of `count` parameters."""
-    marks = ", ".join(placeholder(paramstyle, i) for i in range(count))
-    return (
-        "SELECT employee_id, employee_code FROM employee "
-        f"WHERE UPPER(RTRIM(LTRIM(employee_code))) IN ({marks})"
-    )

@@ -20,11 +20,13 @@ def bulk_insert(
     columns: Sequence[str],
     rows: list[tuple[Any, ...]],
     constants: Mapping[str, Any] | None = None,
+    converted: Sequence[str] = (),
 ) -> None:
     """Insert rows (tuples in `columns` order) into a table within the current transaction.
 
     `constants` are columns with one value for every row (a database name, a timestamp):
-    converted once, not once a row.
+    converted once, not once a row. `converted` names columns whose values the caller has
+    already converted (with bind_constants).
     """
     if not rows:
         return
@@ -33,17 +35,15 @@ def bulk_insert(
     if dialect.name not in ("postgresql", "sqlite"):
         conn.execute(insert(table), [{**dict(zip(columns, r, strict=True)), **fixed} for r in rows])
         return
-    active = [(i, p) for i, p in enumerate(_processors(conn, table, columns)) if p is not None]
+    active = [(i, p) for i, p in enumerate(_processors(conn, table, columns))
+              if p is not None and columns[i] not in converted]  # fmt: skip
     if active:
         values: list[tuple[Any, ...]] = list(zip(*rows, strict=True))
         for i, process in active:
             values[i] = _processed(values[i], process)
         rows = list(zip(*values, strict=True))
     if fixed:
-        tail = tuple(
-            v if v is None or p is None else p(v)
-            for v, p in zip(fixed.values(), _processors(conn, table, list(fixed)), strict=True)
-        )
+        tail = tuple(bind_constants(conn, table, fixed).values())
         rows = list(map(operator.add, rows, repeat(tail)))
         columns = [*columns, *fixed]
     driver: Any = conn.connection.driver_connection
@@ -62,6 +62,15 @@ def bulk_insert(
         cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
     finally:
         cursor.close()
+
+
+def bind_constants(conn: Connection, table: Table, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Column values converted as the database stores them (for bulk_insert's `converted`)."""
+    processors = _processors(conn, table, list(values))
+    return {
+        c: v if v is None or p is None else p(v)
+        for (c, v), p in zip(values.items(), processors, strict=True)
+    }
 
 
 def _processors(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import repeat
 from typing import Any
 
 from prefect import task
@@ -32,12 +33,11 @@ from core.queries import (
     SELECT_FEED_END,
     select_all,
     select_changed_since,
-    select_codes_held,
     select_where_in,
 )
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES, employee, employee_issue, payroll_database
-from tasks.bulk import analyze, bulk_insert
+from tasks.bulk import analyze, bind_constants, bulk_insert
 from tasks.job_context import cancel_hook, cancellable, current_job
 from tasks.payroll_source import PayrollReader, payroll_reader
 from tasks.registry import load_connection
@@ -48,7 +48,7 @@ from tasks.retries import STEP_OPTIONS
 FEED_OVERLAP = timedelta(minutes=15)
 # SQL Server takes at most 2,100 parameters in one statement.
 IN_BATCH = 1000
-CHUNK = 10_000
+CHUNK = 2_000  # employees a read: a chunk's rows stay in the CPU's cache as they are prepared
 _LOOKUP_CODE_COLUMN = {
     "gender": "gender_code",
     "state": "state_code",
@@ -186,34 +186,27 @@ class _ChunkState:
     read_keys: set[str] = field(default_factory=set)
     """Code keys of employees read by a sync of changes (a full sync checks everyone)."""
     touched_keys: set[str] = field(default_factory=set)
-    """Code keys of employees added, updated or removed by a sync of changes."""
+    """Code keys of employees added or removed by a sync of changes."""
     everyone: bool = False
 
-    def duplicate_codes(self, keys: list[str]) -> dict[str, list[int]]:
-        """Which of these codes payroll holds twice; all of payroll's, once, in a full sync."""
-        if self.everyone:
-            if self.duplicates is None:
-                self.duplicates = duplicate_codes(self.reader.all(SELECT_DUPLICATE_CODES))
-            return self.duplicates
-        # A sync of changes reads a few employees: look only their codes up.
-        pairs: list[tuple[int, str | None]] = []
-        wanted = sorted({k for k in keys if k})
-        for start in range(0, len(wanted), IN_BATCH):
-            batch = wanted[start : start + IN_BATCH]
-            pairs += self.reader.all(select_codes_held(len(batch), self.reader.paramstyle), batch)
-        return duplicate_codes(pairs)
+    def duplicate_codes(self) -> dict[str, list[int]]:
+        """Payroll's duplicated codes: read once (one scan of payroll), when a row is written."""
+        if self.duplicates is None:
+            self.duplicates = duplicate_codes(self.reader.all(SELECT_DUPLICATE_CODES))
+        return self.duplicates
 
     def read(self, keys: list[str]) -> None:
         """Remember employees read (their manager warnings are found again)."""
         if not self.everyone:
             self.read_keys.update(keys)
 
-    def touch(self, keys: list[str]) -> None:
-        """Remember written employees (their reports' managers are checked again)."""
+    def touch(self, keys: list[str], joined_or_left: bool) -> None:
+        """Remember written employees; those added or removed change their reports' managers."""
         self.written += len(keys)
         if not self.everyone:
-            self.touched_keys.update(keys)
             self.read_keys.update(keys)
+            if joined_or_left:
+                self.touched_keys.update(keys)
 
 
 def _lookup_codes(conn: Connection, database: str) -> LookupCodes:
@@ -257,7 +250,7 @@ def _changed_since(reader: PayrollReader, since: datetime) -> tuple[set[int], da
 
 def _all_employees(reader: PayrollReader, state: _ChunkState) -> Iterator[list[tuple[Any, ...]]]:
     sql = select_all("employee", PAYROLL_COLUMNS, order_by=("employee_id",))
-    for chunk in reader.chunks(sql):
+    for chunk in reader.chunks(sql, size=CHUNK):
         state.widths = reader.widths_of(sql)
         yield chunk
 
@@ -303,7 +296,7 @@ def _import_chunk(
         if (current := existing.get(key)) is None
         or not current["in_payroll"] or current["owned"] != owned[n]
     ] if existing else list(range(len(prepared)))  # fmt: skip
-    duplicates = state.duplicate_codes(prepared.codes) if changed or prepared.rejected_keys else {}
+    duplicates = state.duplicate_codes() if changed or prepared.rejected_keys else {}
     if duplicates:
         changed = _reject_duplicates(prepared, chunk, duplicates, result, changed)
     result.issues += prepared.issues
@@ -315,7 +308,11 @@ def _import_chunk(
     updates: list[dict[str, Any]] = []
     codes = prepared.columns["employee_code"]
     ends = prepared.columns["termination_date"]
-    for n in changed:
+    if not existing:
+        inserts = changed
+        counts.note_all("added", [codes[n] for n in changed[:10]] if changed else [])
+        counts.added += len(changed) - min(len(changed), 10)
+    for n in changed if existing else ():
         current = existing.get(prepared.keys[n])
         if current is None:
             inserts.append(n)
@@ -335,7 +332,9 @@ def _import_chunk(
     if inserts:
         fixed = {"payroll_database": database, "in_payroll": True, "first_imported_at": now,
                  "synced_at": now}  # fmt: skip
-        bulk_insert(conn, employee, INSERT_COLUMNS, _insert_rows(prepared, inserts), fixed)
+        fixed = bind_constants(conn, employee, fixed)
+        rows = _insert_rows(prepared, inserts, fixed)
+        bulk_insert(conn, employee, [*INSERT_COLUMNS, *fixed], rows, converted=list(fixed))
     if updates:
         conn.execute(
             update(employee)
@@ -343,7 +342,9 @@ def _import_chunk(
             .values({c: bindparam(f"v_{c}") for c in UPDATED_COLUMNS}),
             updates,
         )
-    state.touch([prepared.keys[n] for n in changed])
+    inserted = set(inserts)
+    state.touch([prepared.keys[n] for n in inserts], joined_or_left=True)
+    state.touch([prepared.keys[n] for n in changed if n not in inserted], joined_or_left=False)
     state.high = high
 
 
@@ -416,14 +417,16 @@ INSERT_COLUMNS = ("code_key", "payroll_employee_id", *ESS_COLUMNS)
 UPDATED_COLUMNS = (*PAYROLL_OWNED, "payroll_employee_id", "in_payroll", "synced_at")
 
 
-def _insert_rows(prepared: PreparedRows, picked: list[int]) -> list[tuple[Any, ...]]:
-    """Rows of INSERT_COLUMNS for the prepared rows at `picked` (all of them, often)."""
+def _insert_rows(
+    prepared: PreparedRows, picked: list[int], fixed: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    """Rows of INSERT_COLUMNS and the fixed columns for the prepared rows at `picked`."""
     columns = [prepared.columns[c] for c in ESS_COLUMNS]
     keys, ids = prepared.keys, prepared.payroll_ids
     if len(picked) < len(prepared):
         keys, ids = [keys[n] for n in picked], [ids[n] for n in picked]
         columns = [[v[n] for n in picked] for v in columns]
-    return list(zip(keys, ids, *columns, strict=True))
+    return list(zip(keys, ids, *columns, *map(repeat, fixed.values())))  # noqa: B905
 
 
 def _update_row(ess_id: int, prepared: PreparedRows, n: int, now: datetime) -> dict[str, Any]:
@@ -464,7 +467,7 @@ def _mark_removed(
         [{"ess_id": i} for i, _ in gone],
     )
     counts.removed += len(gone)
-    state.touch([k for _, k in gone])
+    state.touch([k for _, k in gone], joined_or_left=True)
 
 
 def _has_manager(of: Any) -> Any:
@@ -482,7 +485,7 @@ def _missing_managers(conn: Connection, database: str, state: _ChunkState) -> li
 
     ESS finds an employee's manager by code when it reads them (tasks/employee_reads.py), so
     nothing is written here. A full sync looks at everyone; a sync of changes at the
-    employees it read, and those whose manager it added, updated or removed.
+    employees it read, and those whose manager it added or removed.
     """
     scope: list[Any] = [employee.c.payroll_database == database, employee.c.in_payroll]
     if state.everyone:
@@ -529,14 +532,14 @@ def _record_issues(
                 )
             )
         # A manager added by this sync resolves employees it did not read.
-        resolved = select(employee.c.payroll_employee_id).where(
-            employee.c.payroll_database == database, _has_manager(employee)
+        resolved = exists().where(
+            employee.c.payroll_database == database,
+            employee.c.payroll_employee_id == employee_issue.c.payroll_employee_id,
+            _has_manager(employee),
         )
         conn.execute(
             delete(employee_issue).where(
-                of_database,
-                employee_issue.c.field == "manager_code",
-                employee_issue.c.payroll_employee_id.in_(resolved),
+                of_database, employee_issue.c.field == "manager_code", resolved
             )
         )
     if not result.issues:

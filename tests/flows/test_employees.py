@@ -283,3 +283,52 @@ def test_a_failed_employees_step_leaves_the_watermark_and_writes_nothing(acme):
             conn.execute(sa.select(payroll_database.c.last_sync_from_payroll)).scalar_one()
             is not None
         )
+
+
+def _feed(url, employee_id, stamp, change_id):
+    execute(url, f"INSERT INTO employee_changed VALUES ({change_id}, {employee_id}, '{stamp}')")
+
+
+def _manager_warnings(database="acme_payroll"):
+    with ess_engine().connect() as conn:
+        rows = conn.execute(
+            sa.select(employee_issue.c.employee_code).where(
+                employee_issue.c.payroll_database == database,
+                employee_issue.c.field == "manager_code",
+            )
+        )
+        return set(rows.scalars())
+
+
+def test_a_manager_who_joins_or_leaves_changes_the_warnings_of_reports_not_read(acme):
+    from tasks.employee_reads import employee_record
+
+    _sync()
+    before = _manager_warnings()
+    stamp = "2030-01-01 00:00:00"
+    execute(acme, f"UPDATE employee SET manager_code = 'BOSS9', last_modified = '{stamp}' "
+                  "WHERE employee_id = 5")  # fmt: skip
+    _feed(acme, 5, stamp, 900001)
+    _sync()
+    assert _manager_warnings() == before | {"E000005"}
+    assert employee_record("acme_payroll", "E000005")[1]["manager"] is None
+
+    # The manager joins; employee 5 is not read again, yet its warning goes.
+    stamp = "2030-01-02 00:00:00"
+    execute(acme, "INSERT INTO employee (employee_id, employee_code, first_name, surname, "
+                  "date_hired, pay_frequency_code, tax_free_threshold, last_modified) "
+                  f"SELECT 9001, 'boss9 ', first_name, surname, date_hired, pay_frequency_code, "
+                  f"1, '{stamp}' FROM employee WHERE employee_id = 1")  # fmt: skip
+    _feed(acme, 9001, stamp, 900002)
+    result = _sync()
+    assert result["steps"]["employees"]["added"] == 1
+    assert _manager_warnings() == before
+    assert employee_record("acme_payroll", "E000005")[1]["manager"] == "boss9"
+
+    # The manager leaves payroll: the report is warned again.
+    stamp = "2030-01-03 00:00:00"
+    execute(acme, "DELETE FROM employee WHERE employee_id = 9001")
+    _feed(acme, 9001, stamp, 900003)
+    _sync()
+    assert _manager_warnings() == before | {"E000005"}
+    assert employee_record("acme_payroll", "E000005")[1]["manager"] is None
