@@ -57,6 +57,10 @@ def create_ess_engine(url: str) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    if url.startswith("mssql+pyodbc"):
+        # SQL Server through pyodbc: executemany (bulk inserts, updates) sent as one array
+        # of parameters instead of a round trip a row.
+        return create_engine(url, hide_parameters=True, pool_pre_ping=True, fast_executemany=True)
     return create_engine(url, hide_parameters=True, pool_pre_ping=True)
 
 

@@ -33,6 +33,10 @@ def write_log(
 ) -> None:
     """Append a row and commit it, so a person who refreshes sees it; echo it to Prefect."""
     with ess_engine().begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Seen by others at once; made durable with the next commit that waits for the
+            # disk (a job's end does), rather than a disk flush for every row of the log.
+            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
         conn.execute(
             insert(web_api_log).values(
                 logged_at=datetime.now(UTC),
