@@ -8,10 +8,87 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from itertools import repeat
 from typing import Any
 
 from sqlalchemy import Connection, Table, insert
+
+
+class BulkWriter:
+    """Inserts batches of rows into one table, within the caller's transaction.
+
+    On PostgreSQL one COPY stays open from the first batch to close(): the server loads a
+    batch while the next one is read and prepared, as a single copy would. No other query
+    may run on the connection until then. SQLite takes each batch as one executemany.
+    `constants` are columns with one value for every row (a database name, a timestamp):
+    converted once, not once a row; `converted` names columns the caller has converted
+    already (with bind_constants).
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        table: Table,
+        columns: Sequence[str],
+        constants: Mapping[str, Any] | None = None,
+        converted: Sequence[str] = (),
+    ) -> None:
+        self._conn = conn
+        self._table = table
+        self._dialect = conn.dialect.name
+        self._given = list(columns)
+        self._fixed = dict(constants or {})
+        self._active = [(i, p) for i, p in enumerate(_processors(conn, table, columns))
+                        if p is not None and columns[i] not in converted]  # fmt: skip
+        self._tail = tuple(bind_constants(conn, table, self._fixed).values())
+        self._names = ", ".join([*columns, *self._fixed])
+        self._open = ExitStack()
+        self._copy: Any = None
+
+    def __enter__(self) -> BulkWriter:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._open.__exit__(*exc)
+
+    def close(self) -> None:
+        """Finish the copy (PostgreSQL waits here for the server to load the last rows)."""
+        self._open.close()
+
+    def write(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert rows, tuples in the order of the columns given."""
+        if not rows:
+            return
+        if self._dialect not in ("postgresql", "sqlite"):
+            given, fixed = self._given, self._fixed
+            self._conn.execute(
+                insert(self._table), [{**dict(zip(given, r, strict=True)), **fixed} for r in rows]
+            )
+            return
+        if self._active:
+            values: list[tuple[Any, ...]] = list(zip(*rows, strict=True))
+            for i, process in self._active:
+                values[i] = _processed(values[i], process)
+            rows = list(zip(*values, strict=True))
+        if self._tail:
+            rows = list(map(operator.add, rows, repeat(self._tail)))
+        driver: Any = self._conn.connection.driver_connection
+        if self._dialect == "postgresql":
+            if self._copy is None:
+                cursor = self._open.enter_context(driver.cursor())
+                sql = f"COPY {self._table.name} ({self._names}) FROM STDIN"
+                self._copy = self._open.enter_context(cursor.copy(sql))
+            for row in rows:
+                self._copy.write_row(row)
+            return
+        marks = ", ".join("?" for _ in self._names.split(", "))
+        cursor = driver.cursor()
+        try:
+            cursor.executemany(f"INSERT INTO {self._table.name} ({self._names}) VALUES ({marks})",
+                               rows)  # fmt: skip
+        finally:
+            cursor.close()
 
 
 def bulk_insert(
@@ -22,46 +99,9 @@ def bulk_insert(
     constants: Mapping[str, Any] | None = None,
     converted: Sequence[str] = (),
 ) -> None:
-    """Insert rows (tuples in `columns` order) into a table within the current transaction.
-
-    `constants` are columns with one value for every row (a database name, a timestamp):
-    converted once, not once a row. `converted` names columns whose values the caller has
-    already converted (with bind_constants).
-    """
-    if not rows:
-        return
-    dialect = conn.dialect
-    fixed = dict(constants or {})
-    if dialect.name not in ("postgresql", "sqlite"):
-        conn.execute(insert(table), [{**dict(zip(columns, r, strict=True)), **fixed} for r in rows])
-        return
-    active = [(i, p) for i, p in enumerate(_processors(conn, table, columns))
-              if p is not None and columns[i] not in converted]  # fmt: skip
-    if active:
-        values: list[tuple[Any, ...]] = list(zip(*rows, strict=True))
-        for i, process in active:
-            values[i] = _processed(values[i], process)
-        rows = list(zip(*values, strict=True))
-    if fixed:
-        tail = tuple(bind_constants(conn, table, fixed).values())
-        rows = list(map(operator.add, rows, repeat(tail)))
-        columns = [*columns, *fixed]
-    driver: Any = conn.connection.driver_connection
-    names = ", ".join(columns)
-    if dialect.name == "postgresql":
-        with (
-            driver.cursor() as cursor,
-            cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
-        return
-    marks = ", ".join("?" for _ in columns)
-    cursor = driver.cursor()
-    try:
-        cursor.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
-    finally:
-        cursor.close()
+    """Insert rows (tuples in `columns` order) into a table within the current transaction."""
+    with BulkWriter(conn, table, columns, constants, converted) as writer:
+        writer.write(rows)
 
 
 def bind_constants(conn: Connection, table: Table, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import repeat
@@ -37,7 +38,7 @@ from core.queries import (
 )
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES, employee, employee_issue, payroll_database
-from tasks.bulk import analyze, bind_constants, bulk_insert
+from tasks.bulk import BulkWriter, analyze, bind_constants, bulk_insert
 from tasks.job_context import cancel_hook, cancellable, current_job
 from tasks.payroll_source import PayrollReader, payroll_reader
 from tasks.registry import load_connection
@@ -137,11 +138,20 @@ def _import(
         result.watermark = max(feed_end, watermark) if feed_end else watermark
         rows = _employees_by_id(reader, sorted(changed_ids), result.processed_ids, state)
     job = current_job()
-    for chunk in rows:
-        if job is not None:
-            job.check()
-        result.read += len(chunk)
-        _import_chunk(conn, state, chunk, result, ranged=result.mode == "full")
+    with ExitStack() as writing:
+        if ess_empty:
+            # Nothing to compare with: no query runs between the inserts, so one COPY
+            # takes every chunk while the next is read and prepared (tasks/bulk.py).
+            columns = [*INSERT_COLUMNS, *_FIXED]
+            state.writer = writing.enter_context(
+                BulkWriter(conn, employee, columns, converted=_FIXED)
+            )
+        for chunk in rows:
+            if job is not None:
+                job.check()
+            result.read += len(chunk)
+            _import_chunk(conn, state, chunk, result, ranged=result.mode == "full")
+    state.writer = None
     if result.mode == "full":
         # Employees after the last payroll row are gone from payroll.
         if not ess_empty:
@@ -181,6 +191,8 @@ class _ChunkState:
     duplicates: dict[str, list[int]] | None = None
     high: int | None = None
     written: int = 0
+    writer: BulkWriter | None = None
+    """Inserts into an empty ESS (one COPY for the whole step on PostgreSQL)."""
     widths: dict[str, int | None] = field(default_factory=dict)
     """Payroll's declared widths of the employee columns (see PayrollReader.widths_of)."""
     read_keys: set[str] = field(default_factory=set)
@@ -330,11 +342,13 @@ def _import_chunk(
                 and (low is None or r["payroll_employee_id"] > low)]  # fmt: skip
         _mark_removed(conn, gone, counts, state)
     if inserts:
-        fixed = {"payroll_database": database, "in_payroll": True, "first_imported_at": now,
-                 "synced_at": now}  # fmt: skip
+        fixed = dict(zip(_FIXED, (database, True, now, now), strict=True))
         fixed = bind_constants(conn, employee, fixed)
         rows = _insert_rows(prepared, inserts, fixed)
-        bulk_insert(conn, employee, [*INSERT_COLUMNS, *fixed], rows, converted=list(fixed))
+        if state.writer is not None:
+            state.writer.write(rows)
+        else:
+            bulk_insert(conn, employee, [*INSERT_COLUMNS, *fixed], rows, converted=_FIXED)
     if updates:
         conn.execute(
             update(employee)
@@ -413,7 +427,8 @@ _EXISTING = (
     *(employee.c[c] for c in PAYROLL_OWNED),
 )
 INSERT_COLUMNS = ("code_key", "payroll_employee_id", *ESS_COLUMNS)
-"""An insert's columns from payroll (with payroll_database, in_payroll and the times)."""
+"""An insert's columns from payroll; _FIXED follow, the same for every row of a chunk."""
+_FIXED = ("payroll_database", "in_payroll", "first_imported_at", "synced_at")
 UPDATED_COLUMNS = (*PAYROLL_OWNED, "payroll_employee_id", "in_payroll", "synced_at")
 
 

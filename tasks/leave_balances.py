@@ -29,7 +29,7 @@ from core.leave import BALANCE_COLUMNS, by_whole_employees, prepare_balances
 from core.queries import select_all
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES, leave_balance
-from tasks.bulk import analyze, bulk_insert
+from tasks.bulk import BulkWriter, analyze
 from tasks.job_context import cancel_hook, cancellable, current_job
 from tasks.payroll_source import payroll_reader
 from tasks.registry import load_connection
@@ -83,21 +83,24 @@ def import_leave_balances(database: str) -> LeaveBalancesResult:
             _STAGE.create(conn)
         sql = select_all("leave_balance", BALANCE_COLUMNS, order_by=("employee_id",))
         staged = 0
-        for rows in by_whole_employees(reader.chunks(sql, size=CHUNK)):
-            if job is not None:
-                job.check()
-            prepared = prepare_balances(rows, types)
-            result.employees += prepared.employees
-            for code, n in prepared.unknown_types.items():
-                result.unknown_types[code] = result.unknown_types.get(code, 0) + n
-            if first:
-                bulk_insert(conn, leave_balance, _STAGE_COLUMNS, prepared.rows,
-                            {"payroll_database": database, "synced_at": now})  # fmt: skip
-                result.changed += len(prepared.rows)
-            else:
-                bulk_insert(conn, _STAGE, _STAGE_COLUMNS, prepared.rows)
+        if first:
+            constants = {"payroll_database": database, "synced_at": now}
+            writer = BulkWriter(conn, leave_balance, _STAGE_COLUMNS, constants)
+        else:
+            writer = BulkWriter(conn, _STAGE, _STAGE_COLUMNS)
+        with writer:
+            for rows in by_whole_employees(reader.chunks(sql, size=CHUNK)):
+                if job is not None:
+                    job.check()
+                prepared = prepare_balances(rows, types)
+                result.employees += prepared.employees
+                for code, n in prepared.unknown_types.items():
+                    result.unknown_types[code] = result.unknown_types.get(code, 0) + n
+                writer.write(prepared.rows)
                 staged += len(prepared.rows)
-        if not first:
+        if first:
+            result.changed = staged
+        else:
             _apply_stage(conn, database, now, staged, result)
             _STAGE.drop(conn)
         if first and result.changed > CHUNK:
