@@ -23,7 +23,7 @@ from core.leave import BALANCE_COLUMNS
 from core.queries import select_all
 from ess.schema import employee, leave_balance, metadata
 
-FETCH_ROWS = 10_000
+FETCH_ROWS = 2_000
 DATABASE = "raw_payroll"
 # ESS keeps these two only masked; the raw copy masks them too (a slice and a concatenation).
 _MASKED = {
