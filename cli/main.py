@@ -118,10 +118,10 @@ def _job_log(database: str, job_id: int) -> list[Any]:
 
 
 def _run_preview(database: str, *, full: bool) -> int:
-    from tasks.jobs import JobAlreadyRunning, lease_is_live, running_job
+    from tasks.jobs import JobAlreadyRunning, live_job
 
-    running = running_job(database)
-    if running is not None and lease_is_live(running):
+    running = live_job(database)
+    if running is not None:
         errors.print(str(JobAlreadyRunning(running)), highlight=False)
         return EXIT_NOT_STARTED
     from flows.sync_from_payroll import sync_from_payroll

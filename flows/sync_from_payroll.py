@@ -16,7 +16,7 @@ from core.lookups import LOOKUPS, PAY_FREQUENCY
 from flows.job_runner import Say, run_as_job
 from tasks.cache_steps import clear_cache
 from tasks.employees import import_employees
-from tasks.jobs import SYNC_FROM_PAYROLL, JobAlreadyRunning, running_job
+from tasks.jobs import SYNC_FROM_PAYROLL, JobAlreadyRunning, live_job
 from tasks.lookups.importer import import_lookup, import_lookups
 from tasks.registry import ensure_registered
 from tasks.reporting import JobReport, artifact_key
@@ -127,7 +127,7 @@ def _import_steps(
 
 def _preview(database: str, full: bool) -> dict[str, Any] | State[Any]:
     """What a sync would change, written nowhere but one log row."""
-    running = running_job(database)
+    running = live_job(database)
     if running is not None:
         return Cancelled(message=str(JobAlreadyRunning(running)))
     lines: list[str] = []

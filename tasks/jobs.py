@@ -153,6 +153,12 @@ def running_job(database: str) -> Job | None:
     return Job(row.id, row.payroll_database, row.kind, row.started_at, row.flow_run_id)
 
 
+def live_job(database: str) -> Job | None:
+    """The job holding the database now, unless its process died (its lease ran out)."""
+    running = running_job(database)
+    return running if running is not None and lease_is_live(running) else None
+
+
 def refused(database: str, running: Job) -> str:
     """Log that a request was not started because another job holds the database."""
     message = str(JobAlreadyRunning(running))

@@ -17,8 +17,7 @@ from tasks.jobs import (
     SYNC_FROM_PAYROLL,
     SYNC_LEAVE_BALANCES,
     JobAlreadyRunning,
-    lease_is_live,
-    running_job,
+    live_job,
 )
 from web.preview import PREVIEW_MARK
 from web.queries import latest_job_id
@@ -86,8 +85,8 @@ class Launcher:
 
     def start(self, database: str, kind: str) -> str:
         """Start a job; Busy with the `Job Not Started` text if the database is held."""
-        running = running_job(database)
-        if running is not None and lease_is_live(running):
+        running = live_job(database)
+        if running is not None:
             raise Busy(str(JobAlreadyRunning(running)))
         # Check and mark in one step: two quick clicks must not both pass.
         with self._lock:
@@ -131,8 +130,8 @@ class Launcher:
 
     def preview(self, database: str) -> dict[str, Any]:
         """Run Sync from Payroll with preview=True in a child process; its result."""
-        running = running_job(database)
-        if running is not None and lease_is_live(running):
+        running = live_job(database)
+        if running is not None:
             raise Busy(str(JobAlreadyRunning(running)))
         # A child process keeps Prefect's engine out of the web server's threads and loop.
         try:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from ess.database import ess_engine
 from ess.schema import sync_job, web_api_log
-from tasks.jobs import FAILED, TIMED_OUT, lease_is_live, running_job
+from tasks.jobs import FAILED, TIMED_OUT, live_job
 from tasks.registry import list_databases
 from tasks.status import database_statuses
 
@@ -40,10 +40,10 @@ def database_rows() -> list[dict[str, Any]]:
         known = registered.get(status.database)
         if known is None:  # removed between the two reads
             continue
-        job = running_job(status.database)
-        current = None
         # A job whose process died holds nothing once its lease is over: the next click runs.
-        if job is not None and lease_is_live(job):
+        job = live_job(status.database)
+        current = None
+        if job is not None:
             current = {
                 "id": job.id,
                 "kind": job.kind,
