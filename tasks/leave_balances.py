@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Date,
+    Index,
     Integer,
     MetaData,
     Table,
@@ -103,9 +104,6 @@ def import_leave_balances(database: str) -> LeaveBalancesResult:
         else:
             _apply_stage(conn, database, now, staged, result)
             _STAGE.drop(conn)
-        if first and result.changed > CHUNK:
-            # Filled from nothing inside this transaction, where autovacuum cannot see it.
-            analyze(conn, leave_balance)
     return result
 
 
@@ -120,6 +118,10 @@ _STAGE = Table(
     Column("accrued_to", Date, nullable=False),
     prefixes=["TEMPORARY"],
 )
+_STAGE_KEY = Index(
+    "ix_ess_staged_leave_balance_key", _STAGE.c.payroll_employee_id, _STAGE.c.leave_type_code
+)
+_STAGE.indexes.discard(_STAGE_KEY)  # made by _apply_stage after the load, not with the table
 
 
 def _apply_stage(
@@ -127,6 +129,10 @@ def _apply_stage(
 ) -> None:
     """Make ESS's balances of the database equal the staged ones, writing only differences."""
     ess, stage = leave_balance, _STAGE
+    # PostgreSQL joins the staged rows by hashing them; SQLite would look for each ESS row
+    # by scanning the whole stage, so it gets an index (built once, after the load).
+    if conn.dialect.name != "postgresql":
+        _STAGE_KEY.create(conn)
     analyze(conn, stage)
     same_key = and_(
         ess.c.payroll_employee_id == stage.c.payroll_employee_id,
