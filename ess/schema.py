@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -313,6 +314,20 @@ employee = Table(
     UniqueConstraint("payroll_database", "code_key"),
     Index("ix_employee_database_payroll_id", "payroll_database", "payroll_employee_id"),
 )
+
+
+def manages(manager: Any, of: Any) -> Any:
+    """SQL: `manager` is the manager of `of` (both employee or an alias of it).
+
+    An employee's manager is the in-payroll employee of the same payroll database whose code
+    (code_key) is the employee's manager_code; ESS keeps no id for it.
+    """
+    return and_(
+        manager.c.payroll_database == of.c.payroll_database,
+        manager.c.code_key == of.c.manager_code,
+        manager.c.in_payroll,
+    )
+
 
 employee_issue = Table(
     "employee_issue",

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from core.employees import ESS_OWNED, PAYROLL_OWNED, code_key
 from ess.database import ess_engine
-from ess.schema import employee, employee_issue
+from ess.schema import employee, employee_issue, manages
 
 
 @dataclass(frozen=True)
@@ -65,12 +65,7 @@ def employee_record(database: str, code: str) -> tuple[list[FieldValue], dict[st
     manager = employee.alias("manager")
     query = (
         select(employee, manager.c.employee_code.label("manager_ess_code"))
-        .outerjoin(
-            manager,
-            (manager.c.payroll_database == employee.c.payroll_database)
-            & (manager.c.code_key == employee.c.manager_code)
-            & manager.c.in_payroll,
-        )
+        .outerjoin(manager, manages(manager, employee))
         .where(employee.c.payroll_database == database, employee.c.code_key == code_key(code))
     )
     with ess_engine().connect() as conn:

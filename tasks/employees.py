@@ -37,7 +37,7 @@ from core.queries import (
     select_where_in,
 )
 from ess.database import ess_engine
-from ess.schema import LOOKUP_TABLES, employee, employee_issue, payroll_database
+from ess.schema import LOOKUP_TABLES, employee, employee_issue, manages, payroll_database
 from tasks.bulk import BulkWriter, analyze, bind_constants, bulk_insert
 from tasks.job_context import cancel_hook, cancellable, current_job
 from tasks.payroll_source import PayrollReader, payroll_reader
@@ -487,12 +487,7 @@ def _mark_removed(
 
 def _has_manager(of: Any) -> Any:
     """SQL: the employee `of` (a table or alias of employee) names an in-payroll manager."""
-    manager = employee.alias("manager")
-    return exists().where(
-        manager.c.payroll_database == of.c.payroll_database,
-        manager.c.code_key == of.c.manager_code,
-        manager.c.in_payroll,
-    )
+    return exists().where(manages(employee.alias("manager"), of))
 
 
 def _missing_managers(conn: Connection, database: str, state: _ChunkState) -> list[Issue]:
