@@ -42,7 +42,7 @@ class BulkWriter:
         self._active = [(i, p) for i, p in enumerate(_processors(conn, table, columns))
                         if p is not None and columns[i] not in converted]  # fmt: skip
         self._tail = tuple(bind_constants(conn, table, self._fixed).values())
-        self._names = ", ".join([*columns, *self._fixed])
+        self._names = [*columns, *self._fixed]
         self._open = ExitStack()
         self._copy: Any = None
 
@@ -77,16 +77,15 @@ class BulkWriter:
         if self._dialect == "postgresql":
             if self._copy is None:
                 cursor = self._open.enter_context(driver.cursor())
-                sql = f"COPY {self._table.name} ({self._names}) FROM STDIN"
+                sql = f"COPY {self._table.name} ({', '.join(self._names)}) FROM STDIN"
                 self._copy = self._open.enter_context(cursor.copy(sql))
             for row in rows:
                 self._copy.write_row(row)
             return
-        marks = ", ".join("?" for _ in self._names.split(", "))
+        names, marks = ", ".join(self._names), ", ".join("?" for _ in self._names)
         cursor = driver.cursor()
         try:
-            cursor.executemany(f"INSERT INTO {self._table.name} ({self._names}) VALUES ({marks})",
-                               rows)  # fmt: skip
+            cursor.executemany(f"INSERT INTO {self._table.name} ({names}) VALUES ({marks})", rows)
         finally:
             cursor.close()
 
