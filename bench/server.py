@@ -52,13 +52,19 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 
 @contextmanager
-def prefect_server(home: Path, port: int) -> Iterator[str]:
-    """`prefect server start` on 127.0.0.1:port until the block ends; yields its API URL."""
+def prefect_server(home: Path, port: int, database_url: str | None = None) -> Iterator[str]:
+    """`prefect server start` on 127.0.0.1:port until the block ends; yields its API URL.
+
+    Its database is SQLite in `home` unless `database_url` (an async SQLAlchemy URL,
+    `postgresql+asyncpg://...`) names another.
+    """
     home.mkdir(parents=True, exist_ok=True)
     log = home / "server.log"
     api_url = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, **prefect_env(home), "PREFECT_UI_ENABLED": "false"}
     env.pop("PREFECT_API_URL", None)
+    if database_url is not None:
+        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
     command = [*_prefect_command(), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     with open(log, "ab") as output:
         server = subprocess.Popen(

@@ -6,6 +6,7 @@ ESS_REQUIRE_SUITES names it (CI sets postgres,odbc,redis): then its absence fail
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -110,12 +111,56 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 @pytest.fixture(scope="session")
-def prefect_api() -> Iterator[None]:
-    """One temporary Prefect server (SQLite) for every test that runs flows or blocks."""
-    from prefect.testing.utilities import prefect_test_harness
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One temporary Prefect server for every test that runs flows or blocks.
 
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+    Its database is PostgreSQL, as a production Prefect server's should be, wherever the
+    postgres suite can run. On SQLite, twenty flow runs created at once get 503s while
+    SQLite is locked, and Prefect's client backs off for up to a minute between retries:
+    that is the test server's limit, not the sync's. Without PostgreSQL: Prefect's own
+    SQLite test harness.
+    """
+    if suite_problem("postgres") is not None:
+        from prefect.testing.utilities import prefect_test_harness
+
+        with prefect_test_harness(server_startup_timeout=120):
+            yield
+        return
+    yield from _prefect_on_postgres(tmp_path_factory.mktemp("prefect"))
+
+
+def _prefect_on_postgres(home: Path) -> Iterator[None]:
+    import prefect.context
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from bench.server import free_port, prefect_server
+
+    database = _create_postgres_database("prefect_api")
+    url = sa.make_url(postgres_url(database)).set(drivername="postgresql+asyncpg")
+    try:
+        with (
+            prefect_server(home, free_port(), url.render_as_string(False)) as api_url,
+            temporary_settings(updates={PREFECT_API_URL: api_url}),
+            # Threads a test starts see the global settings, not this context's: as in
+            # prefect_test_harness, make these the global ones too.
+            prefect.context._temporary_global_settings_context(
+                prefect.context.get_settings_context()
+            ),
+        ):
+            yield
+            _drain_prefect_workers()
+    finally:
+        _drop_postgres_database(database)
+
+
+def _drain_prefect_workers() -> None:
+    """Send buffered logs and events before the server stops, as prefect_test_harness does."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    with contextlib.suppress(RuntimeError):  # never started
+        APILogWorker.instance().drain()
+    EventsWorker.drain_all()
 
 
 def _create_postgres_database(prefix: str) -> str:

@@ -88,10 +88,13 @@ def test_twenty_threads_at_once_one_runs_nineteen_are_cancelled(world):
     threads = [threading.Thread(target=request) for _ in range(20)]
     for t in threads:
         t.start()
-    wait_for(lambda: len(states) >= 19, 120, "19 cancelled runs")
-    lock.close()
-    for t in threads:
-        t.join(timeout=120)
+    try:
+        wait_for(lambda: len(states) >= 19, 120, "19 cancelled runs")
+    finally:
+        # Even when the wait fails: a run left waiting would write into the next test's world.
+        lock.close()
+        for t in threads:
+            t.join(timeout=120)
     assert sorted(s.type.value for s in states) == ["CANCELLED"] * 19 + ["COMPLETED"]
     assert _jobs("acme_payroll") == ["completed"]
 
