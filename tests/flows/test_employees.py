@@ -332,3 +332,23 @@ def test_a_manager_who_joins_or_leaves_changes_the_warnings_of_reports_not_read(
     _sync()
     assert _manager_warnings() == before | {"E000005"}
     assert employee_record("acme_payroll", "E000005")[1]["manager"] is None
+
+
+def test_a_large_first_import_leaves_statistics_on_the_columns_queries_use(
+    ess, payroll_sqlite, prefect_api
+):
+    if not ess.startswith("postgresql"):
+        pytest.skip("planner statistics are PostgreSQL's")
+    from tasks.employees import IN_BATCH, PLANNED_COLUMNS
+
+    _build(payroll_sqlite, employees=IN_BATCH + 200)
+    register_database("acme_payroll", url=payroll_sqlite)
+    _sync()
+    with ess_engine().connect() as conn:
+        analyzed = set(
+            conn.execute(
+                sa.text("SELECT attname FROM pg_stats WHERE tablename = 'employee'")
+            ).scalars()
+        )
+    # Autovacuum may analyze the rest later; these the sync's own queries need at once.
+    assert set(PLANNED_COLUMNS) <= analyzed
