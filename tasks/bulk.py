@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from itertools import repeat
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Column, Connection, MetaData, Table, bindparam, insert, update
 
 
 class BulkWriter:
@@ -101,6 +101,51 @@ def bulk_insert(
     """Insert rows (tuples in `columns` order) into a table within the current transaction."""
     with BulkWriter(conn, table, columns, constants, converted) as writer:
         writer.write(rows)
+
+
+# Fewer rows than this are updated with one executemany: staging them costs more than it saves.
+STAGE_UPDATES_FROM = 100
+
+
+def bulk_update(
+    conn: Connection,
+    table: Table,
+    key: str,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+) -> None:
+    """Set `columns` of the table's rows whose `key` matches: rows are (key, *columns) tuples.
+
+    On PostgreSQL many rows are copied into a temporary table and applied by one
+    UPDATE ... FROM; elsewhere, or for a few rows, one executemany of UPDATE by key.
+    """
+    if not rows:
+        return
+    names = [key, *columns]
+    if conn.dialect.name == "postgresql" and len(rows) >= STAGE_UPDATES_FROM:
+        stage = Table(
+            f"ess_staged_{table.name}_update",
+            MetaData(),
+            *(Column(c, table.c[c].type) for c in names),
+            prefixes=["TEMPORARY"],
+        )
+        # No clean-up on failure: the transaction rolls back, and the table with it.
+        stage.create(conn)
+        bulk_insert(conn, stage, names, rows)
+        conn.execute(
+            update(table)
+            .where(table.c[key] == stage.c[key])
+            .values({c: stage.c[c] for c in columns})
+        )
+        stage.drop(conn)
+        return
+    binds = [f"b_{c}" for c in names]
+    conn.execute(
+        update(table)
+        .where(table.c[key] == bindparam(binds[0]))
+        .values({c: bindparam(b) for c, b in zip(columns, binds[1:], strict=True)}),
+        [dict(zip(binds, row, strict=True)) for row in rows],
+    )
 
 
 def bind_constants(conn: Connection, table: Table, values: Mapping[str, Any]) -> dict[str, Any]:

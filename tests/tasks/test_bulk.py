@@ -1,0 +1,72 @@
+"""Bulk writes store exactly what SQLAlchemy's own statements would, on SQLite and PostgreSQL."""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from ess.database import ess_engine
+from ess.schema import employee
+from tasks.bulk import STAGE_UPDATES_FROM, bulk_insert, bulk_update
+
+BEFORE = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+AFTER = datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC)
+UPDATED = ("surname", "yearly_salary", "termination_date", "manager_code", "synced_at")
+
+
+def _employees(conn, count):
+    rows = [(f"E{n}", f"E{n}", n, "First", "Surname", Decimal("1000.00"), BEFORE, BEFORE)
+            for n in range(count)]  # fmt: skip
+    columns = ["code_key", "employee_code", "payroll_employee_id", "first_name", "surname",
+               "yearly_salary", "first_imported_at", "synced_at"]  # fmt: skip
+    bulk_insert(conn, employee, columns, rows, constants={"payroll_database": "acme"})
+    return dict(conn.execute(sa.select(employee.c.code_key, employee.c.id)).tuples().all())
+
+
+def _values(conn):
+    columns = [employee.c[c] for c in ("code_key", "first_name", *UPDATED)]
+    return {r[0]: r[1:] for r in conn.execute(sa.select(*columns)).tuples()}
+
+
+@pytest.mark.parametrize("count", [3, STAGE_UPDATES_FROM + 7], ids=["executemany", "staged"])
+def test_bulk_update_sets_only_the_given_columns_of_the_keyed_rows(ess, count):
+    with ess_engine().begin() as conn:
+        ids = _employees(conn, count + 2)
+        updates = [
+            (ids[f"E{n}"], f"New {n}", Decimal(f"{n}.25"), date(2026, 3, n % 28 + 1),
+             None if n % 2 else "E0", AFTER)
+            for n in range(count)
+        ]  # fmt: skip
+        bulk_update(conn, employee, "id", UPDATED, updates)
+        stored = _values(conn)
+        temporary = sa.inspect(conn).get_temp_table_names() if conn.dialect.name == "sqlite" else []
+    for n in range(count):
+        surname, salary, ended, manager, synced = stored[f"E{n}"][1:]
+        assert (surname, salary, ended, manager) == (
+            f"New {n}",
+            Decimal(f"{n}.25"),
+            date(2026, 3, n % 28 + 1),
+            None if n % 2 else "E0",
+        )
+        assert synced == AFTER and stored[f"E{n}"][0] == "First"
+    for n in (count, count + 1):  # not named: untouched
+        assert stored[f"E{n}"] == ("First", "Surname", Decimal("1000.00"), None, None, BEFORE)
+    assert temporary == []
+
+
+def test_a_failed_staged_update_leaves_nothing_behind(ess):
+    if not ess.startswith("postgresql"):
+        pytest.skip("only PostgreSQL stages updates")
+    with ess_engine().begin() as conn:
+        ids = _employees(conn, STAGE_UPDATES_FROM)
+    updates = [(i, "x" * 51, None, None, None, AFTER) for i in ids.values()]  # surname too long
+    # COPY is the driver's own: its error is psycopg's, not wrapped by SQLAlchemy.
+    with pytest.raises(psycopg.errors.StringDataRightTruncation), ess_engine().begin() as conn:
+        bulk_update(conn, employee, "id", UPDATED, updates)
+    with ess_engine().connect() as conn:
+        assert {v[1] for v in _values(conn).values()} == {"Surname"}
+        assert not conn.execute(
+            sa.text("SELECT 1 FROM pg_class WHERE relname LIKE 'ess_staged_%'")
+        ).first()
