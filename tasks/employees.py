@@ -34,11 +34,12 @@ from core.queries import (
     SELECT_FEED_END,
     select_all,
     select_changed_since,
+    select_duplicates_of_changed,
     select_where_in,
 )
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES, employee, employee_issue, manages, payroll_database
-from tasks.bulk import BulkWriter, analyze, bind_constants, bulk_insert
+from tasks.bulk import BulkWriter, analyze, bind_constants, bulk_insert, bulk_update
 from tasks.job_context import cancel_hook, cancellable, current_job
 from tasks.payroll_source import PayrollReader, payroll_reader
 from tasks.registry import load_connection
@@ -139,7 +140,8 @@ def _import(
         rows = _all_employees(reader, state)
         changed_ids: set[int] = set()
     else:
-        changed_ids, feed_end = _changed_since(reader, watermark - FEED_OVERLAP)
+        state.feed_since = watermark - FEED_OVERLAP
+        changed_ids, feed_end = _changed_since(reader, state.feed_since)
         result.watermark = max(feed_end, watermark) if feed_end else watermark
         rows = _employees_by_id(reader, sorted(changed_ids), result.processed_ids, state)
     job = current_job()
@@ -205,11 +207,22 @@ class _ChunkState:
     touched_keys: set[str] = field(default_factory=set)
     """Code keys of employees added or removed by a sync of changes."""
     everyone: bool = False
+    feed_since: datetime | None = None
+    """Where a sync of changes reads payroll's change feed from; None when it reads everyone."""
 
     def duplicate_codes(self) -> dict[str, list[int]]:
-        """Payroll's duplicated codes: read once (one scan of payroll), when a row is written."""
+        """Payroll's duplicated codes, read once when a row is first written.
+
+        A sync of changes reads only the codes of employees in the feed it reads from
+        `feed_since`; any other sync every duplicated code.
+        """
         if self.duplicates is None:
-            self.duplicates = duplicate_codes(self.reader.all(SELECT_DUPLICATE_CODES))
+            if self.feed_since is None:
+                pairs = self.reader.all(SELECT_DUPLICATE_CODES)
+            else:
+                sql = select_duplicates_of_changed(self.reader.paramstyle)
+                pairs = self.reader.all(sql, [self.feed_since.replace(tzinfo=None)])
+            self.duplicates = duplicate_codes(pairs)
         return self.duplicates
 
     def read(self, keys: list[str]) -> None:
@@ -322,7 +335,7 @@ def _import_chunk(
     counts.unchanged += len(prepared) - len(changed)
     now = datetime.now(UTC)
     inserts: list[int] = []
-    updates: list[dict[str, Any]] = []
+    updates: list[tuple[Any, ...]] = []
     codes = prepared.columns["employee_code"]
     ends = prepared.columns["termination_date"]
     if not existing:
@@ -355,12 +368,7 @@ def _import_chunk(
         else:
             bulk_insert(conn, employee, [*INSERT_COLUMNS, *fixed], rows, converted=_FIXED)
     if updates:
-        conn.execute(
-            update(employee)
-            .where(employee.c.id == bindparam("ess_id"))
-            .values({c: bindparam(f"v_{c}") for c in UPDATED_COLUMNS}),
-            updates,
-        )
+        bulk_update(conn, employee, "id", UPDATED_COLUMNS, updates)
     inserted = set(inserts)
     state.touch([prepared.keys[n] for n in inserts], joined_or_left=True)
     state.touch([prepared.keys[n] for n in changed if n not in inserted], joined_or_left=False)
@@ -449,16 +457,11 @@ def _insert_rows(
     return list(zip(keys, ids, *columns, *map(repeat, fixed.values())))  # noqa: B905
 
 
-def _update_row(ess_id: int, prepared: PreparedRows, n: int, now: datetime) -> dict[str, Any]:
+def _update_row(ess_id: int, prepared: PreparedRows, n: int, now: datetime) -> tuple[Any, ...]:
+    """The ESS id and UPDATED_COLUMNS of prepared row n, for bulk_update."""
     # Only payroll-owned fields: what the employee edited in ESS stays (CONTRACT.md).
     columns = prepared.columns
-    return {
-        "ess_id": ess_id,
-        **{f"v_{c}": columns[c][n] for c in PAYROLL_OWNED},
-        "v_payroll_employee_id": prepared.payroll_ids[n],
-        "v_in_payroll": True,
-        "v_synced_at": now,
-    }
+    return (ess_id, *(columns[c][n] for c in PAYROLL_OWNED), prepared.payroll_ids[n], True, now)
 
 
 def _ess_ids_for_payroll_ids(

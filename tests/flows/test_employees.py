@@ -352,3 +352,25 @@ def test_a_large_first_import_leaves_statistics_on_the_columns_queries_use(
         )
     # Autovacuum may analyze the rest later; these the sync's own queries need at once.
     assert set(PLANNED_COLUMNS) <= analyzed
+
+
+def test_a_change_giving_an_employee_another_ones_code_is_rejected_and_names_both(acme):
+    _sync()
+    (keep_id, keep_code), (moved_id, _) = _payroll(
+        acme, "SELECT employee_id, employee_code FROM employee ORDER BY employee_id LIMIT 2"
+    )
+    stamp = "2030-01-01 00:00:00"
+    # The same code as payroll writes it elsewhere: other case, a trailing space.
+    execute(
+        acme,
+        f"UPDATE employee SET employee_code = '{keep_code.lower()} ', last_modified = '{stamp}' "
+        f"WHERE employee_id = {moved_id}",
+    )
+    execute(acme, f"INSERT INTO employee_changed VALUES (888888, {moved_id}, '{stamp}')")
+    _sync()
+    messages = [r.message for r in read_log("acme_payroll", limit=500)]
+    assert any(
+        f"is held by 2 payroll employees (ids {keep_id}, {moved_id})" in m for m in messages
+    ), messages
+    kept = _ess_employees()[keep_code.upper()]
+    assert kept.payroll_employee_id == keep_id and kept.employee_code == keep_code
