@@ -16,8 +16,10 @@ from sqlalchemy import (
     MetaData,
     Table,
     and_,
+    case,
     delete,
     exists,
+    func,
     insert,
     literal,
     or_,
@@ -127,7 +129,12 @@ _STAGE.indexes.discard(_STAGE_KEY)  # made by _apply_stage after the load, not w
 def _apply_stage(
     conn: Connection, database: str, now: datetime, staged: int, result: LeaveBalancesResult
 ) -> None:
-    """Make ESS's balances of the database equal the staged ones, writing only differences."""
+    """Make ESS's balances of the database equal the staged ones, writing only differences.
+
+    One join counts the staged balances ESS already holds and those of them that differ;
+    each statement that would change nothing is skipped. A re-sync with no change costs
+    that one join, a pay run's (most balances differ) one more for the update.
+    """
     ess, stage = leave_balance, _STAGE
     # PostgreSQL joins the staged rows by hashing them; SQLite would look for each ESS row
     # by scanning the whole stage, so it gets an index (built once, after the load).
@@ -139,20 +146,29 @@ def _apply_stage(
         ess.c.leave_type_code == stage.c.leave_type_code,
     )
     of_database = ess.c.payroll_database == database
-    deleted = conn.execute(delete(ess).where(of_database, ~exists().where(same_key))).rowcount
-    updated = conn.execute(
-        update(ess)
-        .where(of_database, same_key,
-               or_(ess.c.balance != stage.c.balance, ess.c.accrued_to != stage.c.accrued_to))
-        .values(balance=stage.c.balance, accrued_to=stage.c.accrued_to, synced_at=now)
-    ).rowcount  # fmt: skip
-    new = select(
-        literal(database, ess.c.payroll_database.type), *stage.c,
-        literal(now, ess.c.synced_at.type),
-    ).where(~exists().where(of_database, same_key))  # fmt: skip
-    inserted = conn.execute(
-        insert(ess).from_select(_INSERT_COLUMNS, new).execution_options(preserve_rowcount=True)
-    ).rowcount
+    differs = or_(ess.c.balance != stage.c.balance, ess.c.accrued_to != stage.c.accrued_to)
+    matched, differing = conn.execute(
+        select(func.count(), func.coalesce(func.sum(case((differs, 1), else_=0)), 0))
+        .select_from(stage.join(ess, and_(of_database, same_key)))
+    ).one()  # fmt: skip
+    held = conn.execute(select(func.count()).select_from(ess).where(of_database)).scalar_one()
+    deleted = updated = inserted = 0
+    if held > matched:  # ESS holds balances payroll no longer has
+        deleted = conn.execute(delete(ess).where(of_database, ~exists().where(same_key))).rowcount
+    if differing:
+        updated = conn.execute(
+            update(ess)
+            .where(of_database, same_key, differs)
+            .values(balance=stage.c.balance, accrued_to=stage.c.accrued_to, synced_at=now)
+        ).rowcount
+    if staged > matched:  # payroll has balances ESS has not
+        new = select(
+            literal(database, ess.c.payroll_database.type), *stage.c,
+            literal(now, ess.c.synced_at.type),
+        ).where(~exists().where(of_database, same_key))  # fmt: skip
+        inserted = conn.execute(
+            insert(ess).from_select(_INSERT_COLUMNS, new).execution_options(preserve_rowcount=True)
+        ).rowcount
     result.changed += deleted + updated + inserted
     result.unchanged += staged - updated - inserted
 

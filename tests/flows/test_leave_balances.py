@@ -69,6 +69,27 @@ def test_a_second_leave_sync_changes_only_what_payroll_changed(acme):
     assert (3, "AL") not in balances and (3, "SL") not in balances
 
 
+def test_a_re_sync_adds_new_balances_and_moves_ones_only_accrued_to_a_later_pay(acme):
+    sync_leave_balances(database="acme_payroll")
+    new = {
+        "employee_id": 2,
+        "leave_type_code": "SL",
+        "balance": "7.5",
+        "accrued_to": date(2025, 7, 10),
+    }
+    insert_rows(acme, "leave_balance", [new])
+    execute(acme, "UPDATE leave_balance SET accrued_to = '2025-07-10' WHERE employee_id = 3")
+    sync_leave_balances(database="acme_payroll")
+    assert "Imported leave balances: 3 employees, 3 balances updated, 3 unchanged." in _messages()
+    with ess_engine().connect() as conn:
+        rows = conn.execute(sa.select(leave_balance)).mappings().all()
+    stored = {(r["payroll_employee_id"], r["leave_type_code"]): r for r in rows}
+    assert len(stored) == 6
+    assert str(stored[(2, "SL")]["balance"]) == "7.5000"
+    assert {stored[(3, t)]["accrued_to"] for t in ("AL", "SL")} == {date(2025, 7, 10)}
+    assert stored[(1, "AL")]["accrued_to"] == date(2025, 6, 26)
+
+
 def test_balances_of_an_unknown_leave_type_are_skipped_with_a_warning(acme):
     insert_rows(
         acme,
