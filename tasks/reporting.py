@@ -82,7 +82,9 @@ class JobReport:
             key=artifact_key(self.kind, "log", self.database),
             description=f"Web API Log of job {job_id} ({self.database})",
         )  # fmt: skip
-        if self._progress is not None and result.startswith("Job Completed"):
+        # Every step done has moved it to 100 % already; a job that skipped some gets there now.
+        completed = result.startswith("Job Completed")
+        if self._progress is not None and completed and self.done < self.steps:
             self._update_to(100.0)
 
     def _update_to(self, value: float) -> None:
