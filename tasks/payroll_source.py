@@ -86,9 +86,9 @@ class PayrollReader:
         return self._widths.get(sql, {})
 
     def chunks(
-        self, sql: str, params: Sequence[Any] = (), size: int = CHUNK_ROWS
+        self, sql: str, params: Sequence[Any] = (), size: int = CHUNK_ROWS, stream: bool = True
     ) -> Iterator[list[tuple[Any, ...]]]:
-        """The rows of a query, `size` at a time, never all in memory at once."""
+        """The rows of a query, `size` at a time, never all in memory at once (`stream`)."""
         if self.backend == "sqlite":
             # SQLite keeps payroll's timestamps as text 'YYYY-MM-DD HH:MM:SS'.
             params = [p.isoformat(" ") if isinstance(p, datetime) else p for p in params]
@@ -96,16 +96,19 @@ class PayrollReader:
         with cancellable(self._cancel):
             watchdog.arm()
             try:
-                yield from self._stream(sql, params, size, watchdog)
+                yield from self._stream(sql, params, size, watchdog, stream)
             finally:
                 watchdog.disarm()
 
     def _stream(
-        self, sql: str, params: Sequence[Any], size: int, watchdog: _Watchdog
+        self, sql: str, params: Sequence[Any], size: int, watchdog: _Watchdog, stream: bool
     ) -> Iterator[list[tuple[Any, ...]]]:
         # PostgreSQL sends a whole result at once unless it is read through a server-side
-        # (named) cursor; the other drivers stream with fetchmany.
-        named = {"name": f"ess_read_{next(_cursor_ids)}"} if self.backend == "postgresql" else {}
+        # (named) cursor; the other drivers stream with fetchmany. A cursor's plan is made
+        # for its first rows (cursor_tuple_fraction): for a join that can be a nested loop
+        # hundreds of times slower, so a small result is read without one.
+        streamed = stream and self.backend == "postgresql"
+        named = {"name": f"ess_read_{next(_cursor_ids)}"} if streamed else {}
         cursor = self._connection.cursor(**named)
         try:
             if params:
@@ -122,8 +125,8 @@ class PayrollReader:
             cursor.close()
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Every row of a small query (a lookup)."""
-        return [row for chunk in self.chunks(sql, params) for row in chunk]
+        """Every row of a small query (a lookup), planned for the whole result."""
+        return [row for chunk in self.chunks(sql, params, stream=False) for row in chunk]
 
 
 def _declared_width(column: Sequence[Any]) -> int | None:
