@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -14,7 +15,9 @@ from core.employees import code_key, parse_date
 BALANCE_COLUMNS = ("employee_id", "leave_type_code", "balance", "accrued_to")
 """payroll.leave_balance's columns, in schema.sql's order."""
 
-_PLACES = Decimal("0.0001")
+PLACES = 4
+"""Decimal places of a balance in ESS (leave_balance.balance is DECIMAL(12,4))."""
+_PLACES = Decimal(1).scaleb(-PLACES)
 
 
 def _exact(value: Any) -> Decimal:
@@ -26,21 +29,26 @@ def _exact(value: Any) -> Decimal:
 class PreparedBalances:
     """Payroll's balances of whole employees, as ESS keeps them."""
 
-    rows: list[tuple[int, str, Decimal, date]] = field(default_factory=list)
-    """(payroll employee id, the leave type's own code, balance, accrued_to)."""
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    """(payroll employee id, the leave type's own code, balance, accrued_to, *tail)."""
     employees: int = 0
     """Employees with at least one balance of a known leave type."""
     unknown_types: dict[str, int] = field(default_factory=dict)
 
 
 def prepare_balances(
-    payroll_rows: Sequence[Sequence[Any]], leave_types: Mapping[str, str]
+    payroll_rows: Sequence[Sequence[Any]],
+    leave_types: Mapping[str, str],
+    exact: bool = False,
+    tail: tuple[Any, ...] = (),
 ) -> PreparedBalances:
     """Normalise balances (whole employees) column by column.
 
     Leave type codes are matched trimmed and without case to the leave type's own code; a
     balance of an unknown leave type is counted, not kept. Two payroll codes that match the
-    same leave type give one balance: the first.
+    same leave type give one balance: the first. `exact`: payroll declares balances with
+    ESS's four places, so its Decimals need no rounding. `tail` ends every row (the same
+    values for all: a database name, a time), so a writer need not copy each row again.
     """
     prepared = PreparedBalances()
     if not payroll_rows:
@@ -54,11 +62,12 @@ def prepare_balances(
     kept_ids = list(map(int, ids))
     kept_codes = list(map(own.__getitem__, codes))
     if set(map(type, balances)) == {Decimal}:
-        exact = [b.quantize(_PLACES) for b in balances]
+        places = balances if exact else [b.quantize(_PLACES) for b in balances]
     else:
-        exact = list(map(_exact, balances))
-    days = list(dates) if set(map(type, dates)) == {date} else list(map(parse_date, dates))
-    rows: list[Any] = list(zip(kept_ids, kept_codes, exact, days, strict=True))
+        places = list(map(_exact, balances))
+    days = dates if set(map(type, dates)) == {date} else list(map(parse_date, dates))
+    ends = map(repeat, tail)
+    rows: list[Any] = list(zip(kept_ids, kept_codes, places, days, *ends))  # noqa: B905
     if prepared.unknown_types:
         rows = [r for r in rows if r[1] is not None]
     known = [m for m in own.values() if m is not None]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -28,11 +29,11 @@ from sqlalchemy import (
 )
 
 from core.employees import code_key
-from core.leave import BALANCE_COLUMNS, by_whole_employees, prepare_balances
+from core.leave import BALANCE_COLUMNS, PLACES, by_whole_employees, prepare_balances
 from core.queries import select_all
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES, leave_balance
-from tasks.bulk import BulkWriter, analyze
+from tasks.bulk import BulkWriter, analyze, bind_constants
 from tasks.job_context import cancel_hook, cancellable, current_job
 from tasks.payroll_source import payroll_reader
 from tasks.registry import load_connection
@@ -86,16 +87,23 @@ def import_leave_balances(database: str) -> LeaveBalancesResult:
             _STAGE.create(conn)
         sql = select_all("leave_balance", BALANCE_COLUMNS, order_by=("employee_id",))
         staged = 0
+        tail: tuple[Any, ...] = ()
         if first:
-            constants = {"payroll_database": database, "synced_at": now}
-            writer = BulkWriter(conn, leave_balance, _STAGE_COLUMNS, constants)
+            # The same two values end every row: converted once, added as rows are made.
+            constants = bind_constants(
+                conn, leave_balance, {"payroll_database": database, "synced_at": now}
+            )
+            tail = tuple(constants.values())
+            writer = BulkWriter(conn, leave_balance, [*_STAGE_COLUMNS, *constants],
+                                converted=tuple(constants))  # fmt: skip
         else:
             writer = BulkWriter(conn, _STAGE, _STAGE_COLUMNS)
         with writer:
             for rows in by_whole_employees(reader.chunks(sql, size=CHUNK)):
                 if job is not None:
                     job.check()
-                prepared = prepare_balances(rows, types)
+                exact = reader.scales_of(sql).get("balance") == PLACES
+                prepared = prepare_balances(rows, types, exact=exact, tail=tail)
                 result.employees += prepared.employees
                 for code, n in prepared.unknown_types.items():
                     result.unknown_types[code] = result.unknown_types.get(code, 0) + n

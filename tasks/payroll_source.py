@@ -76,6 +76,7 @@ class PayrollReader:
         self._cancel = cancel
         self._own_timeout = own_timeout_seconds
         self._widths: dict[str, dict[str, int | None]] = {}
+        self._scales: dict[str, dict[str, int | None]] = {}
 
     def widths_of(self, sql: str) -> dict[str, int | None]:
         """The declared width of each text column of a query already run (None: unknown).
@@ -84,6 +85,10 @@ class PayrollReader:
         SQLite declares none.
         """
         return self._widths.get(sql, {})
+
+    def scales_of(self, sql: str) -> dict[str, int | None]:
+        """The declared scale (decimal places) of each column of a query already run."""
+        return self._scales.get(sql, {})
 
     def chunks(
         self, sql: str, params: Sequence[Any] = (), size: int = CHUNK_ROWS, stream: bool = True
@@ -116,7 +121,9 @@ class PayrollReader:
             else:
                 cursor.execute(sql)
             if self.backend != "sqlite" and sql not in self._widths:
-                self._widths[sql] = {d[0]: _declared_width(d) for d in cursor.description or ()}
+                described = cursor.description or ()
+                self._widths[sql] = {d[0]: _declared_width(d) for d in described}
+                self._scales[sql] = {d[0]: _declared_scale(d) for d in described}
             while batch := cursor.fetchmany(size):
                 watchdog.disarm()
                 yield [tuple(r) for r in batch]
@@ -136,6 +143,12 @@ def _declared_width(column: Sequence[Any]) -> int | None:
         if isinstance(size, int) and size > 0:
             return size
     return None
+
+
+def _declared_scale(column: Sequence[Any]) -> int | None:
+    # DB-API description: (..., precision, scale, null_ok); a decimal(12,4)'s scale is 4.
+    scale = column[5] if len(column) > 5 else None
+    return scale if isinstance(scale, int) and scale >= 0 else None
 
 
 def is_query_timeout(exc: BaseException) -> bool:

@@ -29,6 +29,16 @@ def test_driver_typed_balances_are_kept_as_they_are():
     assert prepare_balances(rows, TYPES).rows == [(1, "AL", Decimal("-3.2500"), date(2025, 6, 26))]
 
 
+def test_exact_balances_are_not_rounded_again_and_the_tail_ends_every_kept_row():
+    day = date(2025, 6, 26)
+    rows = [(1, "AL", Decimal("1.2500"), day), (1, "XX", Decimal(1), day)]
+    exact = prepare_balances(rows, TYPES, exact=True, tail=("acme", 7))
+    assert exact.rows == [(1, "AL", Decimal("1.2500"), day, "acme", 7)]
+    assert exact.rows[0][2] is rows[0][2]  # the driver's own Decimal, not a rounded copy
+    assert exact.unknown_types == {"XX": 1}
+    assert prepare_balances(rows, TYPES).rows[0][2] is not rows[0][2]
+
+
 def test_an_unknown_type_is_counted_not_kept_and_two_spellings_of_one_type_give_one_balance():
     prepared = prepare_balances(
         [(1, "AL", 1, "2025-06-26"), (1, "al", 2, "2025-06-26"), (1, "XX", 1, "2025-06-26"),

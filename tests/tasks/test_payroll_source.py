@@ -4,6 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from blocks.payroll_database import PayrollDatabase
+from core.leave import BALANCE_COLUMNS, PLACES
 from core.queries import select_all
 from flows.sync_from_payroll import sync_from_payroll
 from tasks.payroll_source import PayrollReadError, payroll_reader
@@ -94,3 +95,18 @@ def test_the_reader_cannot_write_to_payroll_on_sqlite(payroll_sqlite):
     )
     with pytest.raises(PayrollReadError, match="readonly"), payroll_reader(block) as reader:
         reader.all("INSERT INTO gender VALUES ('Z', 'Zed')")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("kind", ["url", pytest.param("odbc", marks=pytest.mark.odbc)])
+def test_the_reader_knows_the_widths_and_scales_payroll_declares(payroll_postgres, kind):
+    connection = payroll_postgres if kind == "url" else _odbc_string(payroll_postgres)
+    block = PayrollDatabase(
+        database_name="pg_payroll", connection_kind=kind, connection_string=connection
+    )
+    sql = select_all("leave_balance", BALANCE_COLUMNS)
+    with payroll_reader(block) as reader:
+        assert reader.all(sql) == []
+        # schema.sql: leave_type_code VARCHAR(10), balance DECIMAL(12,4)
+        assert reader.widths_of(sql)["leave_type_code"] == 10
+        assert reader.scales_of(sql)["balance"] == PLACES
