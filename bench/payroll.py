@@ -34,13 +34,36 @@ def settle(engine: sa.Engine) -> None:
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE")
-            # Write the build's dirty pages now, not while the raw copy is being timed.
-            # (A role without the right to CHECKPOINT skips it.)
-            with contextlib.suppress(sa.exc.DBAPIError):
-                conn.exec_driver_sql("CHECKPOINT")
+        checkpoint(engine)
     else:
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
+
+
+def checkpoint(engine: sa.Engine) -> None:
+    """Write PostgreSQL's dirty pages now (the whole server's), not during the next timing.
+
+    Before the raw copy and before every measured operation: each starts with nothing of
+    the build or of the operation before it left to flush, as syncs minutes apart do. What
+    an operation writes itself, it still pays for. A role without the right to CHECKPOINT
+    skips it; SQLite has none.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+    with (
+        engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
+        contextlib.suppress(sa.exc.DBAPIError),
+    ):
+        conn.exec_driver_sql("CHECKPOINT")
+
+
+def checkpoint_at(url: str) -> None:
+    """checkpoint() of the server a URL names."""
+    engine = sa.create_engine(url)
+    try:
+        checkpoint(engine)
+    finally:
+        engine.dispose()
 
 
 def change_employees(url: str, fraction: float, *, at: datetime, seed: int) -> int:

@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 
+from bench.payroll import checkpoint_at
 from core.employees import ESS_COLUMNS, PAYROLL_COLUMNS
 from core.leave import BALANCE_COLUMNS
 from core.queries import select_all
@@ -94,6 +95,7 @@ def raw_copy(payroll_url: str, ess_url: str, repeats: int = REPEATS) -> dict[str
     balances: list[float] = []
     for _ in range(repeats):
         create_ess_tables(ess_url)
+        checkpoint_at(ess_url)  # as before every measured operation (bench/payroll.py)
         seconds, employee_count = copy(
             payroll_url, ess_url, "employee", PAYROLL_COLUMNS, EMPLOYEE_COLUMNS, employee_rows
         )

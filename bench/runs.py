@@ -125,8 +125,10 @@ def _measure(
     if bench.profile_dir is not None:
         bench.profile_dir.mkdir(parents=True, exist_ok=True)
         args["profile"] = str(bench.profile_dir / f"{slug}.prof")
+    payroll.checkpoint_at(payroll_url)
     data = _worker(bench, "flow", args, {"ESS_DATABASE_URL": ess["warm"]}, f"{slug}_data")
     command = ["run", name] if kind == EMPLOYEES else ["leave-balances", name]
+    payroll.checkpoint_at(payroll_url)
     process = _worker(
         bench, "cli", {"argv": command}, {"ESS_DATABASE_URL": ess["cli"]}, f"{slug}_process"
     )
