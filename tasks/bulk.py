@@ -13,6 +13,21 @@ from itertools import repeat
 from typing import Any
 
 from sqlalchemy import Column, Connection, MetaData, Table, bindparam, insert, update
+from sqlalchemy.types import UserDefinedType
+
+_AS_GIVEN = "as_given_"  # the bind names of columns sent to the driver unconverted
+
+
+class _Unconverted(UserDefinedType[Any]):
+    """A bind type that hands its value to the driver untouched (no bind processor)."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return ""
+
+    def bind_processor(self, dialect: Any) -> None:
+        return None
 
 
 class BulkWriter:
@@ -38,6 +53,7 @@ class BulkWriter:
         self._table = table
         self._dialect = conn.dialect.name
         self._given = list(columns)
+        self._converted = [c for c in columns if c in converted]
         self._fixed = dict(constants or {})
         self._active = [(i, p) for i, p in enumerate(_processors(conn, table, columns))
                         if p is not None and columns[i] not in converted]  # fmt: skip
@@ -45,6 +61,13 @@ class BulkWriter:
         self._names = [*columns, *self._fixed]
         self._open = ExitStack()
         self._copy: Any = None
+
+    def _stored_as_given(self) -> Any:
+        """INSERT through SQLAlchemy that sends `converted` columns to the driver as they are:
+        bind_constants converted them already, and a second conversion would fail (a UTC
+        time converted twice is refused as naive)."""
+        binds = {c: bindparam(_AS_GIVEN + c, type_=_Unconverted()) for c in self._converted}
+        return insert(self._table).values(binds) if binds else insert(self._table)
 
     def __enter__(self) -> BulkWriter:
         return self
@@ -61,9 +84,11 @@ class BulkWriter:
         if not rows:
             return
         if self._dialect not in ("postgresql", "sqlite"):
-            given, fixed = self._given, self._fixed
+            given = [_AS_GIVEN + c if c in self._converted else c for c in self._given]
+            fixed = self._fixed
             self._conn.execute(
-                insert(self._table), [{**dict(zip(given, r, strict=True)), **fixed} for r in rows]
+                self._stored_as_given(),
+                [{**dict(zip(given, r, strict=True)), **fixed} for r in rows],
             )
             return
         if self._active:

@@ -70,3 +70,25 @@ def test_a_failed_staged_update_leaves_nothing_behind(ess):
         assert not conn.execute(
             sa.text("SELECT 1 FROM pg_class WHERE relname LIKE 'ess_staged_%'")
         ).first()
+
+
+def test_a_database_without_a_bulk_path_stores_converted_constants_once(ess):
+    # SQL Server (and any other engine) takes rows through SQLAlchemy's INSERT. Columns the
+    # caller converted already (bind_constants) must not be converted again: a UTC time
+    # converted twice would be refused as naive. Run that path here on a real database.
+    from tasks.bulk import BulkWriter, bind_constants
+
+    with ess_engine().begin() as conn:
+        fixed = bind_constants(
+            conn, employee,
+            {"payroll_database": "acme", "first_imported_at": BEFORE, "synced_at": AFTER},
+        )  # fmt: skip
+        columns = ["code_key", "employee_code", "payroll_employee_id", *fixed]
+        with BulkWriter(conn, employee, columns, converted=tuple(fixed)) as writer:
+            writer._dialect = "mssql"  # the path every other engine takes
+            writer.write([("E1", "E1", 1, *fixed.values())])
+        stored = conn.execute(
+            sa.select(employee.c.payroll_database, employee.c.first_imported_at,
+                      employee.c.synced_at)
+        ).one()  # fmt: skip
+    assert tuple(stored) == ("acme", BEFORE, AFTER)
