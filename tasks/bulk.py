@@ -52,8 +52,13 @@ class BulkWriter:
         self._conn = conn
         self._table = table
         self._dialect = conn.dialect.name
-        self._given = list(columns)
-        self._converted = [c for c in columns if c in converted]
+        # Engines without a bulk path take an INSERT through SQLAlchemy, made once here. It
+        # sends `converted` columns to the driver as they are: bind_constants converted them
+        # already, and a second conversion would fail (a UTC time twice is refused as naive).
+        as_given = [c for c in columns if c in converted]
+        self._keys = [_AS_GIVEN + c if c in as_given else c for c in columns]
+        binds = {c: bindparam(_AS_GIVEN + c, type_=_Unconverted()) for c in as_given}
+        self._insert = insert(table).values(binds) if binds else insert(table)
         self._fixed = dict(constants or {})
         self._active = [(i, p) for i, p in enumerate(_processors(conn, table, columns))
                         if p is not None and columns[i] not in converted]  # fmt: skip
@@ -61,13 +66,6 @@ class BulkWriter:
         self._names = [*columns, *self._fixed]
         self._open = ExitStack()
         self._copy: Any = None
-
-    def _stored_as_given(self) -> Any:
-        """INSERT through SQLAlchemy that sends `converted` columns to the driver as they are:
-        bind_constants converted them already, and a second conversion would fail (a UTC
-        time converted twice is refused as naive)."""
-        binds = {c: bindparam(_AS_GIVEN + c, type_=_Unconverted()) for c in self._converted}
-        return insert(self._table).values(binds) if binds else insert(self._table)
 
     def __enter__(self) -> BulkWriter:
         return self
@@ -84,11 +82,9 @@ class BulkWriter:
         if not rows:
             return
         if self._dialect not in ("postgresql", "sqlite"):
-            given = [_AS_GIVEN + c if c in self._converted else c for c in self._given]
-            fixed = self._fixed
+            keys, fixed = self._keys, self._fixed
             self._conn.execute(
-                self._stored_as_given(),
-                [{**dict(zip(given, r, strict=True)), **fixed} for r in rows],
+                self._insert, [{**dict(zip(keys, r, strict=True)), **fixed} for r in rows]
             )
             return
         if self._active:
