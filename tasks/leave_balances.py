@@ -19,7 +19,6 @@ from sqlalchemy import (
     and_,
     case,
     delete,
-    exists,
     func,
     insert,
     literal,
@@ -67,9 +66,9 @@ def import_leave_balances(database: str) -> LeaveBalancesResult:
 
     Balances are a snapshot "as at the last pay": one gone from payroll is deleted from
     ESS. A first import copies payroll's balances straight in; later ones stage them in a
-    temporary table and change ESS with three set-based statements (delete what is gone,
-    update what differs, insert what is new). The whole step commits together; a retry
-    starts it again from the top.
+    temporary table, find what differs with one join, and write only that (delete what is
+    gone, update what differs, insert what is new). The whole step commits together; a
+    retry starts it again from the top.
     """
     result = LeaveBalancesResult()
     job = current_job()
@@ -111,6 +110,8 @@ def import_leave_balances(database: str) -> LeaveBalancesResult:
                 staged += len(prepared.rows)
         if first:
             result.changed = staged
+            # Millions of rows where there were none: the next re-sync's plans need to know.
+            analyze(conn, leave_balance, _PLANNED_COLUMNS)
         else:
             _apply_stage(conn, database, now, staged, result)
             _STAGE.drop(conn)
@@ -118,6 +119,8 @@ def import_leave_balances(database: str) -> LeaveBalancesResult:
 
 
 _STAGE_COLUMNS = ("payroll_employee_id", "leave_type_code", "balance", "accrued_to")
+# What a re-sync's statements filter and join ESS's balances on.
+_PLANNED_COLUMNS = ("id", "payroll_database", "payroll_employee_id", "leave_type_code")
 # Payroll's balances for this step, in the step's own connection (a temporary table).
 _STAGE = Table(
     "ess_staged_leave_balance",
@@ -132,6 +135,15 @@ _STAGE_KEY = Index(
     "ix_ess_staged_leave_balance_key", _STAGE.c.payroll_employee_id, _STAGE.c.leave_type_code
 )
 _STAGE.indexes.discard(_STAGE_KEY)  # made by _apply_stage after the load, not with the table
+# What differs between the stage and ESS: ess_id None = new in payroll, payroll_employee_id
+# None = gone from payroll, both set = changed.
+_DIFF = Table(
+    "ess_leave_balance_diff",
+    MetaData(),
+    Column("ess_id", Integer),
+    *(Column(c.name, c.type) for c in _STAGE.c),
+    prefixes=["TEMPORARY"],
+)
 
 
 def _apply_stage(
@@ -139,44 +151,72 @@ def _apply_stage(
 ) -> None:
     """Make ESS's balances of the database equal the staged ones, writing only differences.
 
-    One join counts the staged balances ESS already holds and those of them that differ;
-    each statement that would change nothing is skipped. A re-sync with no change costs
-    that one join, a pay run's (most balances differ) one more for the update.
+    One full join of the staged balances with ESS's keeps only what differs (new, changed,
+    gone) in a small table; the three writes then read that, not the 8 million-row join
+    again. A re-sync with no change costs the one join; a pay run's adds only the writes.
     """
-    ess, stage = leave_balance, _STAGE
+    ess, stage, diff = leave_balance, _STAGE, _DIFF
     # PostgreSQL joins the staged rows by hashing them; SQLite would look for each ESS row
     # by scanning the whole stage, so it gets an index (built once, after the load).
     if conn.dialect.name != "postgresql":
         _STAGE_KEY.create(conn)
     analyze(conn, stage)
-    same_key = and_(
-        ess.c.payroll_employee_id == stage.c.payroll_employee_id,
-        ess.c.leave_type_code == stage.c.leave_type_code,
+    held = (
+        select(ess.c.id, *(ess.c[name] for name in _STAGE_COLUMNS))
+        .where(ess.c.payroll_database == database)
+        .subquery("held")
     )
-    of_database = ess.c.payroll_database == database
-    differs = or_(ess.c.balance != stage.c.balance, ess.c.accrued_to != stage.c.accrued_to)
-    matched, differing = conn.execute(
-        select(func.count(), func.coalesce(func.sum(case((differs, 1), else_=0)), 0))
-        .select_from(stage.join(ess, and_(of_database, same_key)))
-    ).one()  # fmt: skip
-    held = conn.execute(select(func.count()).select_from(ess).where(of_database)).scalar_one()
-    deleted = updated = inserted = 0
-    if held > matched:  # ESS holds balances payroll no longer has
-        deleted = conn.execute(delete(ess).where(of_database, ~exists().where(same_key))).rowcount
-    if differing:
-        updated = conn.execute(
+    same_key = and_(
+        held.c.payroll_employee_id == stage.c.payroll_employee_id,
+        held.c.leave_type_code == stage.c.leave_type_code,
+    )
+    differs = or_(
+        held.c.id.is_(None),  # payroll's balance is new
+        stage.c.payroll_employee_id.is_(None),  # ESS's balance is gone from payroll
+        held.c.balance != stage.c.balance,
+        held.c.accrued_to != stage.c.accrued_to,
+    )
+    diff.create(conn)
+    conn.execute(
+        insert(diff).from_select(
+            ["ess_id", *_STAGE_COLUMNS],
+            select(held.c.id, *stage.c)
+            .select_from(stage.join(held, same_key, full=True))
+            .where(differs),
+        )
+    )
+    gone = diff.c.payroll_employee_id.is_(None)
+    new = diff.c.ess_id.is_(None)
+    tally = [func.coalesce(func.sum(case((c, 1), else_=0)), 0) for c in (gone, new)]
+    differing, deleted, inserted = conn.execute(
+        select(func.count(), *tally).select_from(diff)
+    ).one()
+    updated = differing - deleted - inserted
+    if deleted or updated or inserted:
+        analyze(conn, diff)
+        if conn.dialect.name == "postgresql":
+            # A re-sync's diff is a small part of ESS's balances: looking each up by id is
+            # 5x faster than hashing it and scanning all of ESS's (0.3 s against 1.6 s for
+            # 80,000 of 8 million), but PostgreSQL's default cost of a random read (4, for
+            # spinning disks) makes it choose the scan. With an SSD's (1.1), for this
+            # step's transaction only, it looks small diffs up and still hashes large ones.
+            conn.exec_driver_sql("SET LOCAL random_page_cost = 1.1")
+    if deleted:
+        conn.execute(delete(ess).where(ess.c.id.in_(select(diff.c.ess_id).where(gone))))
+    if updated:
+        conn.execute(
             update(ess)
-            .where(of_database, same_key, differs)
-            .values(balance=stage.c.balance, accrued_to=stage.c.accrued_to, synced_at=now)
-        ).rowcount
-    if staged > matched:  # payroll has balances ESS has not
-        new = select(
-            literal(database, ess.c.payroll_database.type), *stage.c,
+            .where(ess.c.id == diff.c.ess_id, ~gone)
+            .values(balance=diff.c.balance, accrued_to=diff.c.accrued_to, synced_at=now)
+        )
+    if inserted:
+        rows = select(
+            literal(database, ess.c.payroll_database.type),
+            *(diff.c[name] for name in _STAGE_COLUMNS),
             literal(now, ess.c.synced_at.type),
-        ).where(~exists().where(of_database, same_key))  # fmt: skip
-        inserted = conn.execute(
-            insert(ess).from_select(_INSERT_COLUMNS, new).execution_options(preserve_rowcount=True)
-        ).rowcount
+        ).where(new)  # fmt: skip
+        conn.execute(insert(ess).from_select(_INSERT_COLUMNS, rows))
+    diff.drop(conn)
     result.changed += deleted + updated + inserted
     result.unchanged += staged - updated - inserted
 

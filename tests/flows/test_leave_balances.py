@@ -8,7 +8,7 @@ from ess.schema import leave_balance
 from flows.sync_leave_balances import sync_leave_balances
 from tasks.registry import get_database, register_database
 from tasks.web_api_log import read_log
-from tests.support import execute, fill_lookups, insert_rows
+from tests.support import execute, fill_lookups, insert_rows, payroll_schema_sql
 
 EXPECTED = [
     "Job Started.",
@@ -88,6 +88,41 @@ def test_a_re_sync_adds_new_balances_and_moves_ones_only_accrued_to_a_later_pay(
     assert str(stored[(2, "SL")]["balance"]) == "7.5000"
     assert {stored[(3, t)]["accrued_to"] for t in ("AL", "SL")} == {date(2025, 7, 10)}
     assert stored[(1, "AL")]["accrued_to"] == date(2025, 6, 26)
+
+
+def test_a_re_sync_of_one_payroll_leaves_another_payrolls_balances_alone(acme, tmp_path):
+    other = f"sqlite:///{tmp_path / 'other_payroll.db'}"
+    for statement in payroll_schema_sql():
+        execute(other, statement)
+    fill_lookups(other)
+    insert_rows(other, "leave_balance", [
+        {"employee_id": e, "leave_type_code": "AL", "balance": b, "accrued_to": date(2025, 6, 26)}
+        for e, b in [(1, "10"), (3, "30"), (9, "90")]
+    ])  # fmt: skip
+    register_database("other_payroll", url=other)
+    sync_leave_balances(database="acme_payroll")
+    sync_leave_balances(database="other_payroll")
+    # acme: employee 3 leaves, employee 1's AL changes, employee 9 is new.
+    execute(acme, "DELETE FROM leave_balance WHERE employee_id = 3")
+    execute(
+        acme,
+        "UPDATE leave_balance SET balance = 1 WHERE employee_id = 1 AND leave_type_code = 'AL'",
+    )
+    insert_rows(acme, "leave_balance", [
+        {"employee_id": 9, "leave_type_code": "AL", "balance": "9", "accrued_to": date(2025, 6, 26)}
+    ])  # fmt: skip
+    sync_leave_balances(database="acme_payroll")
+    assert "Imported leave balances: 3 employees, 4 balances updated, 2 unchanged." in _messages()
+    with ess_engine().connect() as conn:
+        rows = conn.execute(sa.select(leave_balance)).mappings().all()
+    by_payroll: dict[str, dict[tuple[int, str], str]] = {}
+    for r in rows:
+        key = (r["payroll_employee_id"], r["leave_type_code"])
+        by_payroll.setdefault(r["payroll_database"], {})[key] = str(r["balance"])
+    assert by_payroll["other_payroll"] == {(1, "AL"): "10.0000", (3, "AL"): "30.0000",
+                                           (9, "AL"): "90.0000"}  # fmt: skip
+    assert by_payroll["acme_payroll"] == {(1, "AL"): "1.0000", (1, "SL"): "38.5000",
+                                          (2, "AL"): "-4.2500", (9, "AL"): "9.0000"}  # fmt: skip
 
 
 def test_balances_of_an_unknown_leave_type_are_skipped_with_a_warning(acme):
