@@ -12,7 +12,6 @@ from sqlalchemy import (
     Column,
     Connection,
     Date,
-    Index,
     Integer,
     MetaData,
     Table,
@@ -131,10 +130,6 @@ _STAGE = Table(
     Column("accrued_to", Date, nullable=False),
     prefixes=["TEMPORARY"],
 )
-_STAGE_KEY = Index(
-    "ix_ess_staged_leave_balance_key", _STAGE.c.payroll_employee_id, _STAGE.c.leave_type_code
-)
-_STAGE.indexes.discard(_STAGE_KEY)  # made by _apply_stage after the load, not with the table
 # What differs between the stage and ESS: ess_id None = new in payroll, payroll_employee_id
 # None = gone from payroll, both set = changed.
 _DIFF = Table(
@@ -156,32 +151,34 @@ def _apply_stage(
     again. A re-sync with no change costs the one join; a pay run's adds only the writes.
     """
     ess, stage, diff = leave_balance, _STAGE, _DIFF
-    # PostgreSQL joins the staged rows by hashing them; SQLite would look for each ESS row
-    # by scanning the whole stage, so it gets an index (built once, after the load).
-    if conn.dialect.name != "postgresql":
-        _STAGE_KEY.create(conn)
     analyze(conn, stage)
-    held = (
-        select(ess.c.id, *(ess.c[name] for name in _STAGE_COLUMNS))
-        .where(ess.c.payroll_database == database)
-        .subquery("held")
-    )
+    # PostgreSQL hashes one side; SQLite looks each staged balance up in ESS's unique key,
+    # then scans ESS for the ones no staged balance matched. The database's own balances
+    # are filtered in the join, not in a subquery of ESS: SQLite would materialise that
+    # and scan it once per staged row.
+    of_database = ess.c.payroll_database == database
     same_key = and_(
-        held.c.payroll_employee_id == stage.c.payroll_employee_id,
-        held.c.leave_type_code == stage.c.leave_type_code,
+        of_database,
+        ess.c.payroll_employee_id == stage.c.payroll_employee_id,
+        ess.c.leave_type_code == stage.c.leave_type_code,
     )
     differs = or_(
-        held.c.id.is_(None),  # payroll's balance is new
-        stage.c.payroll_employee_id.is_(None),  # ESS's balance is gone from payroll
-        held.c.balance != stage.c.balance,
-        held.c.accrued_to != stage.c.accrued_to,
+        ess.c.id.is_(None),  # payroll's balance is new
+        and_(
+            of_database,  # not another payroll database's balance
+            or_(
+                stage.c.payroll_employee_id.is_(None),  # ESS's balance is gone from payroll
+                ess.c.balance != stage.c.balance,
+                ess.c.accrued_to != stage.c.accrued_to,
+            ),
+        ),
     )
     diff.create(conn)
     conn.execute(
         insert(diff).from_select(
             ["ess_id", *_STAGE_COLUMNS],
-            select(held.c.id, *stage.c)
-            .select_from(stage.join(held, same_key, full=True))
+            select(ess.c.id, *stage.c)
+            .select_from(stage.join(ess, same_key, full=True))
             .where(differs),
         )
     )
