@@ -23,6 +23,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     update,
 )
 
@@ -152,24 +153,32 @@ def _apply_stage(
     """
     ess, stage, diff = leave_balance, _STAGE, _DIFF
     analyze(conn, stage)
-    # PostgreSQL hashes one side; SQLite looks each staged balance up in ESS's unique key,
-    # then scans ESS for the ones no staged balance matched. The database's own balances
-    # are filtered in the join, not in a subquery of ESS: SQLite would materialise that
-    # and scan it once per staged row.
     of_database = ess.c.payroll_database == database
+    held: Any  # ESS's balances of this database, as the join's other side
+    if conn.dialect.name == "sqlite":
+        # SQLite would materialise a subquery on this side of a full join and scan it once
+        # per staged balance. On the table itself it looks each one up by ESS's unique key,
+        # then scans ESS (every database's balances) for those nothing matched: the
+        # database is filtered in the join, and other databases' balances after it.
+        held, own = ess, of_database
+    else:
+        # PostgreSQL hashes one side. Its scan of ESS reads only this database's balances
+        # (by the unique key's first column when they are a small part of ESS).
+        held = select(ess.c.id, *(ess.c[name] for name in _STAGE_COLUMNS))
+        held, own = held.where(of_database).subquery("held"), true()
     same_key = and_(
-        of_database,
-        ess.c.payroll_employee_id == stage.c.payroll_employee_id,
-        ess.c.leave_type_code == stage.c.leave_type_code,
+        own,
+        held.c.payroll_employee_id == stage.c.payroll_employee_id,
+        held.c.leave_type_code == stage.c.leave_type_code,
     )
     differs = or_(
-        ess.c.id.is_(None),  # payroll's balance is new
+        held.c.id.is_(None),  # payroll's balance is new
         and_(
-            of_database,  # not another payroll database's balance
+            own,  # not another payroll database's balance
             or_(
                 stage.c.payroll_employee_id.is_(None),  # ESS's balance is gone from payroll
-                ess.c.balance != stage.c.balance,
-                ess.c.accrued_to != stage.c.accrued_to,
+                held.c.balance != stage.c.balance,
+                held.c.accrued_to != stage.c.accrued_to,
             ),
         ),
     )
@@ -177,8 +186,8 @@ def _apply_stage(
     conn.execute(
         insert(diff).from_select(
             ["ess_id", *_STAGE_COLUMNS],
-            select(ess.c.id, *stage.c)
-            .select_from(stage.join(ess, same_key, full=True))
+            select(held.c.id, *stage.c)
+            .select_from(stage.join(held, same_key, full=True))
             .where(differs),
         )
     )
