@@ -94,9 +94,9 @@ def import_leave_balances(database: str) -> LeaveBalancesResult:
             )
             tail = tuple(constants.values())
             writer = BulkWriter(conn, leave_balance, [*_STAGE_COLUMNS, *constants],
-                                converted=tuple(constants))  # fmt: skip
+                                converted=tuple(constants), binary=True)  # fmt: skip
         else:
-            writer = BulkWriter(conn, _STAGE, _STAGE_COLUMNS)
+            writer = BulkWriter(conn, _STAGE, _STAGE_COLUMNS, binary=True)
         with writer:
             for rows in by_whole_employees(reader.chunks(sql, size=CHUNK)):
                 if job is not None:

@@ -8,8 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from ess.database import ess_engine
-from ess.schema import employee
-from tasks.bulk import STAGE_UPDATES_FROM, bulk_insert, bulk_update
+from ess.schema import employee, leave_balance
+from tasks.bulk import STAGE_UPDATES_FROM, BulkWriter, bind_constants, bulk_insert, bulk_update
 
 BEFORE = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 AFTER = datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC)
@@ -21,7 +21,9 @@ def _employees(conn, count):
             for n in range(count)]  # fmt: skip
     columns = ["code_key", "employee_code", "payroll_employee_id", "first_name", "surname",
                "yearly_salary", "first_imported_at", "synced_at"]  # fmt: skip
-    bulk_insert(conn, employee, columns, rows, constants={"payroll_database": "acme"})
+    fixed = bind_constants(conn, employee, {"payroll_database": "acme"})
+    rows = [(*r, *fixed.values()) for r in rows]
+    bulk_insert(conn, employee, [*columns, *fixed], rows, converted=tuple(fixed))
     return dict(conn.execute(sa.select(employee.c.code_key, employee.c.id)).tuples().all())
 
 
@@ -76,8 +78,6 @@ def test_a_database_without_a_bulk_path_stores_converted_constants_once(ess):
     # SQL Server (and any other engine) takes rows through SQLAlchemy's INSERT. Columns the
     # caller converted already (bind_constants) must not be converted again: a UTC time
     # converted twice would be refused as naive. Run that path here on a real database.
-    from tasks.bulk import BulkWriter, bind_constants
-
     with ess_engine().begin() as conn:
         fixed = bind_constants(
             conn, employee,
@@ -92,3 +92,28 @@ def test_a_database_without_a_bulk_path_stores_converted_constants_once(ess):
                       employee.c.synced_at)
         ).one()  # fmt: skip
     assert tuple(stored) == ("acme", BEFORE, AFTER)
+
+
+def test_a_binary_copy_stores_what_a_text_copy_stores(ess):
+    # The leave step copies in PostgreSQL's binary format (its values are typed exactly:
+    # ints, codes, Decimals, dates, a naive UTC time); other engines ignore the flag.
+    balances = [(1, "AL", Decimal("-4.2500"), date(2025, 6, 26)),
+                (2, "SL", Decimal("99999999.9999"), date(1999, 12, 31)),
+                (3, "LSL", Decimal("0.0001"), date(2030, 1, 1))]  # fmt: skip
+    with ess_engine().begin() as conn:
+        for database, binary in (("text", False), ("binary", True)):
+            fixed = bind_constants(conn, leave_balance, {"payroll_database": database,
+                                                         "synced_at": AFTER})  # fmt: skip
+            columns = ["payroll_employee_id", "leave_type_code", "balance", "accrued_to", *fixed]
+            with BulkWriter(conn, leave_balance, columns, converted=tuple(fixed),
+                            binary=binary) as writer:  # fmt: skip
+                writer.write([(*b, *fixed.values()) for b in balances])
+        stored = {}
+        for database in ("text", "binary"):
+            query = sa.select(*(leave_balance.c[c] for c in columns)).where(
+                leave_balance.c.payroll_database == database
+            )
+            stored[database] = sorted(conn.execute(query).tuples().all())
+    assert [r[:4] for r in stored["binary"]] == balances
+    assert [r[4:] for r in stored["binary"]] == [("binary", AFTER)] * 3
+    assert [r[:4] + r[5:] for r in stored["binary"]] == [r[:4] + r[5:] for r in stored["text"]]
