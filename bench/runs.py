@@ -186,7 +186,7 @@ def _register(bench: Bench, ess_url: str, databases: dict[str, str]) -> None:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from ess.database import dispose_engines
-    from tasks.registry import register_database
+    from ess.store.registry import register_database
 
     previous = os.environ.get("ESS_DATABASE_URL")
     os.environ["ESS_DATABASE_URL"] = ess_url

@@ -18,7 +18,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def require_database(database: str) -> None:
     """Exit 2 with the registered names when the database is unknown."""
-    from tasks.registry import UnknownDatabase, get_database
+    from ess.store.registry import UnknownDatabase, get_database
 
     try:
         get_database(database)

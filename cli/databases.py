@@ -31,7 +31,7 @@ def add(
     ] = None,
 ) -> None:
     """Register a payroll database (or replace its connection); the secret goes to a Block."""
-    from tasks.registry import register_database
+    from ess.store.registry import register_database
 
     try:
         registered = register_database(
@@ -52,7 +52,7 @@ def add(
 @databases_app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """The registered payroll databases (never a password)."""
-    from tasks.registry import list_databases
+    from ess.store.registry import list_databases
 
     databases = list_databases()
     if as_json:
@@ -74,7 +74,7 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
 @databases_app.command("remove")
 def remove(name: Annotated[str, typer.Argument(help="The payroll database's name.")]) -> None:
     """Forget a payroll database's registration; what it synced stays in ESS."""
-    from tasks.registry import UnknownDatabase, remove_database
+    from ess.store.registry import UnknownDatabase, remove_database
 
     try:
         remove_database(name)

@@ -20,7 +20,7 @@ def rejects(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Employees and fields held back from ESS, and why, until a later sync imports them."""
-    from tasks.employee_reads import list_issues
+    from ess.store.reads import list_issues
 
     require_database(database)
     issues = list_issues(database)
@@ -45,7 +45,7 @@ def show_employee(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """What ESS holds for one employee (secrets masked) and who owns each field."""
-    from tasks.employee_reads import employee_record
+    from ess.store.reads import employee_record
 
     require_database(database)
     found = employee_record(database, code)

@@ -64,14 +64,14 @@ def _run_sync(database: str, *, full: bool, preview: bool = False) -> int:
     require_database(database)
     if preview:
         return _run_preview(database, full=full)
-    from tasks.jobs import SYNC_FROM_PAYROLL
+    from jobs.lease import SYNC_FROM_PAYROLL
 
     return _run_job(database, SYNC_FROM_PAYROLL, full=full)
 
 
 def _run_job(database: str, kind: str, **parameters: Any) -> int:
     """Take the job, run its flow, print its Web API Log; the exit code says how it ended."""
-    from tasks.jobs import JobAlreadyRunning, heartbeat, refused, take_job
+    from jobs.lease import JobAlreadyRunning, heartbeat, refused, take_job
 
     # Take the job here, before Prefect starts: a second request is answered at once,
     # and twenty clicks do not become twenty flow runs.
@@ -100,7 +100,7 @@ def _run_job(database: str, kind: str, **parameters: Any) -> int:
 def _failed_if_never_started(job: Any) -> Iterator[None]:
     """End the job we took if the flow never ran it (Prefect could not start, Ctrl-C)."""
     from core.messages import job_failed
-    from tasks.jobs import FAILED, finish_job, running_job
+    from jobs.lease import FAILED, finish_job, running_job
 
     try:
         yield
@@ -112,13 +112,13 @@ def _failed_if_never_started(job: Any) -> Iterator[None]:
 
 
 def _job_log(database: str, job_id: int) -> list[Any]:
-    from tasks.web_api_log import read_log
+    from ess.store.log import read_log
 
     return read_log(database, job_id=job_id, limit=500)
 
 
 def _run_preview(database: str, *, full: bool) -> int:
-    from tasks.jobs import JobAlreadyRunning, live_job
+    from jobs.lease import JobAlreadyRunning, live_job
 
     running = live_job(database)
     if running is not None:
@@ -142,7 +142,7 @@ def leave_balances(
 ) -> None:
     """Sync balances for Leave Report: leave types and reasons, then every balance."""
     require_database(database)
-    from tasks.jobs import SYNC_LEAVE_BALANCES
+    from jobs.lease import SYNC_LEAVE_BALANCES
 
     raise typer.Exit(_run_job(database, SYNC_LEAVE_BALANCES))
 
@@ -169,8 +169,8 @@ def demo(
     from sqlalchemy import create_engine
 
     from ess.settings import settings
+    from ess.store.registry import register_database
     from generator import build_payroll
-    from tasks.registry import register_database
 
     path = settings().data_dir / "demo_payroll.db"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -189,7 +189,7 @@ def demo(
 @app.command()
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Per payroll database: the last successful sync and the last job's result."""
-    from tasks.status import database_statuses
+    from ess.store.status import database_statuses
 
     statuses = database_statuses()
     if as_json:
@@ -205,7 +205,7 @@ def log(
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many rows.")] = 50,
 ) -> None:
     """The Web API Log of one database, newest last."""
-    from tasks.web_api_log import read_log
+    from ess.store.log import read_log
 
     require_database(database)
     rows = read_log(database, limit=limit)
@@ -223,7 +223,7 @@ def lookups(
 ) -> None:
     """A lookup list as ESS serves it (through the ESS cache)."""
     from core.lookups import spec_named
-    from tasks.lookup_lists import lookup_list
+    from ess.store.lookup_lists import lookup_list
 
     require_database(database)
     try:

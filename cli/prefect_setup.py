@@ -35,7 +35,7 @@ def setup(
     """Register the Payroll Database block type, the ess-sync work pool, the zombie automation."""
     import httpx
 
-    from tasks import prefect_setup as ps
+    from orchestration import setup as ps
 
     try:
         url = ps.prefect_api_url()

@@ -26,7 +26,7 @@ def support_bundle(
     ] = None,
 ) -> None:
     """Write a support bundle: a job's Web API Log, job history, rejects, versions, config."""
-    from tasks.support_bundle import UnknownRun, write_bundle
+    from support.bundle import UnknownRun, write_bundle
 
     require_database(database)
     output = output.expanduser()

@@ -72,7 +72,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
 
     def bind_processor(self, dialect: Dialect) -> Any:
         # Only SQLite needs the decimal turned into text; elsewhere the driver takes it as it
-        # is, and bulk writes (tasks/bulk.py) skip a call per value.
+        # is, and bulk writes (ess/store/bulk.py) skip a call per value.
         if dialect.name != "sqlite":
             return self.load_dialect_impl(dialect).bind_processor(dialect)
         return super().bind_processor(dialect)

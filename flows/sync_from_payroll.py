@@ -13,15 +13,15 @@ from pydantic.json_schema import SkipJsonSchema
 
 from core import messages
 from core.lookups import LOOKUPS, PAY_FREQUENCY
-from flows.job_runner import Say, run_as_job
-from tasks.cache_steps import clear_cache
+from ess.store.log import ERROR, INFO, WARNING, write_log
+from ess.store.registry import ensure_registered
+from jobs.lease import SYNC_FROM_PAYROLL, JobAlreadyRunning, live_job
+from jobs.reporting import JobReport, artifact_key
+from jobs.retries import confirm_timeout_seconds, step_options
+from jobs.runner import Say, run_as_job
+from tasks.cache import clear_cache
 from tasks.employees import import_employees
-from tasks.jobs import SYNC_FROM_PAYROLL, JobAlreadyRunning, live_job
 from tasks.lookups.importer import import_lookup, import_lookups
-from tasks.registry import ensure_registered
-from tasks.reporting import JobReport, artifact_key
-from tasks.retries import confirm_timeout_seconds, step_options
-from tasks.web_api_log import ERROR, INFO, WARNING, write_log
 
 YES = "Yes, sync changes"
 NO = "No, do not sync"

@@ -9,8 +9,8 @@ from prefect import flow
 
 from core import messages
 from core.retention import months_before
+from ess.store.log import write_log
 from tasks.retention import count_expired, purge_web_api_log
-from tasks.web_api_log import write_log
 
 
 @flow(name="web-api-log-retention")

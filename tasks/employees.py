@@ -39,11 +39,11 @@ from core.queries import (
 )
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES, employee, employee_issue, manages, payroll_database
-from tasks.bulk import BulkWriter, analyze, bind_constants, bulk_insert, bulk_update
-from tasks.job_context import cancel_hook, cancellable, current_job
-from tasks.payroll_source import PayrollReader, payroll_reader
-from tasks.registry import load_connection
-from tasks.retries import STEP_OPTIONS
+from ess.store.bulk import BulkWriter, analyze, bind_constants, bulk_insert, bulk_update
+from ess.store.registry import load_connection
+from jobs.context import cancel_hook, cancellable, current_job
+from jobs.retries import STEP_OPTIONS
+from payroll.source import PayrollReader, payroll_reader
 
 # Payroll's clock is not ours and a change can commit after a later one is stamped:
 # re-read this much of the feed before the watermark. Re-reading changes nothing.
@@ -148,7 +148,7 @@ def _import(
     with ExitStack() as writing:
         if ess_empty:
             # Nothing to compare with: no query runs between the inserts, so one COPY
-            # takes every chunk while the next is read and prepared (tasks/bulk.py).
+            # takes every chunk while the next is read and prepared (ess/store/bulk.py).
             columns = [*INSERT_COLUMNS, *_FIXED]
             state.writer = writing.enter_context(
                 BulkWriter(conn, employee, columns, converted=_FIXED)
@@ -501,7 +501,7 @@ def _has_manager(of: Any) -> Any:
 def _missing_managers(conn: Connection, database: str, state: _ChunkState) -> list[Issue]:
     """A warning for each employee in scope whose manager is not an employee of this payroll.
 
-    ESS finds an employee's manager by code when it reads them (tasks/employee_reads.py), so
+    ESS finds an employee's manager by code when it reads them (ess/store/reads.py), so
     nothing is written here. A full sync looks at everyone; a sync of changes at the
     employees it read, and those whose manager it added or removed.
     """

@@ -32,11 +32,11 @@ from core.leave import BALANCE_COLUMNS, PLACES, by_whole_employees, prepare_bala
 from core.queries import select_all
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES, leave_balance
-from tasks.bulk import BulkWriter, analyze, bind_constants
-from tasks.job_context import cancel_hook, cancellable, current_job
-from tasks.payroll_source import payroll_reader
-from tasks.registry import load_connection
-from tasks.retries import STEP_OPTIONS
+from ess.store.bulk import BulkWriter, analyze, bind_constants
+from ess.store.registry import load_connection
+from jobs.context import cancel_hook, cancellable, current_job
+from jobs.retries import STEP_OPTIONS
+from payroll.source import payroll_reader
 
 CHUNK = 4_000  # balances a read (whole employees); small chunks stay in the CPU's cache
 _INSERT_COLUMNS = (

@@ -15,8 +15,8 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
-from tasks.jobs import SYNC_FROM_PAYROLL, SYNC_LEAVE_BALANCES
-from tasks.registry import UnknownDatabase, check_name, get_database
+from ess.store.registry import UnknownDatabase, check_name, get_database
+from jobs.lease import SYNC_FROM_PAYROLL, SYNC_LEAVE_BALANCES
 from web import errors, queries
 from web.launcher import Busy, Launcher, PreviewFailed
 from web.security import CSRF_HEADER, SECURITY_HEADERS, Sessions

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
-from tasks.registry import UnknownDatabase
+from ess.store.registry import UnknownDatabase
 from web.queries import UnknownJob
 
 logger = logging.getLogger("ess.web")

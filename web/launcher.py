@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ess.settings import settings as ess_settings
-from tasks.jobs import (
+from jobs.lease import (
     SYNC_FROM_PAYROLL,
     SYNC_LEAVE_BALANCES,
     JobAlreadyRunning,

@@ -15,11 +15,11 @@ from core.messages import duplicate_keys, imported
 from core.queries import select_all
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES
-from tasks.job_context import cancel_hook, cancellable
-from tasks.payroll_source import payroll_reader
-from tasks.registry import load_connection
-from tasks.retries import STEP_OPTIONS
-from tasks.web_api_log import WARNING, write_log
+from ess.store.log import WARNING, write_log
+from ess.store.registry import load_connection
+from jobs.context import cancel_hook, cancellable
+from jobs.retries import STEP_OPTIONS
+from payroll.source import payroll_reader
 
 
 @task(

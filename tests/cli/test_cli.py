@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from tasks.jobs import SYNC_FROM_PAYROLL, take_job
+from jobs.lease import SYNC_FROM_PAYROLL, take_job
 from tests.support import execute, fill_lookups
 
 runner = CliRunner()

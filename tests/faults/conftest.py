@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from ess.database import dispose_engines
+from ess.store.registry import register_database
 from generator import build_payroll
-from tasks.registry import register_database
 from tests.conftest import (
     _create_postgres_database,
     _drop_postgres_database,

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from ess.database import ess_engine
 from ess.schema import employee, sync_job
+from ess.store.log import read_log
 from flows.sync_from_payroll import sync_from_payroll
-from tasks.web_api_log import read_log
 from tests.conftest import _create_postgres_database, _drop_postgres_database, postgres_url
 from tests.faults.conftest import build_and_register, finish, wait_for
 

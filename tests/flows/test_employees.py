@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 from cli.main import app
 from ess.database import ess_engine
 from ess.schema import employee, employee_issue, metadata, payroll_database
+from ess.store.log import read_log
+from ess.store.registry import get_database, register_database
 from flows.sync_from_payroll import sync_from_payroll
 from generator import add_hard_cases, build_payroll, change_employees
-from tasks.registry import get_database, register_database
-from tasks.web_api_log import read_log
 from tests.support import execute
 
 runner = CliRunner()
@@ -301,7 +301,7 @@ def _manager_warnings(database="acme_payroll"):
 
 
 def test_a_manager_who_joins_or_leaves_changes_the_warnings_of_reports_not_read(acme):
-    from tasks.employee_reads import employee_record
+    from ess.store.reads import employee_record
 
     _sync()
     before = _manager_warnings()

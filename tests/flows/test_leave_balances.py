@@ -5,9 +5,9 @@ import sqlalchemy as sa
 
 from ess.database import ess_engine
 from ess.schema import leave_balance
+from ess.store.log import read_log
+from ess.store.registry import get_database, register_database
 from flows.sync_leave_balances import sync_leave_balances
-from tasks.registry import get_database, register_database
-from tasks.web_api_log import read_log
 from tests.support import execute, fill_lookups, insert_rows, payroll_schema_sql
 
 EXPECTED = [

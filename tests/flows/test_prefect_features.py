@@ -23,11 +23,11 @@ from prefect.states import Running
 from blocks.payroll_database import PayrollDatabase
 from ess.database import ess_engine
 from ess.schema import employee, sync_job
+from ess.store.log import read_log
+from ess.store.registry import get_database, register_database
 from flows.sync_from_payroll import sync_from_payroll
 from generator import build_payroll
-from tasks.jobs import SYNC_FROM_PAYROLL, take_job
-from tasks.registry import get_database, register_database
-from tasks.web_api_log import read_log
+from jobs.lease import SYNC_FROM_PAYROLL, take_job
 
 
 @pytest.fixture
@@ -142,7 +142,7 @@ def test_flow_runs_end_without_waiting_for_the_heartbeat_thread():
 
     from prefect import flow_engine
 
-    from flows import prefect_compat
+    from orchestration import prefect_compat
 
     # Prefect still has the hook we replace, with the switch we turn off.
     original = prefect_compat._original_send_heartbeats

@@ -4,10 +4,10 @@ import sqlalchemy as sa
 
 from ess.database import ess_engine
 from ess.schema import web_api_log
+from ess.store.log import read_log
 from flows.web_api_log_retention import web_api_log_retention
-from tasks.jobs import SYNC_FROM_PAYROLL, take_job
+from jobs.lease import SYNC_FROM_PAYROLL, take_job
 from tasks.retention import purge_web_api_log
-from tasks.web_api_log import read_log
 
 
 def _add(rows):

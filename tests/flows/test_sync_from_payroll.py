@@ -6,11 +6,11 @@ import sqlalchemy as sa
 from core import messages
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES, ess_cache, payroll_database, sync_job
+from ess.store.cache import TableCache
+from ess.store.log import read_log
+from ess.store.registry import get_database, register_database
 from flows.sync_from_payroll import sync_from_payroll
-from tasks.cache import TableCache
-from tasks.jobs import SYNC_FROM_PAYROLL, take_job
-from tasks.registry import get_database, register_database
-from tasks.web_api_log import read_log
+from jobs.lease import SYNC_FROM_PAYROLL, take_job
 from tests.support import execute, fill_lookups, payroll_schema_sql
 
 EXPECTED_FIRST_RUN = [
@@ -184,7 +184,7 @@ def test_a_job_whose_heartbeat_stopped_is_abandoned_and_the_next_sync_runs(acme)
 
 
 def test_an_unknown_database_fails_with_a_clear_message(ess, prefect_api):
-    from tasks.registry import UnknownDatabase
+    from ess.store.registry import UnknownDatabase
 
     with pytest.raises(UnknownDatabase, match="No payroll database is registered as 'nowhere'"):
         sync_from_payroll(database="nowhere")

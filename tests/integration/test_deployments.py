@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine
 
+from ess.store.log import read_log
 from generator import build_payroll
-from tasks.prefect_setup import ZOMBIE_AUTOMATION
-from tasks.web_api_log import read_log
+from orchestration.setup import ZOMBIE_AUTOMATION
 from tests.integration.conftest import REPO, PrefectWorld, ess_sync, isolated_env, ok, run
 
 SYNC = "sync-from-payroll/process-worker"

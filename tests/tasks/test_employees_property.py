@@ -12,9 +12,9 @@ from core.employees import ESS_OWNED, PAYROLL_COLUMNS
 from core.lookups import ALL_SPECS
 from ess.database import ess_engine
 from ess.schema import employee
+from ess.store.registry import register_database
 from tasks.employees import import_employees
 from tasks.lookups.importer import import_lookup
-from tasks.registry import register_database
 from tests.support import fill_lookups
 
 NAMES = st.sampled_from(["Ava", "Noah", "Zoe", "Li", "O'Brien", "Smith-Jones"])

@@ -104,7 +104,7 @@ def served(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> Itera
     from prefect.settings import PREFECT_API_URL
 
     from ess.database import dispose_engines
-    from tasks.registry import register_database
+    from ess.store.registry import register_database
 
     root = tmp_path_factory.mktemp("web")
     env = {
@@ -167,7 +167,7 @@ def _wait_until_up(url: str, server: subprocess.Popen[Any], log: Path) -> None:
 
 def _wait_for_jobs_to_end(databases: list[str]) -> None:
     # Job processes outlive the page by design; let them finish before their files go.
-    from tasks.jobs import running_job
+    from jobs.lease import running_job
 
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and any(running_job(d) for d in databases):

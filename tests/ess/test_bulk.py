@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from ess.database import ess_engine
 from ess.schema import employee, leave_balance
-from tasks.bulk import STAGE_UPDATES_FROM, BulkWriter, bind_constants, bulk_insert, bulk_update
+from ess.store.bulk import STAGE_UPDATES_FROM, BulkWriter, bind_constants, bulk_insert, bulk_update
 
 BEFORE = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 AFTER = datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC)

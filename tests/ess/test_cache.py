@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from tasks.cache import RedisCache, TableCache, ess_cache_store
+from ess.store.cache import RedisCache, TableCache, ess_cache_store
 from tests.conftest import REDIS_URL
 
 
@@ -36,9 +36,9 @@ def test_the_redis_cache_clears_one_database_only(monkeypatch):
 def test_a_sync_clears_the_redis_cache_of_its_database(
     ess, payroll_sqlite, prefect_api, monkeypatch
 ):
+    from ess.store.log import read_log
+    from ess.store.registry import register_database
     from flows.sync_from_payroll import sync_from_payroll
-    from tasks.registry import register_database
-    from tasks.web_api_log import read_log
     from tests.support import fill_lookups
 
     monkeypatch.setenv("ESS_CACHE_URL", REDIS_URL)

@@ -33,8 +33,8 @@ from core.redact import redact_url
 from ess.database import current_revision, ess_engine, head_revision
 from ess.schema import sync_job, web_api_log
 from ess.settings import Settings, settings
-from tasks.employee_reads import list_issues
-from tasks.registry import get_database
+from ess.store.reads import list_issues
+from ess.store.registry import get_database
 
 HISTORY = 50
 # A refusal is logged while the job holds the database; a minute either side also catches
@@ -246,7 +246,7 @@ def known_secrets(database: str, api_url: str | None) -> tuple[list[str], list[s
             secrets += url_secrets(secret.get_secret_value())
     if api_url is None:
         return secrets, []
-    from tasks.registry import load_connection
+    from ess.store.registry import load_connection
 
     try:
         block = load_connection(database)

@@ -2,7 +2,7 @@ import sqlite3
 
 import pytest
 
-from tasks.faults import describe, is_transient, sqlstate
+from payroll.faults import describe, is_transient, sqlstate
 
 
 class FakePyodbcError(Exception):

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from core.lookups import LookupSpec
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES
-from tasks.cache import ess_cache_store
+from ess.store.cache import ess_cache_store
 
 
 def lookup_list(database: str, spec: LookupSpec) -> list[dict[str, Any]]:

@@ -8,9 +8,9 @@ from prefect.tasks import exponential_backoff
 
 from core import messages
 from ess.settings import settings
-from tasks.faults import is_transient
-from tasks.job_context import current_job
-from tasks.web_api_log import WARNING, write_log
+from ess.store.log import WARNING, write_log
+from jobs.context import current_job
+from payroll.faults import is_transient
 
 
 def _cause(exc: BaseException) -> tuple[bool, str]:

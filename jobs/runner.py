@@ -10,9 +10,10 @@ from prefect.runtime import flow_run
 from prefect.states import Cancelled, Failed, State
 
 from core import messages
-from tasks.faults import describe
-from tasks.job_context import JobContext, job_context
-from tasks.jobs import (
+from ess.store.log import ERROR, INFO, write_log
+from ess.store.registry import job_limit_seconds
+from jobs.context import JobContext, job_context
+from jobs.lease import (
     COMPLETED,
     FAILED,
     TIMED_OUT,
@@ -23,11 +24,10 @@ from tasks.jobs import (
     refused,
     take_job,
 )
-from tasks.payroll_source import is_query_timeout
-from tasks.prefect_runs import crash_abandoned_runs
-from tasks.registry import job_limit_seconds
-from tasks.reporting import JobReport
-from tasks.web_api_log import ERROR, INFO, write_log
+from jobs.reporting import JobReport
+from orchestration.runs import crash_abandoned_runs
+from payroll.faults import describe
+from payroll.source import is_query_timeout
 
 Say = Callable[..., None]
 Steps = Callable[[int, Say, dict[str, Any], JobReport], None]

@@ -6,10 +6,10 @@ import sqlalchemy as sa
 from blocks.payroll_database import PayrollDatabase
 from core.leave import BALANCE_COLUMNS, PLACES
 from core.queries import select_all
+from ess.store.log import read_log
+from ess.store.registry import list_databases, register_database
 from flows.sync_from_payroll import sync_from_payroll
-from tasks.payroll_source import PayrollReadError, payroll_reader
-from tasks.registry import list_databases, register_database
-from tasks.web_api_log import read_log
+from payroll.source import PayrollReadError, payroll_reader
 from tests.conftest import ODBC_DRIVER
 from tests.support import fill_lookups
 

@@ -20,8 +20,8 @@ from core import messages
 from ess.database import ess_engine
 from ess.schema import payroll_database, sync_job, web_api_log
 from ess.settings import settings
-from tasks.job_context import JobContext
-from tasks.web_api_log import echo_to_prefect
+from ess.store.log import echo_to_prefect
+from jobs.context import JobContext
 
 SYNC_FROM_PAYROLL = "sync-from-payroll"
 SYNC_LEAVE_BALANCES = "sync-leave-balances"

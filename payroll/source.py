@@ -16,8 +16,8 @@ from sqlalchemy.engine import make_url
 
 from blocks.payroll_database import PayrollDatabase
 from core.redact import scrub, split_odbc
-from tasks.faults import PermanentFault, describe, is_transient, sqlstate
-from tasks.job_context import cancel_hook, cancellable
+from jobs.context import cancel_hook, cancellable
+from payroll.faults import PermanentFault, describe, is_transient, sqlstate
 
 CHUNK_ROWS = 10_000
 _cursor_ids = itertools.count(1)

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
 
-from tasks.web_api_log import LogRow, read_log
+from ess.store.log import LogRow, read_log
 
 _logger = logging.getLogger("ess_sync.reporting")
 
