@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.results import JobResult
+
 _KB_PER_MB = 1024  # ru_maxrss is in kilobytes on Linux
 
 
@@ -62,10 +64,10 @@ def _flows() -> dict[str, Any]:
     return {"sync-from-payroll": sync_from_payroll, "sync-leave-balances": sync_leave_balances}
 
 
-def _completed(state: Any, what: str) -> dict[str, Any]:
+def _completed(state: Any, what: str) -> JobResult:
     if not state.is_completed():
         raise RuntimeError(f"{what} ended {state.name}: {state.message}")
-    result: dict[str, Any] = state.result()
+    result: JobResult = state.result()
     return result
 
 
@@ -96,9 +98,8 @@ def run_flow(args: dict[str, Any]) -> dict[str, Any]:
     seconds = statistics.median(runs)
     if profiler is not None:
         profiler.dump_stats(args["profile"])
-    steps = result.get("steps", {})
-    counts = steps.get("employees") or steps.get("leave balances") or {}
-    counts = {k: v for k, v in counts.items() if isinstance(v, int)}
+    step = result.step("employees") or result.step("leave balances")
+    counts = dict(step.counts) if step else {}
     return {
         "seconds": seconds,
         "runs_s": runs,

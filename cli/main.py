@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -61,77 +59,42 @@ def run(
 
 
 def _run_sync(database: str, *, full: bool, preview: bool = False) -> int:
+    from jobs.kinds import SYNC_FROM_PAYROLL
+
     require_database(database)
     if preview:
         return _run_preview(database, full=full)
-    from jobs.lease import SYNC_FROM_PAYROLL
-
-    return _run_job(database, SYNC_FROM_PAYROLL, full=full)
+    return _run_job(SYNC_FROM_PAYROLL, database, full=full)
 
 
-def _run_job(database: str, kind: str, **parameters: Any) -> int:
-    """Take the job, run its flow, print its Web API Log; the exit code says how it ended."""
-    from jobs.lease import JobAlreadyRunning, heartbeat, refused, take_job
+def _run_job(kind: Any, database: str, **parameters: Any) -> int:
+    """Run a job through jobs.start, print its Web API Log; the exit code says how it ended."""
+    from ess.store.log import read_log
+    from jobs.start import NOT_STARTED, start_job
 
-    # Take the job here, before Prefect starts: a second request is answered at once,
-    # and twenty clicks do not become twenty flow runs.
-    try:
-        job = take_job(database, kind)
-    except JobAlreadyRunning as busy:
-        errors.print(refused(database, busy.running), highlight=False)
+    outcome = start_job(kind, database, **parameters)
+    if outcome.status == NOT_STARTED and outcome.job_id is None:
+        errors.print(outcome.message, highlight=False)
         return EXIT_NOT_STARTED
-    with heartbeat(job), _failed_if_never_started(job):
-        flow_function: Any
-        if kind == "sync-from-payroll":
-            from flows.sync_from_payroll import sync_from_payroll as flow_function
-        else:
-            from flows.sync_leave_balances import sync_leave_balances as flow_function
-        state = flow_function(database=database, job_id=job.id, return_state=True, **parameters)
-    console.print(render.log_table(_job_log(database, job.id), title=f"Web API Log: {database}"))
-    if state.is_completed():
+    rows = read_log(database, job_id=outcome.job_id, limit=500)
+    console.print(render.log_table(rows, title=f"Web API Log: {database}"))
+    if outcome.ok:
         return 0
-    if state.is_cancelled():
-        errors.print(state.message or "Job Not Started.", highlight=False)
+    if outcome.status == NOT_STARTED:
+        errors.print(outcome.message, highlight=False)
         return EXIT_NOT_STARTED
     return EXIT_FAILED
 
 
-@contextmanager
-def _failed_if_never_started(job: Any) -> Iterator[None]:
-    """End the job we took if the flow never ran it (Prefect could not start, Ctrl-C)."""
-    from core.messages import job_failed
-    from jobs.lease import FAILED, finish_job, running_job
-
-    try:
-        yield
-    finally:
-        held = running_job(job.payroll_database)
-        if held is not None and held.id == job.id and held.flow_run_id is None:
-            reason = "the sync could not start (see the command's output)"
-            finish_job(job, FAILED, job_failed(reason), level="error")
-
-
-def _job_log(database: str, job_id: int) -> list[Any]:
-    from ess.store.log import read_log
-
-    return read_log(database, job_id=job_id, limit=500)
-
-
 def _run_preview(database: str, *, full: bool) -> int:
-    from jobs.lease import JobAlreadyRunning, live_job
+    from jobs.kinds import SYNC_FROM_PAYROLL
+    from jobs.start import NOT_STARTED, preview_job
 
-    running = live_job(database)
-    if running is not None:
-        errors.print(str(JobAlreadyRunning(running)), highlight=False)
-        return EXIT_NOT_STARTED
-    from flows.sync_from_payroll import sync_from_payroll
-
-    state = sync_from_payroll(database=database, full=full, preview=True, return_state=True)
-    if not state.is_completed():
-        errors.print(state.message or "The preview did not complete.", highlight=False)
-        return EXIT_NOT_STARTED if state.is_cancelled() else EXIT_FAILED
-    result: dict[str, Any] = state.result()  # type: ignore[assignment]
-    console.print(render.preview_table(result, title=f"Preview: {database}"))
+    outcome = preview_job(SYNC_FROM_PAYROLL, database, full=full)
+    if outcome.result is None:
+        errors.print(outcome.message, highlight=False)
+        return EXIT_NOT_STARTED if outcome.status == NOT_STARTED else EXIT_FAILED
+    console.print(render.preview_table(outcome.result, title=f"Preview: {database}"))
     console.print("Preview only: nothing was changed.")
     return 0
 
@@ -141,10 +104,10 @@ def leave_balances(
     database: Annotated[str, typer.Argument(help="The payroll database's registered name.")],
 ) -> None:
     """Sync balances for Leave Report: leave types and reasons, then every balance."""
-    require_database(database)
-    from jobs.lease import SYNC_LEAVE_BALANCES
+    from jobs.kinds import SYNC_LEAVE_BALANCES
 
-    raise typer.Exit(_run_job(database, SYNC_LEAVE_BALANCES))
+    require_database(database)
+    raise typer.Exit(_run_job(SYNC_LEAVE_BALANCES, database))
 
 
 @app.command("purge-log")

@@ -8,6 +8,8 @@ from typing import Any
 
 from rich.table import Table
 
+from core.results import JobResult
+
 
 def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "never"
@@ -81,18 +83,13 @@ def rows_table(rows: Sequence[Mapping[str, Any]], title: str) -> Table:
     return table
 
 
-def preview_table(result: Mapping[str, Any], title: str) -> Table:
+def preview_table(result: JobResult, title: str) -> Table:
     """What each step of a sync would change, and the first employee codes of each change."""
     table = Table(title=title, title_justify="left")
     table.add_column("Step")
     table.add_column("Would change")
-    for step, counts in result["steps"].items():
-        if not isinstance(counts, Mapping):
-            continue
-        shown = ", ".join(
-            f"{v} {k}" for k, v in counts.items() if isinstance(v, int) and k != "samples"
-        )
-        table.add_row(step, shown)
-        for kind, codes in (counts.get("samples") or {}).items():
+    for step in result.steps:
+        table.add_row(step.name, step.shown())
+        for kind, codes in step.samples:
             table.add_row("", f"{kind}: {', '.join(codes)}", style="dim")
     return table

@@ -52,6 +52,15 @@ class ChangeCounts:
     deactivated: int = 0
     unchanged: int = 0
 
+    def counted(self) -> dict[str, int]:
+        """Each count by its name, as the Web API Log orders them."""
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "deactivated": self.deactivated,
+            "unchanged": self.unchanged,
+        }
+
 
 @dataclass
 class Changes:

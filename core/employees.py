@@ -258,6 +258,17 @@ class EmployeeCounts:
     removed: int = 0
     samples: dict[str, list[str]] = field(default_factory=dict)
 
+    def counted(self) -> dict[str, int]:
+        """Each count by its name, as the Web API Log orders them."""
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "terminated": self.terminated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+            "removed": self.removed,
+        }
+
     def note(self, kind: str, code: str, keep: int = 10) -> None:
         """Count one change and remember the first codes of each kind (for previews)."""
         self.note_all(kind, [code], keep)

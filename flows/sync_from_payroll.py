@@ -13,19 +13,26 @@ from pydantic.json_schema import SkipJsonSchema
 
 from core import messages
 from core.lookups import LOOKUPS, PAY_FREQUENCY
-from ess.store.log import ERROR, INFO, WARNING, write_log
+from core.results import JobResult
+from core.steps import (
+    CLEARING_CACHE,
+    IMPORTING_EMPLOYEES,
+    IMPORTING_LOOKUPS,
+    IMPORTING_PAY_FREQUENCY,
+)
+from ess.store.log import ERROR, WARNING, write_log
 from ess.store.registry import ensure_registered
-from jobs.lease import SYNC_FROM_PAYROLL, JobAlreadyRunning, live_job
-from jobs.reporting import JobReport, artifact_key
+from jobs.kinds import SYNC_FROM_PAYROLL
+from jobs.lease import JobAlreadyRunning, live_job
+from jobs.reporting import artifact_key
 from jobs.retries import confirm_timeout_seconds, step_options
-from jobs.runner import Say, run_as_job
+from jobs.runner import JobSteps, run_as_job, run_preview
 from tasks.cache import clear_cache
 from tasks.employees import import_employees
 from tasks.lookups.importer import import_lookup, import_lookups
 
 YES = "Yes, sync changes"
 NO = "No, do not sync"
-STEP_COUNT = 4  # cache, lookups, pay frequency, employees
 
 
 class SyncConfirmation(RunInput):
@@ -41,7 +48,7 @@ def sync_from_payroll(
     preview: bool = False,
     confirm: bool = False,
     job_id: SkipJsonSchema[int | None] = None,
-) -> dict[str, Any] | State[Any]:
+) -> JobResult | State[Any]:
     """Bring one payroll database's changes into ESS, step by step, as the Web API Log shows.
 
     Args:
@@ -59,87 +66,51 @@ def sync_from_payroll(
         if refusal is not None:
             return refusal
 
-    def steps(job: int, say: Say, summary: dict[str, Any], report: JobReport) -> None:
-        summary["step"] = "Clearing cache"
-        say(messages.CLEARING_CACHE)
-        say(messages.cache_cleared(clear_cache.with_options(**step_options())(database)))
-        report.step_done()
-        _import_steps(database, full, job, say, summary, report)
+    def steps(job: JobSteps) -> None:
+        with job.step(CLEARING_CACHE):
+            job.say(messages.cache_cleared(clear_cache.with_options(**step_options())(database)))
+        _import_steps(job, database, full)
 
-    return run_as_job(database, SYNC_FROM_PAYROLL, job_id, steps, STEP_COUNT)
+    return run_as_job(SYNC_FROM_PAYROLL, database, job_id, steps)
 
 
-def _import_steps(
-    database: str,
-    full: bool,
-    job_id: int | None,
-    say: Say,
-    summary: dict[str, Any],
-    report: JobReport | None,
-) -> None:
-    """The import steps; without a job id they only preview (compute, write nothing)."""
-    preview = job_id is None
+def _import_steps(job: JobSteps, database: str, full: bool) -> None:
+    """The import steps; a preview runs them too, computing and writing nothing."""
     options = step_options()
-    say(messages.IMPORTING_LOOKUPS, INFO)
-    summary["step"] = "Importing lookups"
-    # One task for the eleven lookups: one payroll connection, each lookup still its own
-    # transaction and its own counts row (written by the task as each one commits).
-    all_counts = import_lookups.with_options(**options)(LOOKUPS, database, job_id, preview)
-    for spec, counts in zip(LOOKUPS, all_counts, strict=True):
-        summary[spec.name] = counts.__dict__
-        if preview:
-            say(messages.imported(spec.name, counts), INFO)
-    if report:
-        report.step_done()
+    with job.step(IMPORTING_LOOKUPS):
+        # One task for the eleven lookups: one payroll connection, each lookup still its own
+        # transaction and its own counts row (written by the task as each one commits).
+        all_counts = import_lookups.with_options(**options)(LOOKUPS, database, job.id, job.preview)
+        for spec, counts in zip(LOOKUPS, all_counts, strict=True):
+            job.record(spec.name, counts)
+            if job.preview:
+                job.say(messages.imported(spec.name, counts))
 
-    summary["step"] = "Importing pay frequency"
-    say(messages.IMPORTING_PAY_FREQUENCY, INFO)
-    counts = import_lookup.with_options(**options)(PAY_FREQUENCY, database, job_id, preview)
-    summary[PAY_FREQUENCY.name] = counts.__dict__
-    say(messages.imported(PAY_FREQUENCY.name, counts), INFO)
-    if report:
-        report.step_done()
+    with job.step(IMPORTING_PAY_FREQUENCY):
+        counts = import_lookup.with_options(**options)(PAY_FREQUENCY, database, job.id, job.preview)
+        job.record(PAY_FREQUENCY.name, counts)
+        job.say(messages.imported(PAY_FREQUENCY.name, counts))
 
-    summary["step"] = "Importing employees"
-    say(messages.IMPORTING_EMPLOYEES, INFO)
-    result = import_employees.with_options(**options)(database, job_id, full, preview)
-    # One row per distinct problem: two employees sharing a code make one row naming both.
-    issues = {i.message(): i.rejected for i in result.issues}
-    for message, rejected in list(issues.items())[: messages.ISSUES_SHOWN]:
-        say(message, ERROR if rejected else WARNING)
-    if len(issues) > messages.ISSUES_SHOWN:
-        say(messages.more_issues(len(issues) - messages.ISSUES_SHOWN, database), WARNING)
-    if result.counts.removed:
-        say(messages.employees_removed(result.counts.removed), INFO)
-    say(messages.imported_employees(result.counts), INFO)
-    summary["employees"] = {
-        "added": result.counts.added,
-        "updated": result.counts.updated,
-        "terminated": result.counts.terminated,
-        "unchanged": result.counts.unchanged,
-        "rejected": result.counts.rejected,
-        "removed": result.counts.removed,
-        "samples": result.counts.samples,
-    }
-    if report:
-        report.step_done()
+    with job.step(IMPORTING_EMPLOYEES):
+        result = import_employees.with_options(**options)(database, job.id, full, job.preview)
+        # One row per distinct problem: two employees sharing a code make one row naming both.
+        issues = {i.message(): i.rejected for i in result.issues}
+        for message, rejected in list(issues.items())[: messages.ISSUES_SHOWN]:
+            job.say(message, ERROR if rejected else WARNING)
+        if len(issues) > messages.ISSUES_SHOWN:
+            job.say(messages.more_issues(len(issues) - messages.ISSUES_SHOWN, database), WARNING)
+        if result.counts.removed:
+            job.say(messages.employees_removed(result.counts.removed))
+        job.say(messages.imported_employees(result.counts))
+        job.record("employees", result.counts)
 
 
-def _preview(database: str, full: bool) -> dict[str, Any] | State[Any]:
+def _preview(database: str, full: bool) -> JobResult | State[Any]:
     """What a sync would change, written nowhere but one log row."""
     running = live_job(database)
     if running is not None:
         return Cancelled(message=str(JobAlreadyRunning(running)))
-    lines: list[str] = []
-    summary: dict[str, Any] = {}
-
-    def collect(message: str, level: str = INFO) -> None:
-        lines.append(message)
-
-    _import_steps(database, full, None, collect, summary, None)
-    summary.pop("step", None)
-    write_log(database, messages.PREVIEW_ONLY)
-    return {"database": database, "status": "preview", "lines": lines, "steps": summary}
+    return run_preview(SYNC_FROM_PAYROLL, database, lambda job: _import_steps(job, database, full))
 
 
 def _ask_to_confirm(database: str, full: bool) -> State[Any] | None:
@@ -148,8 +119,8 @@ def _ask_to_confirm(database: str, full: bool) -> State[Any] | None:
     if isinstance(preview, State):
         return preview
     create_markdown_artifact(
-        preview_markdown(database, preview),
-        key=artifact_key(SYNC_FROM_PAYROLL, "preview", database),
+        preview_markdown(preview),
+        key=artifact_key(SYNC_FROM_PAYROLL.name, "preview", database),
         description=f"What a sync of {database} would change",
     )
     try:
@@ -162,16 +133,13 @@ def _ask_to_confirm(database: str, full: bool) -> State[Any] | None:
     return Cancelled(message=messages.SYNC_CANCELLED)
 
 
-def preview_markdown(database: str, preview: dict[str, Any]) -> str:
+def preview_markdown(preview: JobResult) -> str:
     """The preview as the Prefect UI shows it before asking to confirm."""
-    lines = [f"# Preview: sync of {database}", "", "Nothing has changed yet.", "",
-             "| Step | Would change |", "|---|---|"]  # fmt: skip
-    for step, counts in preview["steps"].items():
-        if isinstance(counts, dict):
-            shown = ", ".join(f"{n} {k}" for k, n in counts.items() if isinstance(n, int))
-            lines.append(f"| {step} | {shown} |")
-            for kind, codes in (counts.get("samples") or {}).items():
-                lines.append(f"| | {kind}: {', '.join(codes)} |")
+    lines = [f"# Preview: sync of {preview.database}", "", "Nothing has changed yet.", ""]
+    lines += ["| Step | Would change |", "|---|---|"]
+    for step in preview.steps:
+        lines.append(f"| {step.name} | {step.shown()} |")
+        lines += [f"| | {kind}: {', '.join(codes)} |" for kind, codes in step.samples]
     lines += ["", f'Answer "{YES}" to apply these changes.']
     return "\n".join(lines) + "\n"
 

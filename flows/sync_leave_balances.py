@@ -10,12 +10,13 @@ from pydantic.json_schema import SkipJsonSchema
 
 from core import messages
 from core.lookups import LEAVE_LOOKUPS
+from core.results import JobResult
+from core.steps import GETTING_LEAVE_LOOKUPS, RETRIEVING_LEAVE_BALANCES, UPDATING_LEAVE_LOOKUPS
 from ess.store.log import WARNING
 from ess.store.registry import ensure_registered
-from jobs.lease import SYNC_LEAVE_BALANCES
-from jobs.reporting import JobReport
+from jobs.kinds import SYNC_LEAVE_BALANCES
 from jobs.retries import step_options
-from jobs.runner import Say, run_as_job
+from jobs.runner import JobSteps, run_as_job
 from tasks.leave_balances import import_leave_balances
 from tasks.lookups.importer import read_lookups, write_lookup
 
@@ -23,7 +24,7 @@ from tasks.lookups.importer import read_lookups, write_lookup
 @flow(name="sync-leave-balances")
 def sync_leave_balances(
     database: str, job_id: SkipJsonSchema[int | None] = None
-) -> dict[str, Any] | State[Any]:
+) -> JobResult | State[Any]:
     """Refresh leave types, leave reasons and every employee's leave balances in ESS.
 
     Args:
@@ -31,38 +32,30 @@ def sync_leave_balances(
         job_id: leave empty; set by `ess-sync leave-balances`, which takes the job first.
     """
     ensure_registered(database)
+    options = step_options()
 
-    def steps(job: int, say: Say, summary: dict[str, Any], report: JobReport) -> None:
-        options = step_options()
-        summary["step"] = "Getting leave types and reasons"
-        say(messages.START_GET_LEAVE_LOOKUPS)
-        names = " and ".join(s.name for s in LEAVE_LOOKUPS)
-        rows = read_lookups.with_options(**options)(LEAVE_LOOKUPS, database, names)
-        say(messages.GOT_LEAVE_LOOKUPS)
-        report.step_done()
+    def steps(job: JobSteps) -> None:
+        with job.step(GETTING_LEAVE_LOOKUPS):
+            names = " and ".join(s.name for s in LEAVE_LOOKUPS)
+            rows = read_lookups.with_options(**options)(LEAVE_LOOKUPS, database, names)
 
-        summary["step"] = "Updating leave types and reasons"
-        say(messages.UPDATING_LEAVE_LOOKUPS)
-        for spec in LEAVE_LOOKUPS:
-            counts = write_lookup.with_options(**options)(spec, database, rows[spec.name], job)
-            summary[spec.name] = counts.__dict__
-        say(messages.UPDATED_LEAVE_LOOKUPS)
-        report.step_done()
+        with job.step(UPDATING_LEAVE_LOOKUPS):
+            for spec in LEAVE_LOOKUPS:
+                counts = write_lookup.with_options(**options)(
+                    spec, database, rows[spec.name], job.id
+                )
+                job.record(spec.name, counts)
 
-        summary["step"] = "Retrieving leave balances"
-        say(messages.RETRIEVING_LEAVE_BALANCES)
-        result = import_leave_balances.with_options(**options)(database)
-        if result.unknown_types:
-            say(messages.unknown_leave_types(result.unknown_types), WARNING)
-        say(messages.imported_leave_balances(result.employees, result.changed, result.unchanged))
-        summary["leave balances"] = {
-            "employees": result.employees,
-            "updated": result.changed,
-            "unchanged": result.unchanged,
-        }
-        report.step_done()
+        with job.step(RETRIEVING_LEAVE_BALANCES):
+            result = import_leave_balances.with_options(**options)(database)
+            if result.unknown_types:
+                job.say(messages.unknown_leave_types(result.unknown_types), WARNING)
+            job.say(
+                messages.imported_leave_balances(result.employees, result.changed, result.unchanged)
+            )
+            job.record("leave balances", result)
 
-    return run_as_job(database, SYNC_LEAVE_BALANCES, job_id, steps, 3)
+    return run_as_job(SYNC_LEAVE_BALANCES, database, job_id, steps)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,7 @@ from ess.schema import payroll_database, sync_job, web_api_log
 from ess.settings import settings
 from ess.store.log import echo_to_prefect
 from jobs.context import JobContext
-
-SYNC_FROM_PAYROLL = "sync-from-payroll"
-SYNC_LEAVE_BALANCES = "sync-leave-balances"
+from jobs.kinds import kind_named
 
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
 TIMED_OUT, ABANDONED, CANCELLED = "timed_out", "abandoned", "cancelled"
@@ -240,12 +238,8 @@ def finish_job(
             )
         )
         conn.execute(_log_row(job.payroll_database, job.id, message, level))
-        if status == COMPLETED:
-            column = (
-                "last_sync_from_payroll"
-                if job.kind == SYNC_FROM_PAYROLL
-                else "last_leave_balance_sync"
-            )
+        column = kind_named(job.kind).last_done_column
+        if status == COMPLETED and column is not None:
             conn.execute(
                 update(payroll_database)
                 .where(payroll_database.c.name == job.payroll_database)

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
 
+from core.results import JobResult, StepCounts
 from ess.store.log import LogRow, read_log
 
 _logger = logging.getLogger("ess_sync.reporting")
@@ -59,32 +60,34 @@ class JobReport:
         if self._progress is not None:
             update_progress_artifact(self._progress, min(100.0, 100.0 * self.done / self.steps))
 
-    def publish(self, job_id: int, result: str, summary: dict[str, Any]) -> None:
+    def publish(self, job_id: int, result: JobResult) -> None:
         """Publish the job's markdown summary and its Web API Log rows as a table; wait."""
-        self._safely(lambda: self._publish(job_id, result, dict(summary)))
+        self._safely(lambda: self._publish(job_id, result))
         self.close()
 
-    def _publish(self, job_id: int, result: str, summary: dict[str, Any]) -> None:
+    def _publish(self, job_id: int, result: JobResult) -> None:
         from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
         rows = read_log(self.database, job_id=job_id, limit=1000)
         create_markdown_artifact(
-            summary_markdown(self.kind, self.database, job_id, result, summary, rows),
+            summary_markdown(result, rows),
             key=artifact_key(self.kind, "summary", self.database),
-            description=f"{self.kind} of {self.database}: {result}",
+            description=f"{self.kind} of {self.database}: {result.message}",
         )
         create_table_artifact(
             [
-                {"time (UTC)": r.logged_at.strftime("%Y-%m-%d %H:%M:%S"), "level": r.level,
-                 "message": r.message}
+                {
+                    "time (UTC)": r.logged_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    "level": r.level,
+                    "message": r.message,
+                }
                 for r in rows
             ],
             key=artifact_key(self.kind, "log", self.database),
             description=f"Web API Log of job {job_id} ({self.database})",
-        )  # fmt: skip
+        )
         # Every step done has moved it to 100 % already; a job that skipped some gets there now.
-        completed = result.startswith("Job Completed")
-        if self._progress is not None and completed and self.done < self.steps:
+        if self._progress is not None and result.status == "completed" and self.done < self.steps:
             self._update_to(100.0)
 
     def _update_to(self, value: float) -> None:
@@ -109,48 +112,53 @@ def _logged(action: Any) -> None:
         _logger.warning("Could not write a Prefect artifact: %s", type(exc).__name__)
 
 
-def summary_markdown(
-    kind: str,
-    database: str,
-    job_id: int,
-    result: str,
-    summary: dict[str, Any],
-    rows: list[LogRow],
-) -> str:
+def summary_markdown(result: JobResult, rows: list[LogRow]) -> str:
     """The summary a support person reads first: result, duration, counts, what was held back."""
     lines = [
-        f"# {kind}: {database}",
+        f"# {result.kind}: {result.database}",
         "",
-        f"**Result:** {result}",
+        f"**Result:** {result.message}",
         "",
         "| Job | Started (UTC) | Ended (UTC) | Duration |",
         "|---|---|---|---|",
     ]
     started = rows[0].logged_at.strftime("%Y-%m-%d %H:%M:%S") if rows else ""
     ended = rows[-1].logged_at.strftime("%Y-%m-%d %H:%M:%S") if rows else ""
-    lines += [f"| {job_id} | {started} | {ended} | {summary.get('seconds', '')} s |", ""]
-    steps = {k: v for k, v in summary.items() if isinstance(v, dict)}
-    if steps:
-        columns = sorted({c for v in steps.values() for c, n in v.items() if isinstance(n, int)},
-                         key=_column_order)  # fmt: skip
-        lines += ["## Counts per step", "", "| Step | " + " | ".join(columns) + " |",
-                  "|---|" + "---|" * len(columns)]  # fmt: skip
-        for step, counts in steps.items():
-            lines.append(
-                f"| {step} | " + " | ".join(str(counts.get(c, "")) for c in columns) + " |"
-            )
-        lines.append("")
+    seconds = "" if result.seconds is None else result.seconds
+    lines += [f"| {result.job_id} | {started} | {ended} | {seconds} s |", ""]
+    lines += counts_markdown(result.steps)
     problems = [r for r in rows if r.level in ("warning", "error")]
-    rejected = summary.get("employees", {}).get("rejected", 0) if isinstance(
-        summary.get("employees"), dict) else 0  # fmt: skip
+    employees = result.step("employees")
+    rejected = employees.count("rejected") if employees else 0
     lines += ["## Held back and warnings", ""]
     if problems or rejected:
-        lines.append(f"{rejected} employee(s) rejected; {len(problems)} warning or error row(s). "
-                     f"`ess-sync rejects {database}` lists every one.")  # fmt: skip
+        lines.append(
+            f"{rejected} employee(s) rejected; {len(problems)} warning or error row(s). "
+            f"`ess-sync rejects {result.database}` lists every one."
+        )
         lines += [f"- {r.message}" for r in problems[:20]]
     else:
         lines.append("Nothing was held back.")
     return "\n".join(lines) + "\n"
+
+
+def counts_markdown(steps: tuple[StepCounts, ...]) -> list[str]:
+    """The counts per step as a markdown table (nothing when no step counted anything)."""
+    if not steps:
+        return []
+    columns = sorted({kind for s in steps for kind, _ in s.counts}, key=_column_order)
+    lines = [
+        "## Counts per step",
+        "",
+        "| Step | " + " | ".join(columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for step in steps:
+        counts = dict(step.counts)
+        lines.append(
+            f"| {step.name} | " + " | ".join(str(counts.get(c, "")) for c in columns) + " |"
+        )
+    return [*lines, ""]
 
 
 _ORDER = ["added", "updated", "terminated", "deactivated", "unchanged", "rejected", "removed"]

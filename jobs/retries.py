@@ -7,6 +7,7 @@ from typing import Any
 from prefect.tasks import exponential_backoff
 
 from core import messages
+from core.results import StepFailed
 from ess.settings import settings
 from ess.store.log import WARNING, write_log
 from jobs.context import current_job
@@ -14,6 +15,8 @@ from payroll.faults import is_transient
 
 
 def _cause(exc: BaseException) -> tuple[bool, str]:
+    if isinstance(exc, StepFailed) and exc.__cause__ is not None:
+        exc = exc.__cause__
     transient = getattr(exc, "transient", None)
     if transient is None:
         transient = is_transient(exc)

@@ -1,22 +1,28 @@
-"""What every sync flow does around its steps: hold the job, watch its time, report the end."""
+"""A job as its flow sees it: hold the database, run each step as the Web API Log shows it,
+watch the time, report the end. Flows call run_as_job; previews run the same steps unlogged."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, Failed, State
 
 from core import messages
+from core.results import Counted, JobResult, StepCounts, StepFailed
+from core.steps import Step
 from ess.store.log import ERROR, INFO, write_log
 from ess.store.registry import job_limit_seconds
 from jobs.context import JobContext, job_context
+from jobs.kinds import JobKind
 from jobs.lease import (
     COMPLETED,
     FAILED,
     TIMED_OUT,
+    Job,
     JobAlreadyRunning,
     adopt_job,
     finish_job,
@@ -29,59 +35,143 @@ from orchestration.runs import crash_abandoned_runs
 from payroll.faults import describe
 from payroll.source import is_query_timeout
 
-Say = Callable[..., None]
-Steps = Callable[[int, Say, dict[str, Any], JobReport], None]
+PREVIEW = "preview"
+
+
+class JobSteps:
+    """What a flow's steps write to: the Web API Log rows and each step's counts.
+
+    This base class is a preview's: it logs nothing and keeps the lines it would have logged.
+    """
+
+    def __init__(self, kind: JobKind, database: str) -> None:
+        self.kind = kind
+        self.database = database
+        self.id: int | None = None
+        self.current: Step | None = None
+        self.counts: list[StepCounts] = []
+        self.lines: list[str] = []
+
+    @property
+    def preview(self) -> bool:
+        """True when the steps only compute what they would change."""
+        return self.id is None
+
+    def say(self, message: str, level: str = INFO) -> None:
+        """One Web API Log row (a preview keeps it as a line)."""
+        self.lines.append(message)
+
+    def record(self, name: str, result: Counted) -> None:
+        """Keep a step's counts for the summary, the CLI, the page and the preview."""
+        self.counts.append(StepCounts.of(name, result))
+
+    @contextmanager
+    def step(self, step: Step) -> Iterator[None]:
+        """Run one step: its row first, its closing row after; a failure is attributed to it."""
+        if step not in self.kind.steps:
+            raise ValueError(f"{step.name!r} is not a step of {self.kind.name}.")
+        self.current = step
+        self.say(step.message)
+        yield
+        if step.done:
+            self.say(step.done)
+        self._step_done()
+
+    def _step_done(self) -> None:
+        pass
+
+    def result(self, status: str, message: str, **extra: Any) -> JobResult:
+        """The job's typed result."""
+        return JobResult(
+            kind=self.kind.name,
+            database=self.database,
+            status=status,
+            message=message,
+            job_id=self.id,
+            steps=tuple(self.counts),
+            lines=tuple(self.lines) if self.preview else (),
+            **extra,
+        )
+
+
+class RunningJob(JobSteps):
+    """A job that holds its database: rows go to the Web API Log, progress to Prefect."""
+
+    def __init__(self, kind: JobKind, job: Job, report: JobReport) -> None:
+        super().__init__(kind, job.payroll_database)
+        self.id = job.id
+        self.job = job
+        self.report = report
+
+    def say(self, message: str, level: str = INFO) -> None:
+        """Write a Web API Log row for this job, committed at once."""
+        write_log(self.database, message, job_id=self.id, level=level)
+
+    def _step_done(self) -> None:
+        self.report.step_done()
+
+
+Body = Callable[[JobSteps], None]
+
+
+def run_preview(kind: JobKind, database: str, body: Body) -> JobResult:
+    """Run the steps computing what they would change; only `Preview only` is logged."""
+    steps = JobSteps(kind, database)
+    body(steps)
+    write_log(database, messages.PREVIEW_ONLY)
+    return steps.result(PREVIEW, messages.PREVIEW_ONLY)
 
 
 def run_as_job(
-    database: str, kind: str, job_id: int | None, steps: Steps, step_count: int
-) -> dict[str, Any] | State[Any]:
+    kind: JobKind, database: str, job_id: int | None, body: Body
+) -> JobResult | State[Any]:
     """Take (or adopt) the database's job, run the steps, and end the job as they ended.
 
-    A second request ends Cancelled; a job past its limit ends TimedOut; any other
-    failure ends `Job Failed: <step> failed: <reason>` and fails the flow run.
+    A second request ends Cancelled; a job past its limit ends TimedOut; any other failure
+    ends `Job Failed: <step> failed: <reason>` and fails the flow run.
     """
     if job_id is not None:
-        job = adopt_job(job_id, database, kind, flow_run.get_id())
+        job = adopt_job(job_id, database, kind.name, flow_run.get_id())
     else:
         try:
-            job = take_job(database, kind, flow_run_id=flow_run.get_id())
+            job = take_job(database, kind.name, flow_run_id=flow_run.get_id())
         except JobAlreadyRunning as busy:
             return Cancelled(message=refused(database, busy.running))
     crash_abandoned_runs(database)
-
-    def say(message: str, level: str = INFO) -> None:
-        write_log(database, message, job_id=job.id, level=level)
-
-    report = JobReport(kind, database, step_count)
-    summary: dict[str, Any] = {"step": "Starting"}
+    report = JobReport(kind.name, database, len(kind.steps))
+    running = RunningJob(kind, job, report)
     started = time.monotonic()
     context = JobContext(database, job.id, job_limit_seconds(database))
     try:
         with job_context(context), heartbeat(job, context):
             try:
-                steps(job.id, say, summary, report)
+                body(running)
             except Exception as exc:
-                summary["seconds"] = round(time.monotonic() - started, 3)
-                if context.overdue() or is_query_timeout(exc):
+                seconds = round(time.monotonic() - started, 3)
+                step, cause = _failed_step(running, exc)
+                if context.overdue() or is_query_timeout(cause):
                     message = messages.job_timed_out(context.elapsed)
-                    _end(job, TIMED_OUT, message, summary, report)
+                    _end(running, TIMED_OUT, message, seconds)
                     return Failed(name="TimedOut", message=message)
-                step = getattr(exc, "step", summary["step"])
-                reason = f"{step} failed: {describe(exc)}"
-                _end(job, FAILED, messages.job_failed(reason), summary, report)
+                message = messages.job_failed(f"{step} failed: {describe(cause)}")
+                _end(running, FAILED, message, seconds, failed_step=step)
                 raise
-        summary["seconds"] = round(time.monotonic() - started, 3)
-        _end(job, COMPLETED, messages.JOB_COMPLETED, summary, report)
+        return _end(
+            running, COMPLETED, messages.JOB_COMPLETED, round(time.monotonic() - started, 3)
+        )
     finally:
         report.close()  # every artifact written before the flow run ends
-    summary.pop("step", None)
-    return {"job_id": job.id, "database": database, "status": COMPLETED, "steps": summary}
 
 
-def _end(job: Any, status: str, message: str, summary: dict[str, Any], report: JobReport) -> None:
-    if status == COMPLETED:
-        summary.pop("step", None)
-    finish_job(job, status, message, level=INFO if status == COMPLETED else ERROR,
-               summary=summary)  # fmt: skip
-    report.publish(job.id, message, summary)
+def _failed_step(running: JobSteps, exc: BaseException) -> tuple[str, BaseException]:
+    if isinstance(exc, StepFailed) and exc.__cause__ is not None:
+        return exc.step, exc.__cause__
+    return (running.current.name if running.current else "Starting"), exc
+
+
+def _end(running: RunningJob, status: str, message: str, seconds: float, **extra: Any) -> JobResult:
+    result = running.result(status, message, seconds=seconds, **extra)
+    level = INFO if status == COMPLETED else ERROR
+    finish_job(running.job, status, message, level=level, summary=result.to_json())
+    running.report.publish(running.job.id, result)
+    return result

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from ess.store.registry import UnknownDatabase, check_name, get_database
-from jobs.lease import SYNC_FROM_PAYROLL, SYNC_LEAVE_BALANCES
+from jobs.kinds import SYNC_FROM_PAYROLL, SYNC_LEAVE_BALANCES
 from web import errors, queries
 from web.launcher import Busy, Launcher, PreviewFailed
 from web.security import CSRF_HEADER, SECURITY_HEADERS, Sessions
@@ -111,8 +111,8 @@ def create_app(settings: UiSettings) -> FastAPI:
             {
                 "csrf": sessions.csrf_token(session_id),
                 "databases": _statuses(launcher),
-                "sync_kind": SYNC_FROM_PAYROLL,
-                "leave_kind": SYNC_LEAVE_BALANCES,
+                "sync_kind": SYNC_FROM_PAYROLL.name,
+                "leave_kind": SYNC_LEAVE_BALANCES.name,
             },
         )
 

@@ -12,19 +12,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from core.results import JobResult
 from ess.settings import settings as ess_settings
-from jobs.lease import (
-    SYNC_FROM_PAYROLL,
-    SYNC_LEAVE_BALANCES,
-    JobAlreadyRunning,
-    live_job,
-)
-from web.preview import PREVIEW_MARK
+from jobs.__main__ import OUTCOME_MARK
+from jobs.kinds import KINDS, SYNC_FROM_PAYROLL, kind_named
+from jobs.lease import JobAlreadyRunning, live_job
+from jobs.start import NOT_STARTED
 from web.queries import latest_job_id
 from web.settings import UiSettings
 
-KINDS = {SYNC_FROM_PAYROLL: "run", SYNC_LEAVE_BALANCES: "leave-balances"}
-LABELS = {SYNC_FROM_PAYROLL: "Sync from Payroll", SYNC_LEAVE_BALANCES: "leave-balance sync"}
 PREFECT_YAML = Path(__file__).resolve().parent.parent / "deployments" / "prefect.yaml"
 # A Prefect run waits for a worker; after this long without a job the page stops waiting.
 _PENDING_SECONDS = 120
@@ -102,23 +98,23 @@ class Launcher:
             with self._lock:
                 self._pending.pop(database, None)
             raise
-        return f"Started {LABELS[kind]} of {database} on this machine."
+        return f"Started {kind_named(kind).label} of {database} on this machine."
 
     def _start_deployment(self, database: str, kind: str) -> str:
         from prefect.deployments import run_deployment
 
         name = deployment_names()[kind]
         run: Any = run_deployment(name=name, parameters={"database": database}, timeout=0)
-        return f"Started {LABELS[kind]} of {database}: Prefect flow run {run.name}."
+        return f"Started {kind_named(kind).label} of {database}: Prefect flow run {run.name}."
 
     def _start_process(self, database: str, kind: str) -> subprocess.Popen[bytes]:
-        # `ess-sync run` takes the job before Prefect starts: a second process exits 3.
+        # jobs.start takes the job before Prefect starts: a second process is refused.
         folder = ess_settings().data_dir / "ui-jobs"
         folder.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         with open(folder / f"{database}-{kind}-{stamp}.log", "ab") as output:
             process = subprocess.Popen(
-                [sys.executable, "-m", "cli.main", KINDS[kind], database],
+                [sys.executable, "-m", "jobs", "start", kind, database],
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
@@ -136,7 +132,7 @@ class Launcher:
         # A child process keeps Prefect's engine out of the web server's threads and loop.
         try:
             done = subprocess.run(
-                [sys.executable, "-m", "web.preview", database],
+                [sys.executable, "-m", "jobs", "preview", SYNC_FROM_PAYROLL.name, database],
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 timeout=self._config.preview_timeout_seconds,
@@ -148,13 +144,15 @@ class Launcher:
                 f"{self._config.preview_timeout_seconds:.0f} s; nothing was changed."
             ) from None
         for line in reversed(done.stdout.decode(errors="replace").splitlines()):
-            if line.startswith(PREVIEW_MARK):
-                answer: dict[str, Any] = json.loads(line[len(PREVIEW_MARK) :])
+            if line.startswith(OUTCOME_MARK):
+                answer: dict[str, Any] = json.loads(line[len(OUTCOME_MARK) :])
                 break
         else:
             raise PreviewFailed(f"The preview of {database} did not run; see the page's log.")
-        if answer.get("busy"):
+        if answer["status"] == NOT_STARTED:
             raise Busy(answer["message"])
-        if not answer.get("ok"):
-            raise PreviewFailed(answer.get("message") or "The preview failed.")
-        return answer
+        if answer["result"] is None:
+            raise PreviewFailed(answer["message"] or "The preview failed.")
+        result = JobResult.from_json(answer["result"])
+        steps = [{"step": s.name, "counts": s.shown()} for s in result.steps]
+        return {"ok": True, "database": database, "steps": steps}

@@ -13,6 +13,7 @@ from core.changes import ChangeCounts, Changes, EssRow, compute_changes
 from core.lookups import LookupSpec
 from core.messages import duplicate_keys, imported
 from core.queries import select_all
+from core.results import StepFailed
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES
 from ess.store.log import WARNING, write_log
@@ -54,7 +55,7 @@ def import_lookups(
     """Import several lookups over one payroll connection, each in its own transaction.
 
     Each lookup's counts row is logged as it commits, so a person watching sees progress.
-    A failure names the lookup it happened in (`exc.step`). Safe to retry: a lookup already
+    A failure names the lookup it happened in (StepFailed). Safe to retry: a lookup already
     imported finds nothing left to change.
     """
     results: list[ChangeCounts] = []
@@ -67,9 +68,9 @@ def import_lookups(
                     write_log(database, imported(current.name, counts), job_id=job_id)
                 results.append(counts)
     except Exception as exc:
-        if current is not None:
-            exc.step = f"Importing {current.name}"  # type: ignore[attr-defined]
-        raise
+        if current is None:
+            raise
+        raise StepFailed(f"Importing {current.name}", exc) from exc
     return results
 
 

@@ -7,7 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from jobs.lease import SYNC_FROM_PAYROLL, take_job
+from jobs.kinds import SYNC_FROM_PAYROLL
+from jobs.lease import take_job
 from tests.support import execute, fill_lookups
 
 runner = CliRunner()
@@ -65,7 +66,7 @@ def test_run_of_an_unknown_database_says_which_exist(acme):
 
 
 def test_a_second_run_is_answered_already_running_within_two_seconds(acme):
-    take_job("acme_payroll", SYNC_FROM_PAYROLL, flow_run_id="held-by-test")
+    take_job("acme_payroll", SYNC_FROM_PAYROLL.name, flow_run_id="held-by-test")
     started = time.monotonic()
     result = runner.invoke(app, ["run", "acme_payroll"])
     elapsed = time.monotonic() - started

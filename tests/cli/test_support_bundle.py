@@ -20,7 +20,8 @@ from ess.store.log import ERROR, write_log
 from ess.store.registry import register_database
 from flows.sync_from_payroll import sync_from_payroll
 from generator import add_hard_cases, build_payroll
-from jobs.lease import COMPLETED, FAILED, SYNC_FROM_PAYROLL, finish_job, refused, take_job
+from jobs.kinds import SYNC_FROM_PAYROLL
+from jobs.lease import COMPLETED, FAILED, finish_job, refused, take_job
 
 PAYROLL_PASSWORD = "S3cret-pw-payroll"
 ESS_PASSWORD = "S3cret-pw-ess"
@@ -75,6 +76,11 @@ def _sync(database="acme_payroll"):
     return state.result()
 
 
+def _counts(summary, step):
+    """One step's counts in a job's summary (the job's JobResult as JSON)."""
+    return next(s["counts"] for s in summary["steps"] if s["name"] == step)
+
+
 def _bundle(tmp_path, *args, name="bundle.zip"):
     from prefect.logging.handlers import APILogHandler
 
@@ -119,17 +125,17 @@ def test_a_bundle_holds_the_jobs_log_history_rejects_prefect_run_versions_and_co
     assert all(name in readme for name in MEMBERS)
 
     job = _json(members, "job.json")["job"]
-    assert (job["id"], job["status"]) == (latest["job_id"], "completed")
-    assert job["summary"]["employees"]["rejected"] >= 1
+    assert (job["id"], job["status"]) == (latest.job_id, "completed")
+    assert _counts(job["summary"], "employees")["rejected"] >= 1
     log_txt = members["log.txt"].decode()
     assert log_txt.count("Job Started.") == 1
     assert "Job Completed." in log_txt
     assert {row["job_id"] for row in _json(members, "log.json")} == {job["id"]}
 
     history = _json(members, "jobs.json")
-    assert [j["id"] for j in history] == [latest["job_id"], latest["job_id"] - 1]
+    assert [j["id"] for j in history] == [latest.job_id, latest.job_id - 1]
     assert all(j["status"] == "completed" and j["started_at"] for j in history)
-    assert history[0]["summary"]["country"]["unchanged"] > 0
+    assert _counts(history[0]["summary"], "country")["unchanged"] > 0
 
     outcomes = {i["outcome"] for i in _json(members, "rejects.json")}
     assert outcomes == {"rejected", "warning"}
@@ -154,7 +160,7 @@ def test_a_bundle_holds_the_jobs_log_history_rejects_prefect_run_versions_and_co
 def test_no_tfn_bank_account_or_password_is_in_any_member(acme, vault, ess_password, tmp_path):
     _sync()
     # A driver error that quotes its connection string: the safety net must catch it.
-    job = take_job(vault, SYNC_FROM_PAYROLL)
+    job = take_job(vault, SYNC_FROM_PAYROLL.name)
     write_log(vault, f"could not connect to {VAULT_URL}", job_id=job.id, level=ERROR)
     finish_job(job, FAILED, f"Job Failed: {VAULT_URL} refused", level=ERROR)
     secrets = _payroll_secrets(acme)
@@ -185,19 +191,19 @@ def test_a_job_is_chosen_by_its_flow_run_id_or_its_job_id(acme, tmp_path):
     _sync()
     with ess_engine().connect() as conn:
         flow_run_id = conn.execute(
-            sa.select(sync_job.c.flow_run_id).where(sync_job.c.id == first["job_id"])
+            sa.select(sync_job.c.flow_run_id).where(sync_job.c.id == first.job_id)
         ).scalar_one()
-    for run in (flow_run_id, str(first["job_id"])):
+    for run in (flow_run_id, str(first.job_id)):
         result, path = _bundle(tmp_path, "acme_payroll", "--run", run, name=f"{run}.zip")
         assert result.exit_code == 0, result.output
         members = _members(path)
-        assert _json(members, "job.json")["job"]["id"] == first["job_id"]
+        assert _json(members, "job.json")["job"]["id"] == first.job_id
         assert members["log.txt"].decode().count("Job Started.") == 1
         assert _json(members, "prefect.json")["flow_run"]["id"] == flow_run_id
 
 
 def test_a_refusal_in_the_jobs_time_window_is_in_its_log(vault, tmp_path):
-    job = take_job(vault, SYNC_FROM_PAYROLL)
+    job = take_job(vault, SYNC_FROM_PAYROLL.name)
     refused(vault, job)
     finish_job(job, COMPLETED, "Job Completed.")
     result, path = _bundle(tmp_path, vault, "--run", str(job.id))
@@ -226,7 +232,7 @@ def test_an_unknown_database_exits_2_naming_the_registered_ones(vault, tmp_path)
 
 
 def test_without_a_prefect_server_the_bundle_says_so_and_never_loads_prefect(vault, tmp_path):
-    job = take_job(vault, SYNC_FROM_PAYROLL)
+    job = take_job(vault, SYNC_FROM_PAYROLL.name)
     finish_job(job, COMPLETED, "Job Completed.")
     path = tmp_path / "bundle.zip"
     probe = (

@@ -80,11 +80,11 @@ def test_only_the_change_feed_is_read_and_the_watermark_moves_on_commit(acme):
     later = datetime(2025, 7, 10, 9, 30)
     changed = change_employees(sa.create_engine(acme), 0.1, seed=3, at=later)
     result = _sync()
-    counts = result["steps"]["employees"]
-    assert counts["updated"] + counts["terminated"] == len(changed)
-    assert counts["added"] == 0
+    counts = result.step("employees")
+    assert counts.count("updated") + counts.count("terminated") == len(changed)
+    assert counts.count("added") == 0
     # Only the feed's employees were read: those changed plus any within the overlap.
-    assert counts["unchanged"] < 60 - len(changed)
+    assert counts.count("unchanged") < 60 - len(changed)
     assert get_database("acme_payroll").employee_watermark == later.replace(tzinfo=UTC)
     assert first_mark < later.replace(tzinfo=UTC)
 
@@ -259,11 +259,14 @@ def test_a_preview_writes_nothing_but_one_log_row(acme):
     log_after = read_log("acme_payroll", limit=1000)
     assert len(log_after) == log_before + 1
     assert log_after[-1].message == "Preview only: nothing was changed."
-    counts = result["steps"]["employees"]
-    assert counts["updated"] + counts["terminated"] == 6
-    assert sum(len(v) for k, v in counts["samples"].items() if k != "unchanged") == 6
-    applied = _sync()["steps"]["employees"]
-    assert (applied["updated"], applied["terminated"]) == (counts["updated"], counts["terminated"])
+    counts = result.step("employees")
+    assert counts.count("updated") + counts.count("terminated") == 6
+    assert sum(len(v) for k, v in counts.samples if k != "unchanged") == 6
+    applied = _sync().step("employees")
+    assert (applied.count("updated"), applied.count("terminated")) == (
+        counts.count("updated"),
+        counts.count("terminated"),
+    )
 
 
 def test_a_failed_employees_step_leaves_the_watermark_and_writes_nothing(acme):
@@ -321,7 +324,7 @@ def test_a_manager_who_joins_or_leaves_changes_the_warnings_of_reports_not_read(
                   f"1, '{stamp}' FROM employee WHERE employee_id = 1")  # fmt: skip
     _feed(acme, 9001, stamp, 900002)
     result = _sync()
-    assert result["steps"]["employees"]["added"] == 1
+    assert result.step("employees").count("added") == 1
     assert _manager_warnings() == before
     assert employee_record("acme_payroll", "E000005")[1]["manager"] == "boss9"
 

@@ -27,7 +27,8 @@ from ess.store.log import read_log
 from ess.store.registry import get_database, register_database
 from flows.sync_from_payroll import sync_from_payroll
 from generator import build_payroll
-from jobs.lease import SYNC_FROM_PAYROLL, take_job
+from jobs.kinds import SYNC_FROM_PAYROLL
+from jobs.lease import take_job
 
 
 @pytest.fixture
@@ -116,7 +117,7 @@ def test_the_prefect_run_of_an_abandoned_job_is_marked_crashed(acme):
     with get_client(sync_client=True) as client:
         run = client.create_flow_run(dead)
         client.set_flow_run_state(run.id, Running(), force=True)
-    job = take_job("acme_payroll", SYNC_FROM_PAYROLL, flow_run_id=str(run.id))
+    job = take_job("acme_payroll", SYNC_FROM_PAYROLL.name, flow_run_id=str(run.id))
     with ess_engine().begin() as conn:
         conn.execute(sa.update(sync_job).where(sync_job.c.id == job.id)
                      .values(heartbeat_at=datetime.now(UTC) - timedelta(hours=1)))  # fmt: skip

@@ -6,7 +6,8 @@ from ess.database import ess_engine
 from ess.schema import web_api_log
 from ess.store.log import read_log
 from flows.web_api_log_retention import web_api_log_retention
-from jobs.lease import SYNC_FROM_PAYROLL, take_job
+from jobs.kinds import SYNC_FROM_PAYROLL
+from jobs.lease import take_job
 from tasks.retention import purge_web_api_log
 
 
@@ -21,7 +22,7 @@ def _row(age_days, job_id=None, database="acme_payroll"):
 
 
 def test_rows_older_than_a_month_go_in_batches_but_a_running_jobs_stay(ess, prefect_api):
-    running = take_job("acme_payroll", SYNC_FROM_PAYROLL)
+    running = take_job("acme_payroll", SYNC_FROM_PAYROLL.name)
     _add([_row(40) for _ in range(7)] + [_row(40, job_id=running.id), _row(3)])
     assert purge_web_api_log.fn(datetime.now(UTC) - timedelta(days=31), batch=3) == 7
     left = [r.message for r in read_log("acme_payroll", limit=100)]

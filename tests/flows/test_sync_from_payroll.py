@@ -10,7 +10,8 @@ from ess.store.cache import TableCache
 from ess.store.log import read_log
 from ess.store.registry import get_database, register_database
 from flows.sync_from_payroll import sync_from_payroll
-from jobs.lease import SYNC_FROM_PAYROLL, take_job
+from jobs.kinds import SYNC_FROM_PAYROLL
+from jobs.lease import take_job
 from tests.support import execute, fill_lookups, payroll_schema_sql
 
 EXPECTED_FIRST_RUN = [
@@ -154,7 +155,7 @@ def test_two_payroll_databases_sync_independently(acme, payroll_sqlite, tmp_path
 
 
 def test_a_sync_requested_while_another_runs_is_not_started(acme):
-    holder = take_job("acme_payroll", SYNC_FROM_PAYROLL, flow_run_id="run-held-by-test")
+    holder = take_job("acme_payroll", SYNC_FROM_PAYROLL.name, flow_run_id="run-held-by-test")
     state = sync_from_payroll(database="acme_payroll", return_state=True)
     assert state.is_cancelled()
     assert "Job Not Started: a sync of acme_payroll is already running" in state.message
@@ -171,7 +172,7 @@ def test_a_sync_requested_while_another_runs_is_not_started(acme):
 
 
 def test_a_job_whose_heartbeat_stopped_is_abandoned_and_the_next_sync_runs(acme):
-    dead = take_job("acme_payroll", SYNC_FROM_PAYROLL)
+    dead = take_job("acme_payroll", SYNC_FROM_PAYROLL.name)
     with ess_engine().begin() as conn:
         conn.execute(
             sa.update(sync_job)
