@@ -20,10 +20,11 @@ from core.steps import (
     IMPORTING_LOOKUPS,
     IMPORTING_PAY_FREQUENCY,
 )
-from ess.store.log import ERROR, WARNING, write_log
+from ess.store.jobs import JobAlreadyRunning, live_job
+from ess.store.log import ERROR, WARNING
 from ess.store.registry import ensure_registered
 from jobs.kinds import SYNC_FROM_PAYROLL
-from jobs.lease import JobAlreadyRunning, live_job
+from jobs.log import log
 from jobs.reporting import artifact_key
 from jobs.retries import confirm_timeout_seconds, step_options
 from jobs.runner import JobSteps, run_as_job, run_preview
@@ -129,7 +130,7 @@ def _ask_to_confirm(database: str, full: bool) -> State[Any] | None:
         reply = None
     if reply is not None and reply.answer == YES:
         return None
-    write_log(database, messages.SYNC_CANCELLED)
+    log(database, messages.SYNC_CANCELLED)
     return Cancelled(message=messages.SYNC_CANCELLED)
 
 

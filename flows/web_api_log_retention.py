@@ -9,7 +9,7 @@ from prefect import flow
 
 from core import messages
 from core.retention import months_before
-from ess.store.log import write_log
+from jobs.log import log
 from tasks.retention import count_expired, purge_web_api_log
 
 
@@ -23,7 +23,7 @@ def web_api_log_retention(months: int = 1, dry_run: bool = False) -> dict[str, A
     """
     cutoff = months_before(datetime.now(UTC), months)
     removed = count_expired(cutoff) if dry_run else purge_web_api_log(cutoff)
-    write_log(None, messages.log_purged(removed, cutoff, dry_run))
+    log(None, messages.log_purged(removed, cutoff, dry_run))
     return {"cutoff": cutoff.isoformat(), "removed": removed, "dry_run": dry_run}
 
 

@@ -9,8 +9,9 @@ from prefect.tasks import exponential_backoff
 from core import messages
 from core.results import StepFailed
 from ess.settings import settings
-from ess.store.log import WARNING, write_log
+from ess.store.log import WARNING
 from jobs.context import current_job
+from jobs.log import log
 from payroll.faults import is_transient
 
 
@@ -37,7 +38,7 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
     if job is not None:
         attempt = int(task_run.run_count) + 1
         total = int(task.retries) + 1
-        write_log(
+        log(
             job.database,
             messages.retrying(task_run.name, attempt, total, cause),
             job_id=job.job_id,

@@ -14,11 +14,7 @@ from prefect.states import Cancelled, Failed, State
 from core import messages
 from core.results import Counted, JobResult, StepCounts, StepFailed
 from core.steps import Step
-from ess.store.log import ERROR, INFO, write_log
-from ess.store.registry import job_limit_seconds
-from jobs.context import JobContext, job_context
-from jobs.kinds import JobKind
-from jobs.lease import (
+from ess.store.jobs import (
     COMPLETED,
     FAILED,
     TIMED_OUT,
@@ -26,10 +22,15 @@ from jobs.lease import (
     JobAlreadyRunning,
     adopt_job,
     finish_job,
-    heartbeat,
     refused,
     take_job,
 )
+from ess.store.log import ERROR, INFO
+from ess.store.registry import job_limit_seconds
+from jobs.context import JobContext, job_context
+from jobs.kinds import JobKind
+from jobs.lease import heartbeat
+from jobs.log import echo, log
 from jobs.reporting import JobReport
 from orchestration.runs import crash_abandoned_runs
 from payroll.faults import describe
@@ -105,7 +106,7 @@ class RunningJob(JobSteps):
 
     def say(self, message: str, level: str = INFO) -> None:
         """Write a Web API Log row for this job, committed at once."""
-        write_log(self.database, message, job_id=self.id, level=level)
+        log(self.database, message, job_id=self.id, level=level)
 
     def _step_done(self) -> None:
         self.report.step_done()
@@ -118,7 +119,7 @@ def run_preview(kind: JobKind, database: str, body: Body) -> JobResult:
     """Run the steps computing what they would change; only `Preview only` is logged."""
     steps = JobSteps(kind, database)
     body(steps)
-    write_log(database, messages.PREVIEW_ONLY)
+    log(database, messages.PREVIEW_ONLY)
     return steps.result(PREVIEW, messages.PREVIEW_ONLY)
 
 
@@ -136,7 +137,11 @@ def run_as_job(
         try:
             job = take_job(database, kind.name, flow_run_id=flow_run.get_id())
         except JobAlreadyRunning as busy:
-            return Cancelled(message=refused(database, busy.running))
+            message = refused(database, busy.running)
+            echo(message, "warning")
+            return Cancelled(message=message)
+    for level, note in job.notes:
+        echo(note, level)
     crash_abandoned_runs(database)
     report = JobReport(kind.name, database, len(kind.steps))
     running = RunningJob(kind, job, report)
@@ -172,6 +177,14 @@ def _failed_step(running: JobSteps, exc: BaseException) -> tuple[str, BaseExcept
 def _end(running: RunningJob, status: str, message: str, seconds: float, **extra: Any) -> JobResult:
     result = running.result(status, message, seconds=seconds, **extra)
     level = INFO if status == COMPLETED else ERROR
-    finish_job(running.job, status, message, level=level, summary=result.to_json())
+    finish_job(
+        running.job,
+        status,
+        message,
+        level=level,
+        summary=result.to_json(),
+        last_done_column=running.kind.last_done_column,
+    )
+    echo(message, level)
     running.report.publish(running.job.id, result)
     return result

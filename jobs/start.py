@@ -10,18 +10,18 @@ from typing import Any
 
 from core.messages import job_failed
 from core.results import JobResult
-from jobs.kinds import JobKind
-from jobs.lease import (
+from ess.store.jobs import (
     FAILED,
     Job,
     JobAlreadyRunning,
     finish_job,
-    heartbeat,
     live_job,
     refused,
     running_job,
     take_job,
 )
+from jobs.kinds import JobKind
+from jobs.lease import heartbeat
 
 COMPLETED, NOT_STARTED, CANCELLED = "completed", "not_started", "cancelled"
 

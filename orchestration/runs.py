@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from ess.database import ess_engine
 from ess.schema import sync_job
-from jobs.lease import ABANDONED
+from ess.store.jobs import ABANDONED
 
 _logger = logging.getLogger("ess_sync.prefect_runs")
 _LIVE = {"RUNNING", "PENDING", "SCHEDULED", "PAUSED"}

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, delete, func, select
 
 from ess.database import ess_engine
 from ess.schema import sync_job, web_api_log
-from jobs.lease import RUNNING
+from ess.store.jobs import RUNNING
 
 BATCH = 5_000
 

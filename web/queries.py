@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from ess.database import ess_engine
 from ess.schema import sync_job, web_api_log
+from ess.store.jobs import FAILED, TIMED_OUT, live_job
 from ess.store.registry import list_databases
 from ess.store.status import database_statuses
-from jobs.lease import FAILED, TIMED_OUT, live_job
 
 PER_PAGE = 50
 _FAILED_STATUSES = (FAILED, TIMED_OUT)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -13,7 +11,6 @@ from ess.database import ess_engine
 from ess.schema import web_api_log
 
 INFO, WARNING, ERROR = "info", "warning", "error"
-_LEVELS = {INFO: logging.INFO, WARNING: logging.WARNING, ERROR: logging.ERROR}
 
 
 @dataclass(frozen=True)
@@ -31,7 +28,7 @@ class LogRow:
 def write_log(
     database: str | None, message: str, *, job_id: int | None = None, level: str = INFO
 ) -> None:
-    """Append a row and commit it, so a person who refreshes sees it; echo it to Prefect."""
+    """Append a row and commit it, so a person who refreshes sees it."""
     with ess_engine().begin() as conn:
         if conn.dialect.name == "postgresql":
             # Seen by others at once; made durable with the next commit that waits for the
@@ -46,22 +43,6 @@ def write_log(
                 message=message,
             )
         )
-    echo_to_prefect(message, level)
-
-
-def echo_to_prefect(message: str, level: str = INFO) -> None:
-    """Show a Web API Log row in the Prefect run's logs too, when there is a run."""
-    # `ess-sync log` and `status` must answer without loading Prefect; no Prefect, no run.
-    if "prefect.context" not in sys.modules:
-        return
-    from prefect.exceptions import MissingContextError
-    from prefect.logging import get_run_logger
-
-    try:
-        logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = get_run_logger()
-    except MissingContextError:
-        return
-    logger.log(_LEVELS.get(level, logging.INFO), message)
 
 
 def read_log(

@@ -16,9 +16,10 @@ from core.queries import select_all
 from core.results import StepFailed
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES
-from ess.store.log import WARNING, write_log
+from ess.store.log import WARNING
 from ess.store.registry import load_connection
 from jobs.context import cancel_hook, cancellable
+from jobs.log import log
 from jobs.retries import STEP_OPTIONS
 from payroll.source import payroll_reader
 
@@ -65,7 +66,7 @@ def import_lookups(
             for current in specs:
                 counts = _apply(current, database, reader.all(_select(current)), job_id, preview)
                 if not preview:
-                    write_log(database, imported(current.name, counts), job_id=job_id)
+                    log(database, imported(current.name, counts), job_id=job_id)
                 results.append(counts)
     except Exception as exc:
         if current is None:
@@ -123,9 +124,7 @@ def _apply(
         if not preview:
             _write(conn, spec, database, changes)
     if changes.duplicates and not preview:
-        write_log(
-            database, duplicate_keys(spec.name, changes.duplicates), job_id=job_id, level=WARNING
-        )
+        log(database, duplicate_keys(spec.name, changes.duplicates), job_id=job_id, level=WARNING)
     return changes.counts
 
 

@@ -7,8 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from ess.store.jobs import take_job
 from jobs.kinds import SYNC_FROM_PAYROLL
-from jobs.lease import take_job
 from tests.support import execute, fill_lookups
 
 runner = CliRunner()

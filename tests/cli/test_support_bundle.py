@@ -16,12 +16,12 @@ from cli.support import support_bundle
 from core.bundle import LOG_WINDOW_NOTE, MEMBERS, connection_secrets, parse_run, scrub_member
 from ess.database import ess_engine
 from ess.schema import sync_job
+from ess.store.jobs import COMPLETED, FAILED, finish_job, refused, take_job
 from ess.store.log import ERROR, write_log
 from ess.store.registry import register_database
 from flows.sync_from_payroll import sync_from_payroll
 from generator import add_hard_cases, build_payroll
 from jobs.kinds import SYNC_FROM_PAYROLL
-from jobs.lease import COMPLETED, FAILED, finish_job, refused, take_job
 
 PAYROLL_PASSWORD = "S3cret-pw-payroll"
 ESS_PASSWORD = "S3cret-pw-ess"

@@ -23,12 +23,12 @@ from prefect.states import Running
 from blocks.payroll_database import PayrollDatabase
 from ess.database import ess_engine
 from ess.schema import employee, sync_job
+from ess.store.jobs import take_job
 from ess.store.log import read_log
 from ess.store.registry import get_database, register_database
 from flows.sync_from_payroll import sync_from_payroll
 from generator import build_payroll
 from jobs.kinds import SYNC_FROM_PAYROLL
-from jobs.lease import take_job
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@ import sqlalchemy as sa
 
 from ess.database import ess_engine
 from ess.schema import web_api_log
+from ess.store.jobs import take_job
 from ess.store.log import read_log
 from flows.web_api_log_retention import web_api_log_retention
 from jobs.kinds import SYNC_FROM_PAYROLL
-from jobs.lease import take_job
 from tasks.retention import purge_web_api_log
 
 

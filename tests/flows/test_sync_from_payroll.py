@@ -7,11 +7,11 @@ from core import messages
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES, ess_cache, payroll_database, sync_job
 from ess.store.cache import TableCache
+from ess.store.jobs import take_job
 from ess.store.log import read_log
 from ess.store.registry import get_database, register_database
 from flows.sync_from_payroll import sync_from_payroll
 from jobs.kinds import SYNC_FROM_PAYROLL
-from jobs.lease import take_job
 from tests.support import execute, fill_lookups, payroll_schema_sql
 
 EXPECTED_FIRST_RUN = [

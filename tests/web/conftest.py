@@ -167,7 +167,7 @@ def _wait_until_up(url: str, server: subprocess.Popen[Any], log: Path) -> None:
 
 def _wait_for_jobs_to_end(databases: list[str]) -> None:
     # Job processes outlive the page by design; let them finish before their files go.
-    from jobs.lease import running_job
+    from ess.store.jobs import running_job
 
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and any(running_job(d) for d in databases):

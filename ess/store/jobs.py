@@ -1,0 +1,214 @@
+"""Sync jobs in ESS: one running job per payroll database, held by a lease the job renews.
+
+Only ESS reads and writes here (no Prefect): the page and the CLI use it as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from core import messages
+from ess.database import ess_engine
+from ess.schema import payroll_database, sync_job, web_api_log
+from ess.settings import settings
+
+RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
+TIMED_OUT, ABANDONED, CANCELLED = "timed_out", "abandoned", "cancelled"
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job that holds its payroll database."""
+
+    id: int
+    payroll_database: str
+    kind: str
+    started_at: datetime
+    flow_run_id: str | None
+    notes: tuple[tuple[str, str], ...] = ()
+    """(level, message) of the rows written as the job took the database (for Prefect's log)."""
+
+
+class JobAlreadyRunning(Exception):
+    """Another job holds the payroll database."""
+
+    def __init__(self, running: Job) -> None:
+        self.running = running
+        super().__init__(
+            messages.job_not_started(
+                running.payroll_database, running.started_at, running.flow_run_id or str(running.id)
+            )
+        )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _log_row(database: str, job_id: int | None, message: str, level: str = "info") -> Any:
+    return insert(web_api_log).values(
+        logged_at=_now(), payroll_database=database, job_id=job_id, level=level, message=message
+    )
+
+
+def take_job(
+    database: str,
+    kind: str,
+    *,
+    flow_run_id: str | None = None,
+    lease_seconds: int | None = None,
+) -> Job:
+    """Take the database for a new job and log `Job Started.`; JobAlreadyRunning if held.
+
+    The unique index on running jobs makes this atomic on SQLite and PostgreSQL alike.
+    A running job whose heartbeat is older than the lease is declared abandoned first.
+    """
+    engine = ess_engine()
+    lease_seconds = lease_seconds or settings().job_lease_seconds
+    now = _now()
+    started_by = f"{socket.gethostname()} pid {os.getpid()}"
+    try:
+        with engine.begin() as conn:
+            # The write comes first so SQLite takes its write lock before anything is read.
+            stale = conn.execute(
+                update(sync_job)
+                .where(
+                    sync_job.c.payroll_database == database,
+                    sync_job.c.status == RUNNING,
+                    sync_job.c.heartbeat_at < now - timedelta(seconds=lease_seconds),
+                )
+                .values(status=ABANDONED, finished_at=now)
+                .returning(sync_job.c.id, sync_job.c.heartbeat_at)
+            ).all()
+            for stale_id, heartbeat_at in stale:
+                conn.execute(
+                    _log_row(database, stale_id, messages.job_abandoned(heartbeat_at), "error")
+                )
+            job_id = conn.execute(
+                insert(sync_job)
+                .values(
+                    payroll_database=database,
+                    kind=kind,
+                    status=RUNNING,
+                    started_at=now,
+                    heartbeat_at=now,
+                    flow_run_id=flow_run_id,
+                    started_by=started_by,
+                )
+                .returning(sync_job.c.id)
+            ).scalar_one()
+            conn.execute(_log_row(database, job_id, messages.JOB_STARTED))
+    except IntegrityError:
+        running = running_job(database)
+        if running is None:  # it finished between our insert and this read: try once more
+            return take_job(database, kind, flow_run_id=flow_run_id, lease_seconds=lease_seconds)
+        raise JobAlreadyRunning(running) from None
+    notes = tuple(("error", messages.job_abandoned(beat)) for _, beat in stale)
+    return Job(job_id, database, kind, now, flow_run_id, (*notes, ("info", messages.JOB_STARTED)))
+
+
+def adopt_job(job_id: int, database: str, kind: str, flow_run_id: str | None) -> Job:
+    """Take over a job a caller (the CLI) took for this flow run; ValueError if it cannot."""
+    with ess_engine().begin() as conn:
+        row = conn.execute(
+            update(sync_job)
+            .where(
+                sync_job.c.id == job_id,
+                sync_job.c.payroll_database == database,
+                sync_job.c.kind == kind,
+                sync_job.c.status == RUNNING,
+            )
+            .values(flow_run_id=flow_run_id, heartbeat_at=_now())
+            .returning(sync_job.c.started_at)
+        ).first()
+    if row is None:
+        raise ValueError(f"Job {job_id} is not a running {kind} job of {database}.")
+    return Job(job_id, database, kind, row.started_at, flow_run_id)
+
+
+def running_job(database: str) -> Job | None:
+    """The job that holds the database now, if any."""
+    with ess_engine().connect() as conn:
+        row = conn.execute(
+            select(sync_job).where(
+                sync_job.c.payroll_database == database, sync_job.c.status == RUNNING
+            )
+        ).first()
+    if row is None:
+        return None
+    return Job(row.id, row.payroll_database, row.kind, row.started_at, row.flow_run_id)
+
+
+def live_job(database: str) -> Job | None:
+    """The job holding the database now, unless its process died (its lease ran out)."""
+    running = running_job(database)
+    return running if running is not None and lease_is_live(running) else None
+
+
+def refused(database: str, running: Job) -> str:
+    """Log that a request was not started because another job holds the database."""
+    message = str(JobAlreadyRunning(running))
+    with ess_engine().begin() as conn:
+        conn.execute(_log_row(database, None, message, "warning"))
+    return message
+
+
+def renew_lease(job: Job) -> bool:
+    """Record the job's heartbeat; False if the job no longer holds the database."""
+    with ess_engine().begin() as conn:
+        result = conn.execute(
+            update(sync_job)
+            .where(sync_job.c.id == job.id, sync_job.c.status == RUNNING)
+            .values(heartbeat_at=_now())
+        )
+    return result.rowcount == 1
+
+
+def lease_is_live(job: Job) -> bool:
+    """True while the job's heartbeat is within its lease (a dead job's is not)."""
+    with ess_engine().connect() as conn:
+        beat = conn.execute(select(sync_job.c.heartbeat_at).where(sync_job.c.id == job.id))
+        last = beat.scalar_one_or_none()
+    return last is not None and _now() - last < timedelta(seconds=settings().job_lease_seconds)
+
+
+def finish_job(
+    job: Job,
+    status: str,
+    message: str,
+    *,
+    level: str = "info",
+    summary: dict[str, Any] | None = None,
+    last_done_column: str | None = None,
+) -> None:
+    """End the job, log its last row, and on success move the database's last-sync date.
+
+    All three commit together, so the date never moves without `Job Completed.`
+    """
+    now = _now()
+    with ess_engine().begin() as conn:
+        conn.execute(
+            update(sync_job)
+            .where(sync_job.c.id == job.id)
+            .values(
+                status=status,
+                finished_at=now,
+                message=message,
+                summary=json.dumps(summary or {}, default=str),
+            )
+        )
+        conn.execute(_log_row(job.payroll_database, job.id, message, level))
+        if status == COMPLETED and last_done_column is not None:
+            conn.execute(
+                update(payroll_database)
+                .where(payroll_database.c.name == job.payroll_database)
+                .values({last_done_column: now})
+            )
