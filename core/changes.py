@@ -30,7 +30,7 @@ def normalise_row(row: Iterable[Any]) -> Row:
 
 def match_key(row: Row, width: int) -> Row:
     """The key a row is matched by: codes trimmed and compared without case."""
-    # CONTRACT.md: codes may differ in case from the lookup's own code; they mean the same.
+    # generator/CONTRACT.md: codes may differ in case from the lookup's own; they mean the same.
     return tuple(v.strip().upper() if isinstance(v, str) else v for v in row[:width])
 
 

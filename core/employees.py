@@ -38,7 +38,7 @@ PAYROLL_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 """payroll.employee's columns, in schema.sql's order."""
 
-# CONTRACT.md's table, left column. gender, date_of_birth and work_email are not in
+# generator/CONTRACT.md's table, left column. gender, date_of_birth and work_email are not in
 # the table; payroll keeps them (the employee cannot edit them in ESS), so payroll owns them.
 PAYROLL_OWNED: tuple[str, ...] = (
     "employee_code", "first_name", "middle_name", "surname", "gender_code", "date_of_birth",
@@ -49,7 +49,7 @@ PAYROLL_OWNED: tuple[str, ...] = (
 )  # fmt: skip
 """Updated by every sync."""
 
-# CONTRACT.md's right column. The bank account number goes with the BSB: the employee
+# generator/CONTRACT.md's right column. The bank account number goes with the BSB: the employee
 # edits their bank details in ESS, so it is taken once like the BSB.
 ESS_OWNED: tuple[str, ...] = (
     "title", "preferred_name", "marital_status", "personal_email", "mobile", "phone",

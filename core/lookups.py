@@ -54,7 +54,7 @@ LOOKUPS: tuple[LookupSpec, ...] = (
     _spec("leave type", "leave_type", ("leave_type_code",), ("description", "category", "unit")),
     _spec("leave reason", "leave_reason", ("leave_type_code", "reason_code"), ("description",)),
 )
-"""The eleven lookups of CONTRACT.md, in the order Sync from Payroll imports them."""
+"""The eleven lookups of generator/CONTRACT.md, in the order Sync from Payroll imports them."""
 
 PAY_FREQUENCY = _spec(
     "pay frequency", "pay_frequency", ("frequency_code",), ("description", "periods_per_year")

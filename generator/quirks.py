@@ -1,4 +1,4 @@
-"""How real payroll data bends its own rules (CONTRACT.md), while staying valid."""
+"""How real payroll data bends its own rules (generator/CONTRACT.md), while staying valid."""
 
 from __future__ import annotations
 

@@ -202,7 +202,7 @@ def _sqlalchemy_reader(block: PayrollDatabase) -> Iterator[PayrollReader]:
         path = url.database or ""
         if not path or path == ":memory:":
             raise PermanentFault(f"payroll database {block.database_name}: SQLite needs a file")
-        # mode=ro: the sync must never write to payroll (CONTRACT.md).
+        # mode=ro: the sync must never write to payroll (generator/CONTRACT.md).
         kwargs["creator"] = lambda: sqlite3.connect(
             f"file:{path}?mode=ro", uri=True, check_same_thread=False
         )

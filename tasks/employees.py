@@ -459,7 +459,7 @@ def _insert_rows(
 
 def _update_row(ess_id: int, prepared: PreparedRows, n: int, now: datetime) -> tuple[Any, ...]:
     """The ESS id and UPDATED_COLUMNS of prepared row n, for bulk_update."""
-    # Only payroll-owned fields: what the employee edited in ESS stays (CONTRACT.md).
+    # Only payroll-owned fields: what the employee edited in ESS stays (generator/CONTRACT.md).
     columns = prepared.columns
     return (ess_id, *(columns[c][n] for c in PAYROLL_OWNED), prepared.payroll_ids[n], True, now)
 

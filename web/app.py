@@ -1,9 +1,12 @@
 """The FastAPI app behind ESS "Settings > General": login, the page and its JSON endpoints."""
 
 # No `from __future__ import annotations` here: FastAPI must see the route dependencies,
-# which are local to create_app, as objects rather than strings it cannot resolve.
+# which are local to the functions that add the routes, as objects rather than strings it
+# cannot resolve.
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
@@ -40,33 +43,48 @@ def create_app(settings: UiSettings) -> FastAPI:
     app = FastAPI(title="ESS Settings", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     errors.install(app, templates)
+    app.add_middleware(BaseHTTPMiddleware, dispatch=_add_security_headers)
+    guards = _Guards.of(sessions)
+    _add_login_routes(app, sessions, templates, guards)
+    _add_page_routes(app, sessions, templates, launcher, guards)
+    _add_api_routes(app, launcher, guards)
+    return app
 
-    async def add_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
-        return response
 
-    app.add_middleware(BaseHTTPMiddleware, dispatch=add_headers)
+async def _add_security_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
+    response = await call_next(request)
+    response.headers.update(SECURITY_HEADERS)
+    return response
 
-    def session(request: Request) -> str:
-        session_id = sessions.session_of(request)
-        if session_id is None:
-            raise errors.NotLoggedIn()
-        return session_id
 
-    def csrf_checked(request: Request, session_id: Annotated[str, Depends(session)]) -> str:
-        if not sessions.csrf_ok(session_id, request.headers.get(CSRF_HEADER)):
-            raise HTTPException(403, "Refused: the request lacks this session's CSRF token.")
-        return session_id
+@dataclass(frozen=True)
+class _Guards:
+    """The routes' dependencies: a live session, and a live session whose CSRF token checks."""
 
-    def known(name: str) -> str:
-        # A malformed name is a 404 like any unknown one, and never reaches a query.
-        try:
-            check_name(name)
-        except ValueError:
-            raise UnknownDatabase(f"No payroll database is registered as {name!r}.") from None
-        return get_database(name).name
+    session: Callable[[Request], str]
+    csrf_checked: Callable[[Request, str], str]
 
+    @classmethod
+    def of(cls, sessions: Sessions) -> "_Guards":
+        """The guards of this app's sessions."""
+
+        def session(request: Request) -> str:
+            session_id = sessions.session_of(request)
+            if session_id is None:
+                raise errors.NotLoggedIn()
+            return session_id
+
+        def csrf_checked(request: Request, session_id: Annotated[str, Depends(session)]) -> str:
+            if not sessions.csrf_ok(session_id, request.headers.get(CSRF_HEADER)):
+                raise HTTPException(403, "Refused: the request lacks this session's CSRF token.")
+            return session_id
+
+        return cls(session, csrf_checked)
+
+
+def _add_login_routes(
+    app: FastAPI, sessions: Sessions, templates: Jinja2Templates, guards: _Guards
+) -> None:
     @app.get("/login", response_class=HTMLResponse)
     def login_form(request: Request) -> Response:
         if sessions.session_of(request) is not None:
@@ -91,7 +109,9 @@ def create_app(settings: UiSettings) -> FastAPI:
         return response
 
     @app.post("/logout")
-    async def logout(request: Request, session_id: Annotated[str, Depends(session)]) -> Response:
+    async def logout(
+        request: Request, session_id: Annotated[str, Depends(guards.session)]
+    ) -> Response:
         form = await _form(request)
         if not sessions.csrf_ok(session_id, form.get("csrf")):
             raise HTTPException(403, "Refused: the request lacks this session's CSRF token.")
@@ -99,12 +119,22 @@ def create_app(settings: UiSettings) -> FastAPI:
         sessions.close(request, response)
         return response
 
+
+def _add_page_routes(
+    app: FastAPI,
+    sessions: Sessions,
+    templates: Jinja2Templates,
+    launcher: Launcher,
+    guards: _Guards,
+) -> None:
     @app.get("/")
-    def home(session_id: Annotated[str, Depends(session)]) -> Response:
+    def home(session_id: Annotated[str, Depends(guards.session)]) -> Response:
         return RedirectResponse("/settings/general", status_code=302)
 
     @app.get("/settings/general", response_class=HTMLResponse)
-    def settings_general(request: Request, session_id: Annotated[str, Depends(session)]) -> Any:
+    def settings_general(
+        request: Request, session_id: Annotated[str, Depends(guards.session)]
+    ) -> Any:
         return templates.TemplateResponse(
             request,
             "settings_general.html",
@@ -116,13 +146,15 @@ def create_app(settings: UiSettings) -> FastAPI:
             },
         )
 
+
+def _add_api_routes(app: FastAPI, launcher: Launcher, guards: _Guards) -> None:
     @app.get("/api/status")
-    def status(session_id: Annotated[str, Depends(session)]) -> dict[str, Any]:
+    def status(session_id: Annotated[str, Depends(guards.session)]) -> dict[str, Any]:
         return {"databases": _statuses(launcher)}
 
     @app.post("/api/databases/{name}/preview")
-    def preview(name: str, session_id: Annotated[str, Depends(csrf_checked)]) -> Response:
-        database = known(name)
+    def preview(name: str, session_id: Annotated[str, Depends(guards.csrf_checked)]) -> Response:
+        database = _known(name)
         try:
             return JSONResponse(launcher.preview(database))
         except Busy as busy:
@@ -132,9 +164,9 @@ def create_app(settings: UiSettings) -> FastAPI:
 
     @app.post("/api/databases/{name}/jobs")
     def start(
-        name: str, body: StartJob, session_id: Annotated[str, Depends(csrf_checked)]
+        name: str, body: StartJob, session_id: Annotated[str, Depends(guards.csrf_checked)]
     ) -> Response:
-        database = known(name)
+        database = _known(name)
         try:
             message = launcher.start(database, body.kind)
         except Busy as busy:
@@ -143,12 +175,12 @@ def create_app(settings: UiSettings) -> FastAPI:
 
     @app.get("/api/log")
     def log(
-        session_id: Annotated[str, Depends(session)],
+        session_id: Annotated[str, Depends(guards.session)],
         database: Annotated[str | None, Query(max_length=63)] = None,
         job: Annotated[int | None, Query(ge=1)] = None,
         page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     ) -> dict[str, Any]:
-        name = known(database) if database else None
+        name = _known(database) if database else None
         if job is not None:
             queries.check_job(job, name)
         result = queries.log_page(name, job, page)
@@ -156,13 +188,20 @@ def create_app(settings: UiSettings) -> FastAPI:
 
     @app.get("/api/jobs")
     def jobs(
-        session_id: Annotated[str, Depends(session)],
+        session_id: Annotated[str, Depends(guards.session)],
         database: Annotated[str | None, Query(max_length=63)] = None,
     ) -> dict[str, Any]:
-        name = known(database) if database else None
+        name = _known(database) if database else None
         return {"jobs": queries.recent_jobs(name)}
 
-    return app
+
+def _known(name: str) -> str:
+    # A malformed name is a 404 like any unknown one, and never reaches a query.
+    try:
+        check_name(name)
+    except ValueError:
+        raise UnknownDatabase(f"No payroll database is registered as {name!r}.") from None
+    return get_database(name).name
 
 
 def _statuses(launcher: Launcher) -> list[dict[str, Any]]:
