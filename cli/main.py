@@ -129,11 +129,9 @@ def demo(
     rebuild: Annotated[bool, typer.Option(help="Build the demo payroll afresh.")] = False,
 ) -> None:
     """Build a realistic demo payroll on SQLite, register it and run Sync from Payroll."""
-    from sqlalchemy import create_engine
-
     from ess.settings import settings
     from ess.store.registry import register_database
-    from generator import build_payroll
+    from generator import build_payroll_file
 
     path = settings().data_dir / "demo_payroll.db"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -141,9 +139,7 @@ def demo(
         path.unlink()
     if not path.exists():
         console.print(f"Building the demo payroll ({employees:,} employees) at {path} ...")
-        engine = create_engine(f"sqlite:///{path}")
-        summary = build_payroll(engine, employees=employees)
-        engine.dispose()
+        summary = build_payroll_file(path, employees=employees)
         console.print(render.table_counts(summary.tables))
     register_database("demo_payroll", url=f"sqlite:///{path}")
     raise typer.Exit(_run_sync("demo_payroll", full=False))

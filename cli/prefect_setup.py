@@ -36,10 +36,11 @@ def setup(
     import httpx
 
     from orchestration import setup as ps
+    from orchestration.server import NoPrefectServer, required_api_url
 
     try:
-        url = ps.prefect_api_url()
-    except ps.NoPrefectServer as exc:
+        url = required_api_url()
+    except NoPrefectServer as exc:
         raise fail(str(exc)) from None
     every = heartbeat_seconds or ps.heartbeat_seconds()
     console.print(f"Prefect server: {url}", highlight=False)

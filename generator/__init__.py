@@ -4,6 +4,7 @@ from generator.payroll import (
     PayrollSummary,
     add_hard_cases,
     build_payroll,
+    build_payroll_file,
     change_employees,
     create_payroll_schema,
 )
@@ -12,6 +13,7 @@ __all__ = [
     "PayrollSummary",
     "add_hard_cases",
     "build_payroll",
+    "build_payroll_file",
     "change_employees",
     "create_payroll_schema",
 ]

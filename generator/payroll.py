@@ -293,3 +293,12 @@ def _make_secrets_unique(
                 and connection.execute(query, {"value": row[column[name]]}).first()
             ):
                 row[column[name]] = sequence.draw()
+
+
+def build_payroll_file(path: Path, employees: int = 3000) -> PayrollSummary:
+    """Build a payroll in a new SQLite file at `path` (the demo's)."""
+    engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+    try:
+        return build_payroll(engine, employees=employees)
+    finally:
+        engine.dispose()

@@ -27,24 +27,8 @@ ZOMBIE_AUTOMATION = "ess-sync: crash flow runs whose heartbeats stopped"
 MISSED_HEARTBEATS = 3
 
 
-class NoPrefectServer(RuntimeError):
-    """PREFECT_API_URL names no Prefect server (ephemeral mode has no automations)."""
-
-
 class WrongWorkPool(RuntimeError):
     """A work pool of ESS's name exists but is not a process pool."""
-
-
-def prefect_api_url() -> str:
-    """The configured Prefect server's API URL; NoPrefectServer when there is none."""
-    url = get_current_settings().api.url
-    if not url:
-        raise NoPrefectServer(
-            "No Prefect server is configured: PREFECT_API_URL is not set, and a temporary "
-            "Prefect server keeps no work pools or automations. Start one with "
-            "`prefect server start` and `export PREFECT_API_URL=http://127.0.0.1:4200/api`."
-        )
-    return url
 
 
 def heartbeat_seconds() -> int:

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import platform
-import re
 import sys
 import tempfile
 import uuid
@@ -35,6 +34,7 @@ from ess.schema import sync_job, web_api_log
 from ess.settings import Settings, settings
 from ess.store.reads import list_issues
 from ess.store.registry import get_database
+from orchestration.server import configured_api_url
 
 HISTORY = 50
 # A refusal is logged while the job holds the database; a minute either side also catches
@@ -43,7 +43,6 @@ NEAR = timedelta(minutes=1)
 LOG_LIMIT = 10_000
 PREFECT_LOG_PAGE, PREFECT_LOG_LIMIT = 200, 5_000
 _DISTRIBUTIONS = ("ess-payroll-sync", "prefect", "sqlalchemy", "pandas", "pyodbc", "alembic")
-_MENTIONS_API = re.compile(r"(?i)api_url|\bapi\b")
 _LOG_FIELDS = {"timestamp", "level", "name", "message", "task_run_id"}
 
 
@@ -126,31 +125,6 @@ def versions() -> dict[str, Any]:
     found["ess_schema_revision"] = current_revision(ess_engine())
     found["ess_schema_head_revision"] = head_revision()
     return found
-
-
-def prefect_api_url() -> str | None:
-    """The configured Prefect server's API URL; None in ephemeral mode (no server to ask)."""
-    if "prefect" not in sys.modules and not _may_configure_prefect():
-        return None
-    from prefect.settings import get_current_settings
-
-    return get_current_settings().api.url or None
-
-
-def _may_configure_prefect() -> bool:
-    # Importing Prefect costs seconds: look for PREFECT_API_URL where Prefect reads settings
-    # from (environment, .env, prefect.toml, pyproject.toml, the profiles file) first.
-    if os.environ.get("PREFECT_API_URL"):
-        return True
-    home = Path(os.environ.get("PREFECT_HOME", Path.home() / ".prefect")).expanduser()
-    profiles = Path(os.environ.get("PREFECT_PROFILES_PATH", home / "profiles.toml"))
-    for path in (Path(".env"), Path("prefect.toml"), Path("pyproject.toml"), profiles):
-        try:
-            if _MENTIONS_API.search(path.expanduser().read_text(errors="replace")):
-                return True
-        except OSError:
-            continue
-    return False
 
 
 def configuration(api_url: str | None) -> dict[str, Any]:
@@ -260,7 +234,7 @@ def write_bundle(database: str, output: Path, run: str | None = None) -> Content
     """Gather the bundle of one database's job and write it as a zip, every member scrubbed."""
     registered = get_database(database)
     job = find_job(database, run)
-    api_url = prefect_api_url()
+    api_url = configured_api_url()
     secrets, notes = known_secrets(database, api_url)
     contents = Contents(
         database=database,

@@ -18,9 +18,10 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
+from ess.store import history as queries
 from ess.store.registry import UnknownDatabase, check_name, get_database
 from jobs.kinds import SYNC_FROM_PAYROLL, SYNC_LEAVE_BALANCES
-from web import errors, queries
+from web import errors
 from web.launcher import Busy, Launcher, PreviewFailed
 from web.security import CSRF_HEADER, SECURITY_HEADERS, Sessions
 from web.settings import UiSettings

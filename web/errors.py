@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
+from ess.store.history import UnknownJob
 from ess.store.registry import UnknownDatabase
-from web.queries import UnknownJob
 
 logger = logging.getLogger("ess.web")
 

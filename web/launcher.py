@@ -14,11 +14,11 @@ from typing import Any
 
 from core.results import JobResult
 from ess.settings import settings as ess_settings
+from ess.store.history import latest_job_id
 from ess.store.jobs import JobAlreadyRunning, live_job
 from jobs.__main__ import OUTCOME_MARK
 from jobs.kinds import KINDS, SYNC_FROM_PAYROLL, kind_named
 from jobs.start import NOT_STARTED
-from web.queries import latest_job_id
 from web.settings import UiSettings
 
 PREFECT_YAML = Path(__file__).resolve().parent.parent / "deployments" / "prefect.yaml"

@@ -65,7 +65,7 @@ def test_a_wrong_password_is_refused(browser: Any, served: Page) -> None:
 def test_two_databases_sync_at_once_without_leaving_the_page(page: Any, served: Page) -> None:
     from playwright.sync_api import expect
 
-    from web.queries import latest_job_id
+    from ess.store.history import latest_job_id
 
     expect(_row(page, A).locator(".last-sync")).to_have_text("Never")
     expect(page.get_by_text("Entries are kept for one month.")).to_be_visible()

@@ -48,7 +48,7 @@ def test_a_wrong_password_is_refused_and_the_cookie_is_strict(
 def test_a_post_without_this_sessions_csrf_token_is_refused(
     served: Page, client: httpx.Client
 ) -> None:
-    from web.queries import latest_job_id
+    from ess.store.history import latest_job_id
 
     token = served.login(client)
     before = latest_job_id("acme_payroll")
