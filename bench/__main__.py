@@ -132,12 +132,16 @@ def main(argv: list[str]) -> int:
         "sizes": args.sizes,
         "postgres_only_sizes": args.postgres_sizes,
         "engines": args.engines,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform(),
-                    # Other work on the machine slows every figure: the 1-minute load average.
-                    "load_before": load_before[0], "load_after": os.getloadavg()[0]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            # Other work on the machine slows every figure: the 1-minute load average.
+            "load_before": load_before[0],
+            "load_after": os.getloadavg()[0],
+        },
         "code": {**code, "changed_during_run": _code_version() != code},
-    }  # fmt: skip
+    }
     document = results_document(runs, about)
     _print(document["runs"])
     args.out.parent.mkdir(parents=True, exist_ok=True)

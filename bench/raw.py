@@ -33,13 +33,22 @@ _MASKED = {
     "bank_account_masked": "bank_account_number",
 }
 EMPLOYEE_COLUMNS = (
-    "payroll_database", "code_key", "payroll_employee_id", *ESS_COLUMNS,
-    "in_payroll", "first_imported_at", "synced_at",
-)  # fmt: skip
-LEAVE_COLUMNS = (
-    "payroll_database", "payroll_employee_id", "leave_type_code", "balance", "accrued_to",
+    "payroll_database",
+    "code_key",
+    "payroll_employee_id",
+    *ESS_COLUMNS,
+    "in_payroll",
+    "first_imported_at",
     "synced_at",
-)  # fmt: skip
+)
+LEAVE_COLUMNS = (
+    "payroll_database",
+    "payroll_employee_id",
+    "leave_type_code",
+    "balance",
+    "accrued_to",
+    "synced_at",
+)
 
 Row = tuple[Any, ...]
 

@@ -114,17 +114,37 @@ def check_targets(runs: Sequence[Mapping[str, Any]]) -> list[Target]:
         return None if op is None else op.get(key)
 
     targets = [
-        _at_most(f"{FULL_SYNC} at {at} ≤ {TARGET_RATIO}x raw employees",
-                 figure(FULL_SYNC, "data_ratio"), TARGET_RATIO, "x"),
-        _at_most(f"{LEAVE_FIRST} at {at} ≤ {TARGET_RATIO}x raw balances",
-                 figure(LEAVE_FIRST, "data_ratio"), TARGET_RATIO, "x"),
-        _at_most(f"{NO_CHANGE_SYNC} at {at} ≤ {NO_CHANGE_SECONDS} s",
-                 figure(NO_CHANGE_SYNC, "data_s"), NO_CHANGE_SECONDS, "s"),
-        _at_most(f"{CHANGED_SYNC} at {at} ≤ {CHANGED_SECONDS} s",
-                 figure(CHANGED_SYNC, "data_s"), CHANGED_SECONDS, "s"),
-        _at_most(f"peak RSS at {at} ≤ {PEAK_RSS_MB:.0f} MB",
-                 None if base is None else peak_rss(base), PEAK_RSS_MB, "MB"),
-    ]  # fmt: skip
+        _at_most(
+            f"{FULL_SYNC} at {at} ≤ {TARGET_RATIO}x raw employees",
+            figure(FULL_SYNC, "data_ratio"),
+            TARGET_RATIO,
+            "x",
+        ),
+        _at_most(
+            f"{LEAVE_FIRST} at {at} ≤ {TARGET_RATIO}x raw balances",
+            figure(LEAVE_FIRST, "data_ratio"),
+            TARGET_RATIO,
+            "x",
+        ),
+        _at_most(
+            f"{NO_CHANGE_SYNC} at {at} ≤ {NO_CHANGE_SECONDS} s",
+            figure(NO_CHANGE_SYNC, "data_s"),
+            NO_CHANGE_SECONDS,
+            "s",
+        ),
+        _at_most(
+            f"{CHANGED_SYNC} at {at} ≤ {CHANGED_SECONDS} s",
+            figure(CHANGED_SYNC, "data_s"),
+            CHANGED_SECONDS,
+            "s",
+        ),
+        _at_most(
+            f"peak RSS at {at} ≤ {PEAK_RSS_MB:.0f} MB",
+            None if base is None else peak_rss(base),
+            PEAK_RSS_MB,
+            "MB",
+        ),
+    ]
     scaled = _run(runs, TARGET_ENGINE, SCALE_SIZE)
     for name, _kind in OPS:
         small = figure(name, "data_s")

@@ -81,8 +81,13 @@ def _run_size(
         bench.say(f"{label}: payroll built ({built.leave_balances:,} balances) in {build_s:.1f} s")
         raw_url = scratch.create(f"raw_{size}")
         try:
-            raw = _worker(bench, "raw", {"payroll_url": payroll_url, "ess_url": raw_url},
-                          {}, f"{engine}_{size}_raw")  # fmt: skip
+            raw = _worker(
+                bench,
+                "raw",
+                {"payroll_url": payroll_url, "ess_url": raw_url},
+                {},
+                f"{engine}_{size}_raw",
+            )
         finally:
             scratch.drop(raw_url)
         bench.say(

@@ -32,9 +32,14 @@ def rejects(
         table.add_column(heading)
     for i in issues:
         table.add_row(
-            i.employee_code, str(i.payroll_employee_id or ""), i.outcome, i.field,
-            i.value or "", i.reason, style="bold red" if i.outcome == "rejected" else "yellow",
-        )  # fmt: skip
+            i.employee_code,
+            str(i.payroll_employee_id or ""),
+            i.outcome,
+            i.field,
+            i.value or "",
+            i.reason,
+            style="bold red" if i.outcome == "rejected" else "yellow",
+        )
     console.print(table if issues else f"Nothing is held back for {database}.")
 
 

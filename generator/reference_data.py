@@ -93,32 +93,90 @@ SUPER_FUNDS: tuple[Row, ...] = (
 
 # How often a new employee names each fund: the big industry funds dominate.
 FUND_WEIGHTS: dict[str, float] = {
-    "AUSSUPER": 18, "ART": 14, "AWARE": 10, "HOSTPLUS": 8, "REST": 8, "CBUS": 6, "HESTA": 6,
-    "UNISUPER": 5, "CFSFC": 4, "LUCRF": 0.3, "SUNSUPER": 0.4, "MEDIASUPER": 0.3,
-    "SMSFPATEL": 0.1, "SMSFNGUYEN": 0.1, "SMSFOCON": 0.1,
-}  # fmt: skip
+    "AUSSUPER": 18,
+    "ART": 14,
+    "AWARE": 10,
+    "HOSTPLUS": 8,
+    "REST": 8,
+    "CBUS": 6,
+    "HESTA": 6,
+    "UNISUPER": 5,
+    "CFSFC": 4,
+    "LUCRF": 0.3,
+    "SUNSUPER": 0.4,
+    "MEDIASUPER": 0.3,
+    "SMSFPATEL": 0.1,
+    "SMSFNGUYEN": 0.1,
+    "SMSFOCON": 0.1,
+}
 DEFAULT_FUND_WEIGHT = 1.0
 
 _DEPARTMENTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("100", "Executive", ("Office of the CEO", "Board Secretariat", "Strategy")),
-    ("200", "Finance", ("Accounts Payable", "Accounts Receivable", "Payroll",
-                        "Financial Control", "Treasury", "Tax")),
-    ("300", "People and Culture", ("HR Operations", "Recruitment", "Learning and Development",
-                                   "Work Health and Safety")),
-    ("400", "Technology", ("Infrastructure", "Applications", "Service Desk", "Cyber Security",
-                           "Data and Analytics")),
-    ("500", "Retail Operations", ("NSW Stores", "VIC Stores", "QLD Stores", "SA and NT Stores",
-                                  "WA Stores", "TAS Stores", "ACT Stores", "Online")),
-    ("600", "Supply Chain", ("Distribution Centre East", "Distribution Centre West",
-                             "Transport", "Inventory Control", "Procurement")),
-    ("700", "Health Services", ("Aged Care Residential", "Home Care", "Nursing",
-                                "Allied Health", "Disability Support")),
+    (
+        "200",
+        "Finance",
+        (
+            "Accounts Payable",
+            "Accounts Receivable",
+            "Payroll",
+            "Financial Control",
+            "Treasury",
+            "Tax",
+        ),
+    ),
+    (
+        "300",
+        "People and Culture",
+        ("HR Operations", "Recruitment", "Learning and Development", "Work Health and Safety"),
+    ),
+    (
+        "400",
+        "Technology",
+        ("Infrastructure", "Applications", "Service Desk", "Cyber Security", "Data and Analytics"),
+    ),
+    (
+        "500",
+        "Retail Operations",
+        (
+            "NSW Stores",
+            "VIC Stores",
+            "QLD Stores",
+            "SA and NT Stores",
+            "WA Stores",
+            "TAS Stores",
+            "ACT Stores",
+            "Online",
+        ),
+    ),
+    (
+        "600",
+        "Supply Chain",
+        (
+            "Distribution Centre East",
+            "Distribution Centre West",
+            "Transport",
+            "Inventory Control",
+            "Procurement",
+        ),
+    ),
+    (
+        "700",
+        "Health Services",
+        ("Aged Care Residential", "Home Care", "Nursing", "Allied Health", "Disability Support"),
+    ),
     ("800", "Hospitality", ("Venues", "Catering", "Events")),
-    ("900", "Sales and Marketing", ("Marketing", "Corporate Sales", "Customer Service",
-                                    "Contact Centre")),
-    ("950", "Property and Facilities", ("Facilities", "Cleaning Services", "Security",
-                                        "Maintenance")),
-)  # fmt: skip
+    (
+        "900",
+        "Sales and Marketing",
+        ("Marketing", "Corporate Sales", "Customer Service", "Contact Centre"),
+    ),
+    (
+        "950",
+        "Property and Facilities",
+        ("Facilities", "Cleaning Services", "Security", "Maintenance"),
+    ),
+)
 _INACTIVE_ACCOUNTS = frozenset({"100-3030", "500-8080", "950-4040"})
 
 # account_code, description, is_active
@@ -172,9 +230,23 @@ CLASSIFICATION_LEVELS: dict[str, int] = {
 
 # How many of a workforce each family employs; lower levels are more common within one.
 CLASSIFICATION_FAMILY_WEIGHTS: dict[str, float] = {
-    "CLK": 14, "RET": 24, "HOSP": 8, "FF": 4, "MFG": 4, "STO": 8, "RTD": 4, "AGED": 6,
-    "NURS": 4, "SCHADS": 5, "HP": 3, "CLN": 3, "SEC": 2, "PROF": 4, "MGR": 3, "EXEC": 0.3,
-}  # fmt: skip
+    "CLK": 14,
+    "RET": 24,
+    "HOSP": 8,
+    "FF": 4,
+    "MFG": 4,
+    "STO": 8,
+    "RTD": 4,
+    "AGED": 6,
+    "NURS": 4,
+    "SCHADS": 5,
+    "HP": 3,
+    "CLN": 3,
+    "SEC": 2,
+    "PROF": 4,
+    "MGR": 3,
+    "EXEC": 0.3,
+}
 
 # STP Phase 2 employment basis codes.
 EMPLOYMENT_TYPES: tuple[Row, ...] = (
@@ -187,8 +259,14 @@ EMPLOYMENT_TYPES: tuple[Row, ...] = (
     ("N", "Non-employee"),
 )
 EMPLOYMENT_TYPE_WEIGHTS: dict[str, float] = {
-    "F": 55, "P": 20, "C": 22, "L": 1.5, "V": 0.5, "D": 0.2, "N": 0.8,
-}  # fmt: skip
+    "F": 55,
+    "P": 20,
+    "C": 22,
+    "L": 1.5,
+    "V": 0.5,
+    "D": 0.2,
+    "N": 0.8,
+}
 
 # location_code, description, state_code
 LOCATIONS: tuple[Row, ...] = (
@@ -214,10 +292,27 @@ LOCATIONS: tuple[Row, ...] = (
     ("CBR", "Canberra", "ACT"),
 )
 LOCATION_WEIGHTS: dict[str, float] = {
-    "SYDHO": 14, "PARRA": 9, "NEWC": 4, "WOLL": 3, "WAGGA": 1, "MELB": 14, "DANDDC": 6,
-    "GEEL": 3, "BRIS": 10, "GCST": 4, "TSV": 2, "CNS": 2, "ADL": 7, "PER": 9, "KEWDC": 3,
-    "HBA": 2, "LST": 1, "DRW": 1.5, "ASP": 0.5, "CBR": 3,
-}  # fmt: skip
+    "SYDHO": 14,
+    "PARRA": 9,
+    "NEWC": 4,
+    "WOLL": 3,
+    "WAGGA": 1,
+    "MELB": 14,
+    "DANDDC": 6,
+    "GEEL": 3,
+    "BRIS": 10,
+    "GCST": 4,
+    "TSV": 2,
+    "CNS": 2,
+    "ADL": 7,
+    "PER": 9,
+    "KEWDC": 3,
+    "HBA": 2,
+    "LST": 1,
+    "DRW": 1.5,
+    "ASP": 0.5,
+    "CBR": 3,
+}
 
 PAY_POINTS: tuple[Row, ...] = (
     ("HO", "Head Office"),
@@ -233,9 +328,16 @@ PAY_POINTS: tuple[Row, ...] = (
 )
 # Retail stores and head office employ most; contractors are paid from their own point.
 PAY_POINT_WEIGHTS: dict[str, float] = {
-    "STORES": 30, "HO": 20, "DC": 10, "CASUAL": 10, "HEALTH": 8, "HOSP": 8, "FIELD": 6,
-    "TRAIN": 3, "CONTRACT": 2,
-}  # fmt: skip
+    "STORES": 30,
+    "HO": 20,
+    "DC": 10,
+    "CASUAL": 10,
+    "HEALTH": 8,
+    "HOSP": 8,
+    "FIELD": 6,
+    "TRAIN": 3,
+    "CONTRACT": 2,
+}
 
 # leave_type_code, description, category, unit
 LEAVE_TYPES: tuple[Row, ...] = (

@@ -22,24 +22,61 @@ from generator.timeline import LAST_PAY_DATE, ChangeFeed, day_text, stamp_text
 Row = tuple[Any, ...]
 
 EMPLOYEE_COLUMNS = (
-    "employee_id", "employee_code", "title", "first_name", "middle_name", "preferred_name",
-    "surname", "gender_code", "date_of_birth", "marital_status", "personal_email",
-    "work_email", "mobile", "phone", "address_line1", "address_line2", "suburb", "state_code",
-    "postcode", "country_code", "date_hired", "termination_date", "employment_type_code",
-    "classification_code", "cost_account_code", "location_code", "pay_point_code",
-    "pay_frequency_code", "fund_code", "super_member_number", "yearly_salary", "normal_rate",
-    "tax_file_number", "tax_free_threshold", "bank_bsb", "bank_account_number",
-    "manager_code", "last_modified",
-)  # fmt: skip
+    "employee_id",
+    "employee_code",
+    "title",
+    "first_name",
+    "middle_name",
+    "preferred_name",
+    "surname",
+    "gender_code",
+    "date_of_birth",
+    "marital_status",
+    "personal_email",
+    "work_email",
+    "mobile",
+    "phone",
+    "address_line1",
+    "address_line2",
+    "suburb",
+    "state_code",
+    "postcode",
+    "country_code",
+    "date_hired",
+    "termination_date",
+    "employment_type_code",
+    "classification_code",
+    "cost_account_code",
+    "location_code",
+    "pay_point_code",
+    "pay_frequency_code",
+    "fund_code",
+    "super_member_number",
+    "yearly_salary",
+    "normal_rate",
+    "tax_file_number",
+    "tax_free_threshold",
+    "bank_bsb",
+    "bank_account_number",
+    "manager_code",
+    "last_modified",
+)
 LEAVE_BALANCE_COLUMNS = ("employee_id", "leave_type_code", "balance", "accrued_to")
 EMPLOYEE_CHANGED_COLUMNS = ("change_id", "employee_id", "changed_at")
 
 # Code columns of `employee` with their declared width: a quirky copy must still fit.
 _CODE_WIDTHS = {
-    "gender_code": 1, "state_code": 3, "country_code": 3, "employment_type_code": 1,
-    "classification_code": 20, "cost_account_code": 20, "location_code": 10,
-    "pay_point_code": 10, "pay_frequency_code": 1, "fund_code": 10,
-}  # fmt: skip
+    "gender_code": 1,
+    "state_code": 3,
+    "country_code": 3,
+    "employment_type_code": 1,
+    "classification_code": 20,
+    "cost_account_code": 20,
+    "location_code": 10,
+    "pay_point_code": 10,
+    "pay_frequency_code": 1,
+    "fund_code": 10,
+}
 _CODE_POSITIONS = tuple((EMPLOYEE_COLUMNS.index(c), w) for c, w in _CODE_WIDTHS.items())
 _FTE_HOURS = 52 * 38  # award full-time hours a year: hourly rate = salary / 1976
 
@@ -214,13 +251,45 @@ class Workforce:
             termination_date = None
 
         row = [
-            employee_id, f"E{employee_id:06d}", title, first, middle, preferred, surname,
-            gender if r() > 0.005 else None, day_text(born), marital, personal_email,
-            work_email, mobile, phone, home[0], home[1], home[2], home[3], home[4], home[5],
-            day_text(hired), termination_date, employment, classification, cost_account,
-            location, pay_point, frequency, fund, member, salary, rate, tfn,
-            0 if r() < 0.15 else 1, bsb, account, self._manager_code(n), stamp_text(last_modified),
-        ]  # fmt: skip
+            employee_id,
+            f"E{employee_id:06d}",
+            title,
+            first,
+            middle,
+            preferred,
+            surname,
+            gender if r() > 0.005 else None,
+            day_text(born),
+            marital,
+            personal_email,
+            work_email,
+            mobile,
+            phone,
+            home[0],
+            home[1],
+            home[2],
+            home[3],
+            home[4],
+            home[5],
+            day_text(hired),
+            termination_date,
+            employment,
+            classification,
+            cost_account,
+            location,
+            pay_point,
+            frequency,
+            fund,
+            member,
+            salary,
+            rate,
+            tfn,
+            0 if r() < 0.15 else 1,
+            bsb,
+            account,
+            self._manager_code(n),
+            stamp_text(last_modified),
+        ]
         if self._quirks and r() < 0.05:
             self._vary_codes(row)
         chunk.employees.append(tuple(row))

@@ -40,9 +40,13 @@ from payroll.source import payroll_reader
 
 CHUNK = 4_000  # balances a read (whole employees); small chunks stay in the CPU's cache
 _INSERT_COLUMNS = (
-    "payroll_database", "payroll_employee_id", "leave_type_code", "balance", "accrued_to",
+    "payroll_database",
+    "payroll_employee_id",
+    "leave_type_code",
+    "balance",
+    "accrued_to",
     "synced_at",
-)  # fmt: skip
+)
 
 
 @dataclass
@@ -97,8 +101,13 @@ def import_leave_balances(database: str) -> LeaveBalancesResult:
                 conn, leave_balance, {"payroll_database": database, "synced_at": now}
             )
             tail = tuple(constants.values())
-            writer = BulkWriter(conn, leave_balance, [*_STAGE_COLUMNS, *constants],
-                                converted=tuple(constants), binary=True)  # fmt: skip
+            writer = BulkWriter(
+                conn,
+                leave_balance,
+                [*_STAGE_COLUMNS, *constants],
+                converted=tuple(constants),
+                binary=True,
+            )
         else:
             writer = BulkWriter(conn, _STAGE, _STAGE_COLUMNS, binary=True)
         with writer:
@@ -225,7 +234,7 @@ def _apply_stage(
             literal(database, ess.c.payroll_database.type),
             *(diff.c[name] for name in _STAGE_COLUMNS),
             literal(now, ess.c.synced_at.type),
-        ).where(new)  # fmt: skip
+        ).where(new)
         conn.execute(insert(ess).from_select(_INSERT_COLUMNS, rows))
     diff.drop(conn)
     result.changed += deleted + updated + inserted

@@ -62,8 +62,11 @@ class BulkWriter:
         self._keys = [_AS_GIVEN + c if c in as_given else c for c in columns]
         binds = {c: bindparam(_AS_GIVEN + c, type_=_Unconverted()) for c in as_given}
         self._insert = insert(table).values(binds) if binds else insert(table)
-        self._active = [(i, p) for i, p in enumerate(_processors(conn, table, columns))
-                        if p is not None and columns[i] not in converted]  # fmt: skip
+        self._active = [
+            (i, p)
+            for i, p in enumerate(_processors(conn, table, columns))
+            if p is not None and columns[i] not in converted
+        ]
         self._names = list(columns)
         self._open = ExitStack()
         self._copy: Any = None

@@ -38,8 +38,17 @@ def test_the_benchmark_measures_every_figure_on_each_engine_and_leaves_nothing_b
     engines = ["sqlite"] if suite_problem("postgres") else ["sqlite", "postgresql"]
     before = [] if "postgresql" not in engines else _bench_databases()
     out = tmp_path / "latest.json"
-    command = [sys.executable, "-m", "bench", "--sizes", str(EMPLOYEES),
-               "--engines", ",".join(engines), "--out", str(out)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--sizes",
+        str(EMPLOYEES),
+        "--engines",
+        ",".join(engines),
+        "--out",
+        str(out),
+    ]
     done = subprocess.run(
         command, cwd=REPO, capture_output=True, text=True, timeout=300, check=False
     )
@@ -61,8 +70,14 @@ def test_the_benchmark_measures_every_figure_on_each_engine_and_leaves_nothing_b
         ops = {op["op"]: op for op in run["ops"]}
         assert list(ops) == [name for name, _ in OPS]
         for name, op in ops.items():
-            for key in ("data_s", "data_ratio", "process_s", "process_ratio",
-                        "data_peak_rss_mb", "process_peak_rss_mb"):  # fmt: skip
+            for key in (
+                "data_s",
+                "data_ratio",
+                "process_s",
+                "process_ratio",
+                "data_peak_rss_mb",
+                "process_peak_rss_mb",
+            ):
                 assert _positive(op[key]), (engine, name, key, op)
         # Each op did what it says, so its time measures the right thing.
         full = ops[FULL_SYNC]["counts"]

@@ -63,8 +63,14 @@ def test_employee_ops_are_compared_with_raw_employees_and_leave_ops_with_raw_bal
 
 def test_every_op_is_measured_once_in_a_fixed_order():
     names = [name for name, _ in OPS]
-    assert names == [FULL_SYNC, NO_CHANGE_SYNC, CHANGED_SYNC, LEAVE_FIRST, LEAVE_NO_CHANGE,
-                     LEAVE_CHANGED]  # fmt: skip
+    assert names == [
+        FULL_SYNC,
+        NO_CHANGE_SYNC,
+        CHANGED_SYNC,
+        LEAVE_FIRST,
+        LEAVE_NO_CHANGE,
+        LEAVE_CHANGED,
+    ]
 
 
 def test_targets_at_200000_on_postgresql_are_met_when_within_their_limits():
@@ -75,8 +81,9 @@ def test_targets_at_200000_on_postgresql_are_met_when_within_their_limits():
 
 
 def test_targets_over_their_limits_are_not_met():
-    run = _run(rss=301, **{FULL_SYNC: 3.1, LEAVE_FIRST: 6.1, NO_CHANGE_SYNC: 0.6,
-                           CHANGED_SYNC: 1.1})  # fmt: skip
+    run = _run(
+        rss=301, **{FULL_SYNC: 3.1, LEAVE_FIRST: 6.1, NO_CHANGE_SYNC: 0.6, CHANGED_SYNC: 1.1}
+    )
     targets = [t for t in check_targets([run]) if "1,000,000" not in t.name]
     assert [t.met for t in targets] == [False] * 5
     assert next(t for t in targets if "peak RSS" in t.name).measured == 301

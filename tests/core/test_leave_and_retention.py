@@ -41,10 +41,14 @@ def test_exact_balances_are_not_rounded_again_and_the_tail_ends_every_kept_row()
 
 def test_an_unknown_type_is_counted_not_kept_and_two_spellings_of_one_type_give_one_balance():
     prepared = prepare_balances(
-        [(1, "AL", 1, "2025-06-26"), (1, "al", 2, "2025-06-26"), (1, "XX", 1, "2025-06-26"),
-         (2, "XX ", 1, "2025-06-26")],
+        [
+            (1, "AL", 1, "2025-06-26"),
+            (1, "al", 2, "2025-06-26"),
+            (1, "XX", 1, "2025-06-26"),
+            (2, "XX ", 1, "2025-06-26"),
+        ],
         TYPES,
-    )  # fmt: skip
+    )
     assert prepared.rows == [(1, "AL", Decimal("1.0000"), date(2025, 6, 26))]
     assert prepared.unknown_types == {"XX": 2}
     assert prepared.employees == 1

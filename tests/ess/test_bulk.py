@@ -17,10 +17,20 @@ UPDATED = ("surname", "yearly_salary", "termination_date", "manager_code", "sync
 
 
 def _employees(conn, count):
-    rows = [(f"E{n}", f"E{n}", n, "First", "Surname", Decimal("1000.00"), BEFORE, BEFORE)
-            for n in range(count)]  # fmt: skip
-    columns = ["code_key", "employee_code", "payroll_employee_id", "first_name", "surname",
-               "yearly_salary", "first_imported_at", "synced_at"]  # fmt: skip
+    rows = [
+        (f"E{n}", f"E{n}", n, "First", "Surname", Decimal("1000.00"), BEFORE, BEFORE)
+        for n in range(count)
+    ]
+    columns = [
+        "code_key",
+        "employee_code",
+        "payroll_employee_id",
+        "first_name",
+        "surname",
+        "yearly_salary",
+        "first_imported_at",
+        "synced_at",
+    ]
     fixed = bind_constants(conn, employee, {"payroll_database": "acme"})
     rows = [(*r, *fixed.values()) for r in rows]
     bulk_insert(conn, employee, [*columns, *fixed], rows, converted=tuple(fixed))
@@ -37,10 +47,16 @@ def test_bulk_update_sets_only_the_given_columns_of_the_keyed_rows(ess, count):
     with ess_engine().begin() as conn:
         ids = _employees(conn, count + 2)
         updates = [
-            (ids[f"E{n}"], f"New {n}", Decimal(f"{n}.25"), date(2026, 3, n % 28 + 1),
-             None if n % 2 else "E0", AFTER)
+            (
+                ids[f"E{n}"],
+                f"New {n}",
+                Decimal(f"{n}.25"),
+                date(2026, 3, n % 28 + 1),
+                None if n % 2 else "E0",
+                AFTER,
+            )
             for n in range(count)
-        ]  # fmt: skip
+        ]
         bulk_update(conn, employee, "id", UPDATED, updates)
         stored = _values(conn)
         temporary = sa.inspect(conn).get_temp_table_names() if conn.dialect.name == "sqlite" else []
@@ -80,33 +96,39 @@ def test_a_database_without_a_bulk_path_stores_converted_constants_once(ess):
     # converted twice would be refused as naive. Run that path here on a real database.
     with ess_engine().begin() as conn:
         fixed = bind_constants(
-            conn, employee,
+            conn,
+            employee,
             {"payroll_database": "acme", "first_imported_at": BEFORE, "synced_at": AFTER},
-        )  # fmt: skip
+        )
         columns = ["code_key", "employee_code", "payroll_employee_id", *fixed]
         with BulkWriter(conn, employee, columns, converted=tuple(fixed)) as writer:
             writer._dialect = "mssql"  # the path every other engine takes
             writer.write([("E1", "E1", 1, *fixed.values())])
         stored = conn.execute(
-            sa.select(employee.c.payroll_database, employee.c.first_imported_at,
-                      employee.c.synced_at)
-        ).one()  # fmt: skip
+            sa.select(
+                employee.c.payroll_database, employee.c.first_imported_at, employee.c.synced_at
+            )
+        ).one()
     assert tuple(stored) == ("acme", BEFORE, AFTER)
 
 
 def test_a_binary_copy_stores_what_a_text_copy_stores(ess):
     # The leave step copies in PostgreSQL's binary format (its values are typed exactly:
     # ints, codes, Decimals, dates, a naive UTC time); other engines ignore the flag.
-    balances = [(1, "AL", Decimal("-4.2500"), date(2025, 6, 26)),
-                (2, "SL", Decimal("99999999.9999"), date(1999, 12, 31)),
-                (3, "LSL", Decimal("0.0001"), date(2030, 1, 1))]  # fmt: skip
+    balances = [
+        (1, "AL", Decimal("-4.2500"), date(2025, 6, 26)),
+        (2, "SL", Decimal("99999999.9999"), date(1999, 12, 31)),
+        (3, "LSL", Decimal("0.0001"), date(2030, 1, 1)),
+    ]
     with ess_engine().begin() as conn:
         for database, binary in (("text", False), ("binary", True)):
-            fixed = bind_constants(conn, leave_balance, {"payroll_database": database,
-                                                         "synced_at": AFTER})  # fmt: skip
+            fixed = bind_constants(
+                conn, leave_balance, {"payroll_database": database, "synced_at": AFTER}
+            )
             columns = ["payroll_employee_id", "leave_type_code", "balance", "accrued_to", *fixed]
-            with BulkWriter(conn, leave_balance, columns, converted=tuple(fixed),
-                            binary=binary) as writer:  # fmt: skip
+            with BulkWriter(
+                conn, leave_balance, columns, converted=tuple(fixed), binary=binary
+            ) as writer:
                 writer.write([(*b, *fixed.values()) for b in balances])
         stored = {}
         for database in ("text", "binary"):

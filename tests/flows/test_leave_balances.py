@@ -25,11 +25,20 @@ EXPECTED = [
 @pytest.fixture
 def acme(ess, payroll_sqlite, prefect_api):
     fill_lookups(payroll_sqlite)
-    insert_rows(payroll_sqlite, "leave_balance", [
-        {"employee_id": e, "leave_type_code": t, "balance": b, "accrued_to": date(2025, 6, 26)}
-        for e, t, b in [(1, "AL", "76.0000"), (1, "SL", "38.5000"), (2, "al ", "-4.2500"),
-                        (3, "AL", "0"), (3, "SL", "12.1234")]
-    ])  # fmt: skip
+    insert_rows(
+        payroll_sqlite,
+        "leave_balance",
+        [
+            {"employee_id": e, "leave_type_code": t, "balance": b, "accrued_to": date(2025, 6, 26)}
+            for e, t, b in [
+                (1, "AL", "76.0000"),
+                (1, "SL", "38.5000"),
+                (2, "al ", "-4.2500"),
+                (3, "AL", "0"),
+                (3, "SL", "12.1234"),
+            ]
+        ],
+    )
     register_database("acme_payroll", url=payroll_sqlite)
     return payroll_sqlite
 
@@ -95,10 +104,19 @@ def test_a_re_sync_of_one_payroll_leaves_another_payrolls_balances_alone(acme, t
     for statement in payroll_schema_sql():
         execute(other, statement)
     fill_lookups(other)
-    insert_rows(other, "leave_balance", [
-        {"employee_id": e, "leave_type_code": "AL", "balance": b, "accrued_to": date(2025, 6, 26)}
-        for e, b in [(1, "10"), (3, "30"), (9, "90")]
-    ])  # fmt: skip
+    insert_rows(
+        other,
+        "leave_balance",
+        [
+            {
+                "employee_id": e,
+                "leave_type_code": "AL",
+                "balance": b,
+                "accrued_to": date(2025, 6, 26),
+            }
+            for e, b in [(1, "10"), (3, "30"), (9, "90")]
+        ],
+    )
     register_database("other_payroll", url=other)
     sync_leave_balances(database="acme_payroll")
     sync_leave_balances(database="other_payroll")
@@ -108,9 +126,18 @@ def test_a_re_sync_of_one_payroll_leaves_another_payrolls_balances_alone(acme, t
         acme,
         "UPDATE leave_balance SET balance = 1 WHERE employee_id = 1 AND leave_type_code = 'AL'",
     )
-    insert_rows(acme, "leave_balance", [
-        {"employee_id": 9, "leave_type_code": "AL", "balance": "9", "accrued_to": date(2025, 6, 26)}
-    ])  # fmt: skip
+    insert_rows(
+        acme,
+        "leave_balance",
+        [
+            {
+                "employee_id": 9,
+                "leave_type_code": "AL",
+                "balance": "9",
+                "accrued_to": date(2025, 6, 26),
+            }
+        ],
+    )
     sync_leave_balances(database="acme_payroll")
     assert "Imported leave balances: 3 employees, 4 balances updated, 2 unchanged." in _messages()
     with ess_engine().connect() as conn:
@@ -119,10 +146,17 @@ def test_a_re_sync_of_one_payroll_leaves_another_payrolls_balances_alone(acme, t
     for r in rows:
         key = (r["payroll_employee_id"], r["leave_type_code"])
         by_payroll.setdefault(r["payroll_database"], {})[key] = str(r["balance"])
-    assert by_payroll["other_payroll"] == {(1, "AL"): "10.0000", (3, "AL"): "30.0000",
-                                           (9, "AL"): "90.0000"}  # fmt: skip
-    assert by_payroll["acme_payroll"] == {(1, "AL"): "1.0000", (1, "SL"): "38.5000",
-                                          (2, "AL"): "-4.2500", (9, "AL"): "9.0000"}  # fmt: skip
+    assert by_payroll["other_payroll"] == {
+        (1, "AL"): "10.0000",
+        (3, "AL"): "30.0000",
+        (9, "AL"): "90.0000",
+    }
+    assert by_payroll["acme_payroll"] == {
+        (1, "AL"): "1.0000",
+        (1, "SL"): "38.5000",
+        (2, "AL"): "-4.2500",
+        (9, "AL"): "9.0000",
+    }
 
 
 def test_balances_of_an_unknown_leave_type_are_skipped_with_a_warning(acme):

@@ -119,8 +119,11 @@ def test_the_prefect_run_of_an_abandoned_job_is_marked_crashed(acme):
         client.set_flow_run_state(run.id, Running(), force=True)
     job = take_job("acme_payroll", SYNC_FROM_PAYROLL.name, flow_run_id=str(run.id))
     with ess_engine().begin() as conn:
-        conn.execute(sa.update(sync_job).where(sync_job.c.id == job.id)
-                     .values(heartbeat_at=datetime.now(UTC) - timedelta(hours=1)))  # fmt: skip
+        conn.execute(
+            sa.update(sync_job)
+            .where(sync_job.c.id == job.id)
+            .values(heartbeat_at=datetime.now(UTC) - timedelta(hours=1))
+        )
     assert sync_from_payroll(database="acme_payroll", return_state=True).is_completed()
     with get_client(sync_client=True) as client:
         assert client.read_flow_run(run.id).state.is_crashed()

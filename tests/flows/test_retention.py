@@ -17,8 +17,13 @@ def _add(rows):
 
 
 def _row(age_days, job_id=None, database="acme_payroll"):
-    return {"logged_at": datetime.now(UTC) - timedelta(days=age_days), "payroll_database": database,
-            "job_id": job_id, "level": "info", "message": f"{age_days} days old"}  # fmt: skip
+    return {
+        "logged_at": datetime.now(UTC) - timedelta(days=age_days),
+        "payroll_database": database,
+        "job_id": job_id,
+        "level": "info",
+        "message": f"{age_days} days old",
+    }
 
 
 def test_rows_older_than_a_month_go_in_batches_but_a_running_jobs_stay(ess, prefect_api):
