@@ -57,6 +57,12 @@ def job_not_started(database: str, started_at: datetime, run_id: str) -> str:
     )
 
 
+def job_lost_lease(database: str, taken_at: datetime | None) -> str:
+    """The last row of a job that learned another job took its database."""
+    when = _when(taken_at) if taken_at else "an unknown time"
+    return f"Job Lost Its Lease: another job took {database} at {when}; nothing more was written."
+
+
 def job_abandoned(last_heartbeat: datetime) -> str:
     """The row that ends a job whose process died."""
     return f"Job Abandoned: no heartbeat since {_when(last_heartbeat)}."

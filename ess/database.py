@@ -11,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 
 from ess.settings import settings
 
@@ -50,6 +50,7 @@ def _configured_url() -> str:
 def create_ess_engine(url: str) -> Engine:
     """A new engine for ESS; row values never appear in its error messages."""
     if url.startswith("sqlite"):
+        _private_file(make_url(url).database)
         engine = create_engine(
             url,
             hide_parameters=True,
@@ -61,7 +62,34 @@ def create_ess_engine(url: str) -> Engine:
         # SQL Server through pyodbc: executemany (bulk inserts, updates) sent as one array
         # of parameters instead of a round trip a row.
         return create_engine(url, hide_parameters=True, pool_pre_ping=True, fast_executemany=True)
-    return create_engine(url, hide_parameters=True, pool_pre_ping=True)
+    engine = create_engine(url, hide_parameters=True, pool_pre_ping=True)
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", _postgresql_session)
+    return engine
+
+
+def _private_file(path: str | None) -> None:
+    """Create the ESS SQLite file readable by its owner only: it holds payroll data."""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        return  # SQLite says what is wrong when it opens the file
+    descriptor = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(descriptor)
+    os.chmod(path, 0o600)  # also a file an older version made world-readable
+
+
+def _postgresql_session(dbapi_connection: Any, _record: Any) -> None:
+    # A job frozen inside a step (SIGSTOP, a hung VM) keeps its row locks; once it is past
+    # twice its lease the server ends its transaction, so the job that took its database
+    # over is never blocked for long. A healthy step is never idle in a transaction that long.
+    idle = max(5, 2 * settings().job_lease_seconds)
+    cursor = dbapi_connection.cursor()
+    cursor.execute(
+        "SELECT set_config('idle_in_transaction_session_timeout', %s, false)", (f"{idle}s",)
+    )
+    cursor.close()
+    dbapi_connection.commit()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -19,6 +19,10 @@ class JobTimedOut(Exception):
     """The job ran past its time limit."""
 
 
+class JobLost(Exception):
+    """The job's heartbeat found another job holds its database now."""
+
+
 @dataclass
 class JobContext:
     """What a running job's steps share."""
@@ -28,6 +32,7 @@ class JobContext:
     limit_seconds: float
     started: float = field(default_factory=time.monotonic)
     timed_out: threading.Event = field(default_factory=threading.Event)
+    lost: threading.Event = field(default_factory=threading.Event)
     _cancels: dict[int, Callable[[], object]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -41,7 +46,9 @@ class JobContext:
         return self.timed_out.is_set() or self.elapsed > self.limit_seconds
 
     def check(self) -> None:
-        """Raise JobTimedOut if the job is past its limit (call between units of work)."""
+        """Raise JobLost or JobTimedOut if the job must stop (call between units of work)."""
+        if self.lost.is_set():
+            raise JobLost(f"another job holds {self.database} now")
         if self.overdue():
             self.timed_out.set()
             raise JobTimedOut(f"the job passed its limit of {self.limit_seconds:g} s")
@@ -49,6 +56,15 @@ class JobContext:
     def expire(self) -> None:
         """Mark the job timed out and cancel whatever it is waiting on."""
         self.timed_out.set()
+        self.cancel_all()
+
+    def lose(self) -> None:
+        """Mark the job as having lost its database and stop whatever it is waiting on."""
+        self.lost.set()
+        self.cancel_all()
+
+    def cancel_all(self) -> None:
+        """Cancel every operation the job is waiting on."""
         with self._lock:
             cancels = list(self._cancels.values())
         for cancel in cancels:
@@ -64,7 +80,7 @@ class JobContext:
         with self._lock:
             self._cancels[key] = cancel
         try:
-            if self.timed_out.is_set():
+            if self.timed_out.is_set() or self.lost.is_set():
                 cancel()
             yield
         finally:

@@ -33,7 +33,7 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
     else:
         return False
     job = current_job()
-    if not transient or (job is not None and job.overdue()):
+    if not transient or (job is not None and (job.overdue() or job.lost.is_set())):
         return False
     if job is not None:
         attempt = int(task_run.run_count) + 1

@@ -20,14 +20,16 @@ from ess.store.jobs import (
     TIMED_OUT,
     Job,
     JobAlreadyRunning,
+    LostLease,
     adopt_job,
     finish_job,
+    lost_at,
     refused,
     take_job,
 )
 from ess.store.log import ERROR, INFO
 from ess.store.registry import job_limit_seconds
-from jobs.context import JobContext, job_context
+from jobs.context import JobContext, JobLost, job_context
 from jobs.kinds import JobKind
 from jobs.lease import heartbeat
 from jobs.log import echo, log
@@ -154,6 +156,8 @@ def run_as_job(
             except Exception as exc:
                 seconds = round(time.monotonic() - started, 3)
                 step, cause = _failed_step(running, exc)
+                if context.lost.is_set() or isinstance(cause, (LostLease, JobLost)):
+                    return _lost(running)
                 if context.overdue() or is_query_timeout(cause):
                     message = messages.job_timed_out(context.elapsed)
                     _end(running, TIMED_OUT, message, seconds)
@@ -166,6 +170,14 @@ def run_as_job(
         )
     finally:
         report.close()  # every artifact written before the flow run ends
+
+
+def _lost(running: RunningJob) -> State[Any]:
+    """End a job that lost its database: one last row, nothing else written, state Failed."""
+    message = messages.job_lost_lease(running.database, lost_at(running.job.id))
+    log(running.database, message, job_id=running.job.id, level=ERROR)
+    running.report.close()
+    return Failed(message=message)
 
 
 def _failed_step(running: JobSteps, exc: BaseException) -> tuple[str, BaseException]:

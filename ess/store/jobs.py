@@ -9,15 +9,17 @@ import json
 import os
 import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from core import messages
 from ess.database import ess_engine
-from ess.schema import payroll_database, sync_job, web_api_log
+from ess.schema import UTCDateTime, payroll_database, sync_job, web_api_log
 from ess.settings import settings
 
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
@@ -53,6 +55,44 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class db_now(FunctionElement[datetime]):
+    """The ESS database's own clock in UTC, `seconds` from now: leases are judged by one
+    clock, so a worker whose clock runs ahead cannot call a live job abandoned."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+    def __init__(self, seconds: float = 0) -> None:
+        self.seconds = float(seconds)
+        super().__init__()
+
+
+@compiles(db_now, "postgresql")
+def _db_now_postgresql(element: db_now, compiler: Any, **kw: Any) -> str:
+    # clock_timestamp(), not now(): a long transaction's start is not the time it asks.
+    return f"(timezone('UTC', clock_timestamp()) + make_interval(secs => {element.seconds!r}))"
+
+
+@compiles(db_now, "sqlite")
+def _db_now_sqlite(element: db_now, compiler: Any, **kw: Any) -> str:
+    # The text format SQLAlchemy stores SQLite date-times in, to the microsecond.
+    return f"strftime('%Y-%m-%d %H:%M:%f000', 'now', '{element.seconds:+f} seconds')"
+
+
+@compiles(db_now, "mssql")
+def _db_now_mssql(element: db_now, compiler: Any, **kw: Any) -> str:
+    return f"DATEADD(microsecond, {int(element.seconds * 1_000_000)}, SYSUTCDATETIME())"
+
+
+class LostLease(Exception):
+    """Another job took the database from this one: nothing more of it may be written."""
+
+    def __init__(self, database: str, taken_at: datetime | None) -> None:
+        self.database = database
+        self.taken_at = taken_at
+        super().__init__(messages.job_lost_lease(database, taken_at))
+
+
 def _log_row(database: str, job_id: int | None, message: str, level: str = "info") -> Any:
     return insert(web_api_log).values(
         logged_at=_now(), payroll_database=database, job_id=job_id, level=level, message=message
@@ -69,48 +109,60 @@ def take_job(
     """Take the database for a new job and log `Job Started.`; JobAlreadyRunning if held.
 
     The unique index on running jobs makes this atomic on SQLite and PostgreSQL alike.
-    A running job whose heartbeat is older than the lease is declared abandoned first.
+    A running job whose heartbeat is older than the lease (by ESS's clock) is declared
+    abandoned first.
     """
-    engine = ess_engine()
     lease_seconds = lease_seconds or settings().job_lease_seconds
+    for _ in range(_TAKE_ATTEMPTS):
+        try:
+            return _take(database, kind, flow_run_id, lease_seconds)
+        except IntegrityError:
+            running = running_job(database)
+            if running is not None:
+                raise JobAlreadyRunning(running) from None
+            # The holder finished between our insert and this read: try again.
+    raise RuntimeError(
+        f"Could not take {database} after {_TAKE_ATTEMPTS} attempts: jobs kept starting "
+        "and ending around this one. Try again."
+    )
+
+
+_TAKE_ATTEMPTS = 5
+
+
+def _take(database: str, kind: str, flow_run_id: str | None, lease_seconds: int) -> Job:
     now = _now()
     started_by = f"{socket.gethostname()} pid {os.getpid()}"
-    try:
-        with engine.begin() as conn:
-            # The write comes first so SQLite takes its write lock before anything is read.
-            stale = conn.execute(
-                update(sync_job)
-                .where(
-                    sync_job.c.payroll_database == database,
-                    sync_job.c.status == RUNNING,
-                    sync_job.c.heartbeat_at < now - timedelta(seconds=lease_seconds),
-                )
-                .values(status=ABANDONED, finished_at=now)
-                .returning(sync_job.c.id, sync_job.c.heartbeat_at)
-            ).all()
-            for stale_id, heartbeat_at in stale:
-                conn.execute(
-                    _log_row(database, stale_id, messages.job_abandoned(heartbeat_at), "error")
-                )
-            job_id = conn.execute(
-                insert(sync_job)
-                .values(
-                    payroll_database=database,
-                    kind=kind,
-                    status=RUNNING,
-                    started_at=now,
-                    heartbeat_at=now,
-                    flow_run_id=flow_run_id,
-                    started_by=started_by,
-                )
-                .returning(sync_job.c.id)
-            ).scalar_one()
-            conn.execute(_log_row(database, job_id, messages.JOB_STARTED))
-    except IntegrityError:
-        running = running_job(database)
-        if running is None:  # it finished between our insert and this read: try once more
-            return take_job(database, kind, flow_run_id=flow_run_id, lease_seconds=lease_seconds)
-        raise JobAlreadyRunning(running) from None
+    with ess_engine().begin() as conn:
+        # The write comes first so SQLite takes its write lock before anything is read.
+        stale = conn.execute(
+            update(sync_job)
+            .where(
+                sync_job.c.payroll_database == database,
+                sync_job.c.status == RUNNING,
+                sync_job.c.heartbeat_at < db_now(-lease_seconds),
+            )
+            .values(status=ABANDONED, finished_at=db_now())
+            .returning(sync_job.c.id, sync_job.c.heartbeat_at)
+        ).all()
+        for stale_id, heartbeat_at in stale:
+            conn.execute(
+                _log_row(database, stale_id, messages.job_abandoned(heartbeat_at), "error")
+            )
+        job_id = conn.execute(
+            insert(sync_job)
+            .values(
+                payroll_database=database,
+                kind=kind,
+                status=RUNNING,
+                started_at=now,
+                heartbeat_at=db_now(),
+                flow_run_id=flow_run_id,
+                started_by=started_by,
+            )
+            .returning(sync_job.c.id)
+        ).scalar_one()
+        conn.execute(_log_row(database, job_id, messages.JOB_STARTED))
     notes = tuple(("error", messages.job_abandoned(beat)) for _, beat in stale)
     return Job(job_id, database, kind, now, flow_run_id, (*notes, ("info", messages.JOB_STARTED)))
 
@@ -126,7 +178,7 @@ def adopt_job(job_id: int, database: str, kind: str, flow_run_id: str | None) ->
                 sync_job.c.kind == kind,
                 sync_job.c.status == RUNNING,
             )
-            .values(flow_run_id=flow_run_id, heartbeat_at=_now())
+            .values(flow_run_id=flow_run_id, heartbeat_at=db_now())
             .returning(sync_job.c.started_at)
         ).first()
     if row is None:
@@ -167,17 +219,53 @@ def renew_lease(job: Job) -> bool:
         result = conn.execute(
             update(sync_job)
             .where(sync_job.c.id == job.id, sync_job.c.status == RUNNING)
-            .values(heartbeat_at=_now())
+            .values(heartbeat_at=db_now())
         )
     return result.rowcount == 1
 
 
 def lease_is_live(job: Job) -> bool:
     """True while the job's heartbeat is within its lease (a dead job's is not)."""
+    lease = settings().job_lease_seconds
     with ess_engine().connect() as conn:
-        beat = conn.execute(select(sync_job.c.heartbeat_at).where(sync_job.c.id == job.id))
-        last = beat.scalar_one_or_none()
-    return last is not None and _now() - last < timedelta(seconds=settings().job_lease_seconds)
+        live = conn.execute(
+            select(sync_job.c.heartbeat_at >= db_now(-lease)).where(sync_job.c.id == job.id)
+        ).scalar_one_or_none()
+    return bool(live)
+
+
+def hold(conn: Connection, job_id: int) -> None:
+    """Prove, inside a step's own transaction, that the job still holds its database.
+
+    Called just before the step commits: the row is renewed and locked by this transaction,
+    so no other job can take the database until it commits; LostLease (and the caller rolls
+    back) when another job took it already.
+    """
+    held = conn.execute(
+        update(sync_job)
+        .where(sync_job.c.id == job_id, sync_job.c.status == RUNNING)
+        .values(heartbeat_at=db_now())
+        .returning(sync_job.c.id)
+    ).first()
+    if held is None:
+        raise _lost(conn, job_id)
+
+
+def lost_at(job_id: int) -> datetime | None:
+    """When another job took this job's database (None while it still holds it)."""
+    with ess_engine().connect() as conn:
+        return conn.execute(
+            select(sync_job.c.finished_at).where(
+                sync_job.c.id == job_id, sync_job.c.status == ABANDONED
+            )
+        ).scalar_one_or_none()
+
+
+def _lost(conn: Connection, job_id: int) -> LostLease:
+    row = conn.execute(
+        select(sync_job.c.payroll_database, sync_job.c.finished_at).where(sync_job.c.id == job_id)
+    ).one()
+    return LostLease(row.payroll_database, row.finished_at)
 
 
 def finish_job(
@@ -191,13 +279,14 @@ def finish_job(
 ) -> None:
     """End the job, log its last row, and on success move the database's last-sync date.
 
-    All three commit together, so the date never moves without `Job Completed.`
+    All three commit together, so the date never moves without `Job Completed.`; LostLease
+    (and nothing written) when another job took the database from this one.
     """
     now = _now()
     with ess_engine().begin() as conn:
-        conn.execute(
+        ended = conn.execute(
             update(sync_job)
-            .where(sync_job.c.id == job.id)
+            .where(sync_job.c.id == job.id, sync_job.c.status == RUNNING)
             .values(
                 status=status,
                 finished_at=now,
@@ -205,6 +294,8 @@ def finish_job(
                 summary=json.dumps(summary or {}, default=str),
             )
         )
+        if ended.rowcount != 1:
+            raise _lost(conn, job.id)  # rolls back: no last row, no last-sync date
         conn.execute(_log_row(job.payroll_database, job.id, message, level))
         if status == COMPLETED and last_done_column is not None:
             conn.execute(
