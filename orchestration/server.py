@@ -39,7 +39,7 @@ class OpenPrefectServer(RuntimeError):
 class Exposure(enum.Enum):
     """Who can use the configured Prefect server, as far as this machine can tell."""
 
-    LOOPBACK = "only this machine can reach it (loopback)"
+    LOOPBACK = "loopback: only this machine can reach it"
     AUTHENTICATED = "it requires authentication"
     AUTHENTICATED_PLAIN_HTTP = (
         "it requires authentication, but over plain HTTP: the auth string and payroll "
