@@ -26,8 +26,10 @@ def free_port() -> int:
         return port
 
 
-def prefect_env(home: Path, api_url: str | None = None) -> dict[str, str]:
-    """The Prefect variables every process of the run gets."""
+def prefect_env(
+    home: Path, api_url: str | None = None, auth_string: str | None = None
+) -> dict[str, str]:
+    """The Prefect variables every process of the run gets (the client's auth string too)."""
     env = {
         "PREFECT_HOME": str(home),
         # This machine reaches no host but package registries; Prefect would phone home.
@@ -35,6 +37,8 @@ def prefect_env(home: Path, api_url: str | None = None) -> dict[str, str]:
     }
     if api_url is not None:
         env["PREFECT_API_URL"] = api_url
+    if auth_string is not None:
+        env["PREFECT_API_AUTH_STRING"] = auth_string
     return env
 
 
@@ -52,17 +56,23 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 
 @contextmanager
-def prefect_server(home: Path, port: int, database_url: str | None = None) -> Iterator[str]:
+def prefect_server(
+    home: Path, port: int, database_url: str | None = None, auth_string: str | None = None
+) -> Iterator[str]:
     """`prefect server start` on 127.0.0.1:port until the block ends; yields its API URL.
 
     Its database is SQLite in `home` unless `database_url` (an async SQLAlchemy URL,
-    `postgresql+asyncpg://...`) names another.
+    `postgresql+asyncpg://...`) names another. With `auth_string` ('user:password') it
+    demands Prefect's basic auth; clients then need `prefect_env(..., auth_string)`.
     """
     home.mkdir(parents=True, exist_ok=True)
     log = home / "server.log"
     api_url = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, **prefect_env(home), "PREFECT_UI_ENABLED": "false"}
     env.pop("PREFECT_API_URL", None)
+    env.pop("PREFECT_SERVER_API_AUTH_STRING", None)
+    if auth_string is not None:
+        env["PREFECT_SERVER_API_AUTH_STRING"] = auth_string
     if database_url is not None:
         env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
     command = [*_prefect_command(), "server", "start", "--host", "127.0.0.1", "--port", str(port)]

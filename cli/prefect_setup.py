@@ -32,27 +32,42 @@ def setup(
         ),
     ] = None,
 ) -> None:
-    """Register the Payroll Database block type, the ess-sync work pool, the zombie automation."""
+    """Register the Payroll Database block type, the ess-sync work pool, the zombie automation.
+
+    Refuses (exit 2) a server other machines can reach that answers without authentication.
+    """
     import httpx
+    from rich.markup import escape
 
     from orchestration import setup as ps
-    from orchestration.server import NoPrefectServer, required_api_url
+    from orchestration.server import (
+        NoPrefectServer,
+        OpenPrefectServer,
+        check_exposure,
+        required_api_url,
+    )
 
     try:
         url = required_api_url()
     except NoPrefectServer as exc:
         raise fail(str(exc)) from None
     every = heartbeat_seconds or ps.heartbeat_seconds()
-    console.print(f"Prefect server: {url}", highlight=False)
     try:
+        exposure = check_exposure(url)
+        console.print(f"Prefect server: {url} ({exposure.value}).", highlight=False, markup=False)
         block = ps.register_block_type()
         pool = ps.ensure_work_pool()
         automation = ps.ensure_zombie_automation(every)
-    except ps.WrongWorkPool as exc:
-        raise fail(str(exc)) from None
+    except (OpenPrefectServer, ps.WrongWorkPool) as exc:
+        raise fail(escape(str(exc))) from None
     except httpx.HTTPError as exc:
+        if isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code == 401:
+            raise fail(
+                f"The Prefect server at {escape(url)} refused this machine (401 Unauthorized): "
+                "set PREFECT_API_AUTH_STRING to the server's PREFECT_SERVER_API_AUTH_STRING."
+            ) from None
         raise fail(
-            f"Cannot reach the Prefect server at {url} ({type(exc).__name__}): is "
+            f"Cannot reach the Prefect server at {escape(url)} ({type(exc).__name__}): is "
             "`prefect server start` running there?"
         ) from None
     console.print(f"Block type Payroll Database: {block}.", highlight=False)

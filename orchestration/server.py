@@ -2,20 +2,49 @@
 
 Importing Prefect costs seconds, so a command that only wants to know whether a server is
 configured looks where Prefect reads its settings from before it imports Prefect.
+
+A Prefect server answers `POST /api/block_documents/filter {"include_secrets": true}` with
+every Payroll Database connection string, and starts any deployment, for whoever can reach
+it: one beyond this machine must demand Prefect's basic auth (docs/prefect-server.md).
 """
 
 from __future__ import annotations
 
+import enum
+import ipaddress
 import os
 import re
+import socket
+import ssl
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 _MENTIONS_API = re.compile(r"(?i)api_url|\bapi\b")
+# Tests only: judge a server on 127.0.0.1 as if it were remote, so the refusal can be
+# shown end to end without a second network interface (docs/prefect-server.md).
+TREAT_AS_REMOTE = "ESS_PREFECT_TREAT_AS_REMOTE"
+PROBE_SECONDS = 10
 
 
 class NoPrefectServer(RuntimeError):
     """PREFECT_API_URL names no Prefect server (ephemeral mode has no automations)."""
+
+
+class OpenPrefectServer(RuntimeError):
+    """The Prefect server is reachable beyond this machine and answers without authentication."""
+
+
+class Exposure(enum.Enum):
+    """Who can use the configured Prefect server, as far as this machine can tell."""
+
+    LOOPBACK = "loopback: only this machine can reach it"
+    AUTHENTICATED = "it requires authentication"
+    AUTHENTICATED_PLAIN_HTTP = (
+        "it requires authentication, but over plain HTTP: the auth string and payroll "
+        "passwords cross the network readable; put it behind TLS"
+    )
 
 
 def configured_api_url() -> str | None:
@@ -53,3 +82,90 @@ def _may_configure_prefect() -> bool:
         except OSError:
             continue
     return False
+
+
+def is_loopback(host: str, resolve: Callable[[str], Iterable[str]] | None = None) -> bool:
+    """Whether HOST is this machine's loopback: 127.0.0.0/8, ::1, localhost, or a name for them.
+
+    A name counts only when every address it resolves to is loopback; one that does not
+    resolve is not.
+    """
+    host = host.strip("[]").rstrip(".").lower()
+    if host == "localhost":
+        return True
+    literal = _loopback_address(host)
+    if literal is not None:
+        return literal
+    try:
+        addresses = list((resolve or _resolve)(host))
+    except OSError:
+        return False
+    return bool(addresses) and all(_loopback_address(address) for address in addresses)
+
+
+def answers_without_auth(api_url: str, verify: ssl.SSLContext | bool = True) -> bool:
+    """Whether the server lists block documents to a request that carries no credentials."""
+    import httpx
+
+    # /health stays open under basic auth (for load balancers); the block documents,
+    # which hold the payroll secrets, do not.
+    response = httpx.post(
+        f"{api_url.rstrip('/')}/block_documents/filter",
+        json={"limit": 1},
+        timeout=PROBE_SECONDS,
+        verify=verify,
+    )
+    return response.status_code == 200
+
+
+def check_exposure(api_url: str, treat_as_remote: bool | None = None) -> Exposure:
+    """Who can use the server at API_URL; OpenPrefectServer when it is remote and open.
+
+    `treat_as_remote` (default: ESS_PREFECT_TREAT_AS_REMOTE=1) skips the loopback
+    allowance, for tests that have only 127.0.0.1 to start a server on.
+    """
+    if treat_as_remote is None:
+        treat_as_remote = os.environ.get(TREAT_AS_REMOTE) == "1"
+    parts = urlsplit(api_url)
+    if not treat_as_remote and is_loopback(parts.hostname or ""):
+        return Exposure.LOOPBACK
+    if answers_without_auth(api_url, _tls_verify()):
+        raise OpenPrefectServer(
+            f"Refusing to use the Prefect server at {api_url}: it can be reached from other "
+            "machines and answers without authentication, so anyone who reaches it can read "
+            "every payroll database's password and start syncs; start it with "
+            "PREFECT_SERVER_API_AUTH_STRING behind TLS and give every client and worker "
+            "PREFECT_API_AUTH_STRING, or keep it on 127.0.0.1 (docs/prefect-server.md)."
+        )
+    if parts.scheme == "http":
+        return Exposure.AUTHENTICATED_PLAIN_HTTP
+    return Exposure.AUTHENTICATED
+
+
+def _loopback_address(text: str) -> bool | None:
+    try:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+    # Python 3.11 does not call ::ffff:127.0.0.1 loopback; it is.
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
+
+
+def _resolve(host: str) -> list[str]:
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, None)]
+
+
+def _tls_verify() -> ssl.SSLContext | bool:
+    # The same trust as Prefect's own client, so a private CA works for both.
+    from prefect.settings import get_current_settings
+
+    api = get_current_settings().api
+    if api.tls_insecure_skip_verify:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    if api.ssl_cert_file:
+        return ssl.create_default_context(cafile=api.ssl_cert_file)
+    return True

@@ -2,12 +2,17 @@
 
 Every subprocess gets an explicit environment pointing at this module's server: the pytest
 process may also hold the session's in-process `prefect_api` harness, which these tests
-never use.
+use only as an example of a server that answers without authentication.
+
+The server demands Prefect's basic auth (PREFECT_SERVER_API_AUTH_STRING) as
+docs/prefect-server.md sets it up; every client, `prefect deploy` and the worker carry
+PREFECT_API_AUTH_STRING, and the worker's flow-run processes inherit it.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -148,6 +153,7 @@ class PrefectWorld:
 
     api_url: str
     env: dict[str, str]
+    auth_string: str
     home: Path
     server: Service
     worker: Service | None = None
@@ -156,9 +162,11 @@ class PrefectWorld:
 
     def api(self) -> AbstractContextManager[Any]:
         """In-process Prefect calls go to this server (not the session's harness) inside this."""
-        from prefect.settings import PREFECT_API_URL, temporary_settings
+        from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-        return temporary_settings({PREFECT_API_URL: self.api_url})
+        return temporary_settings(
+            {PREFECT_API_URL: self.api_url, PREFECT_API_AUTH_STRING: self.auth_string}
+        )
 
     def logs(self) -> str:
         """The server's and worker's recent output, for failure messages."""
@@ -173,12 +181,13 @@ def ess_sync(*args: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def prefect_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectWorld]:
-    """`prefect server start`, `ess-sync prefect setup`, `prefect deploy`, a worker: all real."""
+    """`prefect server start` (basic auth), `ess-sync prefect setup`, `prefect deploy`, a worker."""
     from ess.database import dispose_engines
 
     root = tmp_path_factory.mktemp("prefect_world")
     port = str(free_port())
     api_url = f"http://127.0.0.1:{port}/api"
+    auth_string = f"ess-sync:{secrets.token_urlsafe(16)}"
     ess = {"ESS_DATABASE_URL": f"sqlite:///{root / 'ess.db'}", "ESS_DATA_DIR": str(root / "data")}
     env = isolated_env(
         PREFECT_HOME=str(root / "prefect-home"),
@@ -186,15 +195,18 @@ def prefect_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectW
         PREFECT_CLI_PROMPT="false",
         # A worker polls every 10 s by default: the runs below would mostly wait.
         PREFECT_WORKER_QUERY_SECONDS="1",
+        PREFECT_API_AUTH_STRING=auth_string,
         **ess,
     )
+    # The server gets the server's setting only: the client's would hide a missing one.
+    server_env = {k: v for k, v in env.items() if k != "PREFECT_API_AUTH_STRING"}
     server = start_service(
         "server",
         ["prefect", "server", "start", "--host", "127.0.0.1", "--port", port],
-        env,
+        {**server_env, "PREFECT_SERVER_API_AUTH_STRING": auth_string},
         root,
     )
-    world = PrefectWorld(api_url, env, root, server)
+    world = PrefectWorld(api_url, env, auth_string, root, server)
     with pytest.MonkeyPatch.context() as patch:
         for key, value in ess.items():
             patch.setenv(key, value)

@@ -6,11 +6,13 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import create_engine
 
 from ess.store.log import read_log
 from generator import build_payroll
+from orchestration.server import TREAT_AS_REMOTE, Exposure, answers_without_auth, check_exposure
 from orchestration.setup import ZOMBIE_AUTOMATION
 from tests.integration.conftest import REPO, PrefectWorld, ess_sync, isolated_env, ok, run
 
@@ -40,10 +42,15 @@ def words(text: str) -> str:
     return " ".join(text.split())
 
 
+def demo_payroll_url(world: PrefectWorld) -> str:
+    """The demo payroll's connection string: the secret its Payroll Database block holds."""
+    return f"sqlite:///{world.home / 'demo_payroll.db'}"
+
+
 @pytest.fixture(scope="module")
 def synced(prefect_world: PrefectWorld) -> Any:
     """A demo payroll registered from the command line and synced by the worker; the flow run."""
-    payroll = f"sqlite:///{prefect_world.home / 'demo_payroll.db'}"
+    payroll = demo_payroll_url(prefect_world)
     engine = create_engine(payroll)
     build_payroll(engine, employees=EMPLOYEES)
     engine.dispose()
@@ -134,3 +141,72 @@ def test_a_worker_runs_web_api_log_retention(prefect_world):
     assert flow_run.state.is_completed(), flow_run.state.message
     newest = read_log(limit=1)
     assert newest and newest[0].payroll_database is None, newest
+
+
+def test_an_unauthenticated_client_gets_no_payroll_connection_string(prefect_world, synced):
+    secrets_query = {"include_secrets": True}
+    url = f"{prefect_world.api_url}/block_documents/filter"
+    refused = httpx.post(url, json=secrets_query, timeout=10)
+    assert refused.status_code == 401, refused.text
+    assert demo_payroll_url(prefect_world) not in refused.text
+    # The same request with the auth string does return it: the refusal is what hides it.
+    allowed = httpx.post(
+        url, json=secrets_query, timeout=10, auth=tuple(prefect_world.auth_string.split(":", 1))
+    )
+    assert allowed.status_code == 200
+    assert demo_payroll_url(prefect_world) in allowed.text
+
+
+def test_the_worker_s_flow_run_processes_inherit_the_auth_string(prefect_world, synced):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    # The flow-run process reports its own states and logs: on a server demanding basic
+    # auth it gets that far only with the worker's PREFECT_API_AUTH_STRING.
+    logs = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[synced.id]))
+    with prefect_world.api(), get_client(sync_client=True) as client:
+        sent = client.read_logs(log_filter=logs)
+    assert synced.state.is_completed(), synced.state.message
+    assert any("Job Completed." in log.message for log in sent), [log.message for log in sent]
+
+
+def test_the_probe_tells_an_open_server_from_one_that_demands_auth(prefect_world, prefect_api):
+    from prefect.settings import get_current_settings
+
+    open_server = get_current_settings().api.url
+    assert open_server and answers_without_auth(open_server)
+    assert not answers_without_auth(prefect_world.api_url)
+    # On loopback only this machine can reach it: allowed, open or not.
+    assert check_exposure(open_server) is Exposure.LOOPBACK
+
+
+def test_setup_refuses_a_remote_server_that_answers_anyone(prefect_world, prefect_api):
+    from prefect.settings import get_current_settings
+
+    open_server = str(get_current_settings().api.url)
+    # Only 127.0.0.1 is at hand: the knob makes setup judge the server as a remote one.
+    env = isolated_env(PREFECT_HOME=str(prefect_world.home / "other-home"))
+    env.update({"PREFECT_API_URL": open_server, TREAT_AS_REMOTE: "1"})
+    result = run(ess_sync("prefect", "setup"), env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert (
+        f"Refusing to use the Prefect server at {open_server}: it can be reached from other "
+        "machines and answers without authentication" in words(result.stderr)
+    )
+    assert "Block type" not in result.stdout
+
+
+def test_setup_accepts_a_remote_server_that_demands_auth(prefect_world):
+    result = run(ess_sync("prefect", "setup"), {**prefect_world.env, TREAT_AS_REMOTE: "1"})
+    output = words(ok(result))
+    assert "(it requires authentication, but over plain HTTP:" in output
+    assert output.count(": unchanged.") == 3, output
+
+
+def test_setup_without_the_auth_string_says_which_setting_is_missing(prefect_world):
+    env = {k: v for k, v in prefect_world.env.items() if k != "PREFECT_API_AUTH_STRING"}
+    result = run(ess_sync("prefect", "setup"), env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "refused this machine (401 Unauthorized): set PREFECT_API_AUTH_STRING" in words(
+        result.stderr
+    )
