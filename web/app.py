@@ -23,7 +23,7 @@ from ess.store import history as queries
 from ess.store.registry import UnknownDatabase, check_name, get_database
 from jobs.kinds import SYNC_FROM_PAYROLL, SYNC_LEAVE_BALANCES
 from web import errors
-from web.launcher import Busy, Launcher, PreviewFailed
+from web.launcher import Busy, Launcher, PreviewFailed, TooManyPreviews
 from web.security import (
     CSRF_HEADER,
     SECURITY_HEADERS,
@@ -177,6 +177,8 @@ def _add_api_routes(app: FastAPI, launcher: Launcher, guards: _Guards) -> None:
         database = _known(name)
         try:
             return JSONResponse(launcher.preview(database))
+        except TooManyPreviews as full:
+            return JSONResponse({"error": str(full)}, status_code=429)
         except Busy as busy:
             return JSONResponse({"error": str(busy)}, status_code=409)
         except PreviewFailed as failed:
