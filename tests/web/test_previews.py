@@ -29,6 +29,27 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+def _preview_in_a_worker_thread(launcher: Launcher, database: str) -> None:
+    """launcher.preview as the page calls it: in a thread with no event loop.
+
+    After the browser tests Playwright's loop runs in this thread, and Prefect's sync
+    Block.load would hand back an un-awaited coroutine here.
+    """
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            launcher.preview(database)
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if raised:
+        raise raised[0]
+
+
 def test_a_third_preview_is_refused_while_two_run(served: Page, tmp_path: Path) -> None:
     def command(database: str) -> list[str]:
         marker = tmp_path / f"{threading.get_ident()}"
@@ -55,7 +76,7 @@ def test_a_third_preview_is_refused_while_two_run(served: Page, tmp_path: Path) 
         thread.join()
     assert len(outcomes) == 2, "both ran to their end"
     with pytest.raises(PreviewFailed):
-        launcher.preview(A)  # a slot is free again
+        _preview_in_a_worker_thread(launcher, A)  # a slot is free again
 
 
 def test_the_page_answers_a_third_preview_429(served: Page, client: httpx.Client) -> None:
@@ -91,7 +112,7 @@ def test_a_failed_preview_shows_a_scrubbed_sentence_and_keeps_its_stderr(served:
         UiSettings(password=PASSWORD), preview_command=lambda db: [sys.executable, "-c", CRASH]
     )
     with pytest.raises(PreviewFailed) as failed:
-        launcher.preview(SECRET)
+        _preview_in_a_worker_thread(launcher, SECRET)
     message = str(failed.value)
     assert message.startswith(f"The preview of {SECRET} failed: RuntimeError: cannot reach")
     assert "S3cret" not in message and "Traceback" not in message
