@@ -5,6 +5,7 @@
 # cannot resolve.
 
 import asyncio
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +23,14 @@ from ess.store import history as queries
 from ess.store.registry import UnknownDatabase, check_name, get_database
 from jobs.kinds import SYNC_FROM_PAYROLL, SYNC_LEAVE_BALANCES
 from web import errors
-from web.launcher import Busy, Launcher, PreviewFailed
-from web.security import CSRF_HEADER, SECURITY_HEADERS, Sessions
+from web.launcher import Busy, Launcher, PreviewFailed, TooManyPreviews
+from web.security import (
+    CSRF_HEADER,
+    SECURITY_HEADERS,
+    LoginLimits,
+    Sessions,
+    client_address,
+)
 from web.settings import UiSettings
 
 HERE = Path(__file__).resolve().parent
@@ -46,7 +53,7 @@ def create_app(settings: UiSettings) -> FastAPI:
     errors.install(app, templates)
     app.add_middleware(BaseHTTPMiddleware, dispatch=_add_security_headers)
     guards = _Guards.of(sessions)
-    _add_login_routes(app, sessions, templates, guards)
+    _add_login_routes(app, sessions, LoginLimits(), templates, guards)
     _add_page_routes(app, sessions, templates, launcher, guards)
     _add_api_routes(app, launcher, guards)
     return app
@@ -84,7 +91,11 @@ class _Guards:
 
 
 def _add_login_routes(
-    app: FastAPI, sessions: Sessions, templates: Jinja2Templates, guards: _Guards
+    app: FastAPI,
+    sessions: Sessions,
+    limits: LoginLimits,
+    templates: Jinja2Templates,
+    guards: _Guards,
 ) -> None:
     @app.get("/login", response_class=HTMLResponse)
     def login_form(request: Request) -> Response:
@@ -95,17 +106,25 @@ def _add_login_routes(
     @app.post("/login", response_class=HTMLResponse)
     async def login(request: Request) -> Response:
         form = await _form(request)
-        if sessions.too_many_failures():
-            return templates.TemplateResponse(
-                request, "login.html", {"error": "Too many attempts: wait a minute."}, 429
-            )
+        client = client_address(request)
+        # Checking, counting and answering run with no await between them: parallel
+        # guesses from one address cannot all slip past the count.
+        wait = math.ceil(limits.wait_for(client))
+        if wait > 0:
+            error = f"Too many wrong passwords from this address: try again in {wait} s."
+            refused = templates.TemplateResponse(request, "login.html", {"error": error}, 429)
+            refused.headers["Retry-After"] = str(wait)
+            return refused
         if not sessions.password_matches(form.get("password", "")):
-            sessions.record_failure()
+            limits.failed(client)
             await asyncio.sleep(0.5)  # a guesser waits; a person who mistyped barely notices
             return templates.TemplateResponse(
                 request, "login.html", {"error": "Wrong password."}, status_code=401
             )
+        limits.succeeded(client)
         response = RedirectResponse("/settings/general", status_code=303)
+        # Behind a proxy, the scheme is https only when a trusted proxy said so (uvicorn's
+        # --proxy-headers with --forwarded-allow-ips): only then is the cookie Secure.
         sessions.open(response, secure=request.url.scheme == "https")
         return response
 
@@ -158,6 +177,8 @@ def _add_api_routes(app: FastAPI, launcher: Launcher, guards: _Guards) -> None:
         database = _known(name)
         try:
             return JSONResponse(launcher.preview(database))
+        except TooManyPreviews as full:
+            return JSONResponse({"error": str(full)}, status_code=429)
         except Busy as busy:
             return JSONResponse({"error": str(busy)}, status_code=409)
         except PreviewFailed as failed:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+from urllib.parse import unquote, urlsplit
 
+from core.redact import scrub, split_odbc
 from core.results import JobResult
 from ess.settings import settings as ess_settings
 from ess.store.history import latest_job_id
@@ -24,6 +29,10 @@ from web.settings import UiSettings
 PREFECT_YAML = Path(__file__).resolve().parent.parent / "deployments" / "prefect.yaml"
 # A Prefect run waits for a worker; after this long without a job the page stops waiting.
 _PENDING_SECONDS = 120
+# Each preview is a Prefect process holding one of the web server's threads for up to
+# ESS_UI_PREVIEW_TIMEOUT_SECONDS: two at once keep the page responsive.
+MAX_PREVIEWS = 2
+_SECRET_WORDS = ("pwd", "password", "secret", "token", "key")
 
 
 class Busy(Exception):
@@ -32,6 +41,31 @@ class Busy(Exception):
 
 class PreviewFailed(Exception):
     """The preview could not run; the message says why, without secrets."""
+
+
+class TooManyPreviews(Exception):
+    """This page is already running as many previews as it allows."""
+
+
+def preview_command(database: str) -> list[str]:
+    """The child process that previews Sync from Payroll of the database."""
+    return [sys.executable, "-m", "jobs", "preview", SYNC_FROM_PAYROLL.name, database]
+
+
+def ui_jobs_folder() -> Path:
+    """$ESS_DATA_DIR/ui-jobs, readable by its owner only: job output can name payroll data."""
+    folder = ess_settings().data_dir / "ui-jobs"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder
+
+
+@contextmanager
+def private_file(path: Path) -> Iterator[IO[bytes]]:
+    """The file opened for appending, created (or narrowed to) mode 0600."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.fchmod(descriptor, 0o600)  # an older file made before this rule
+    with os.fdopen(descriptor, "ab") as file:
+        yield file
 
 
 @dataclass
@@ -61,8 +95,12 @@ def deployment_names(path: Path = PREFECT_YAML) -> dict[str, str]:
 class Launcher:
     """Starts at most one job per database from this page; the job itself is the real guard."""
 
-    def __init__(self, config: UiSettings) -> None:
+    def __init__(
+        self, config: UiSettings, preview_command: Callable[[str], list[str]] = preview_command
+    ) -> None:
         self._config = config
+        self._preview_command = preview_command
+        self._previews = threading.BoundedSemaphore(MAX_PREVIEWS)
         self._pending: dict[str, _Pending] = {}
         self._lock = threading.RLock()
 
@@ -109,10 +147,8 @@ class Launcher:
 
     def _start_process(self, database: str, kind: str) -> subprocess.Popen[bytes]:
         # jobs.start takes the job before Prefect starts: a second process is refused.
-        folder = ess_settings().data_dir / "ui-jobs"
-        folder.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        with open(folder / f"{database}-{kind}-{stamp}.log", "ab") as output:
+        with private_file(ui_jobs_folder() / f"{database}-{kind}-{stamp}.log") as output:
             process = subprocess.Popen(
                 [sys.executable, "-m", "jobs", "start", kind, database],
                 stdin=subprocess.DEVNULL,
@@ -125,34 +161,100 @@ class Launcher:
         return process
 
     def preview(self, database: str) -> dict[str, Any]:
-        """Run Sync from Payroll with preview=True in a child process; its result."""
-        running = live_job(database)
-        if running is not None:
-            raise Busy(str(JobAlreadyRunning(running)))
+        """Run Sync from Payroll with preview=True in a child process; its result.
+
+        TooManyPreviews when two are running already; Busy while the database has a job;
+        PreviewFailed with a scrubbed sentence (naming the file that keeps the child's
+        stderr) when the preview did not complete.
+        """
+        if not self._previews.acquire(blocking=False):
+            raise TooManyPreviews("Two previews are already running; try again when one finishes.")
+        try:
+            running = live_job(database)
+            if running is not None:
+                raise Busy(str(JobAlreadyRunning(running)))
+            return self._preview(database)
+        finally:
+            self._previews.release()
+
+    def _preview(self, database: str) -> dict[str, Any]:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        errors = ui_jobs_folder() / f"{database}-preview-{stamp}.stderr.log"
         # A child process keeps Prefect's engine out of the web server's threads and loop.
         try:
-            done = subprocess.run(
-                [sys.executable, "-m", "jobs", "preview", SYNC_FROM_PAYROLL.name, database],
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=self._config.preview_timeout_seconds,
-                check=False,
-            )
+            with private_file(errors) as stderr:
+                done = subprocess.run(
+                    self._preview_command(database),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=stderr,
+                    timeout=self._config.preview_timeout_seconds,
+                    check=False,
+                )
         except subprocess.TimeoutExpired:
             raise PreviewFailed(
                 f"The preview of {database} took longer than "
-                f"{self._config.preview_timeout_seconds:.0f} s; nothing was changed."
+                f"{self._config.preview_timeout_seconds:.0f} s; nothing was changed "
+                f"(its error output is in {errors})."
             ) from None
-        for line in reversed(done.stdout.decode(errors="replace").splitlines()):
-            if line.startswith(OUTCOME_MARK):
-                answer: dict[str, Any] = json.loads(line[len(OUTCOME_MARK) :])
-                break
-        else:
-            raise PreviewFailed(f"The preview of {database} did not run; see the page's log.")
+        answer = _outcome(done.stdout.decode(errors="replace"))
+        if answer is None or (answer["result"] is None and answer["status"] != NOT_STARTED):
+            raise PreviewFailed(_failure_sentence(database, answer, errors))
+        errors.unlink(missing_ok=True)  # kept only when the preview failed
         if answer["status"] == NOT_STARTED:
             raise Busy(answer["message"])
-        if answer["result"] is None:
-            raise PreviewFailed(answer["message"] or "The preview failed.")
         result = JobResult.from_json(answer["result"])
         steps = [{"step": s.name, "counts": s.shown()} for s in result.steps]
         return {"ok": True, "database": database, "steps": steps}
+
+
+def _outcome(stdout: str) -> dict[str, Any] | None:
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(OUTCOME_MARK):
+            answer: dict[str, Any] = json.loads(line[len(OUTCOME_MARK) :])
+            return answer
+    return None
+
+
+def _failure_sentence(database: str, answer: dict[str, Any] | None, errors: Path) -> str:
+    """Why the preview failed, in one scrubbed sentence that names the kept stderr."""
+    if answer is not None and answer["message"]:
+        reason = str(answer["message"])
+    else:
+        # A Python traceback ends with "SomeError: what happened": show that line only.
+        lines = [ln.strip() for ln in errors.read_text(errors="replace").splitlines()]
+        reason = next((ln for ln in reversed(lines) if ln), "") or "it ended without a word"
+    reason = scrub(reason, _known_secrets(database))
+    if len(reason) > 300:
+        reason = reason[:297] + "..."
+    return (
+        f"The preview of {database} failed: {reason.rstrip('.')}. "
+        f"Nothing was changed; the full error output is in {errors}."
+    )
+
+
+def _known_secrets(database: str) -> list[str]:
+    """The database's connection string and the passwords in it, as far as they are known."""
+    from ess.store.registry import load_connection
+
+    try:
+        connection = load_connection(database).connection_string.get_secret_value()
+    except Exception:  # no Prefect server or no block: scrub with what else we know
+        connection = ""
+    found = [connection]
+    for text in (connection, _ess_url()):
+        if "://" in text:
+            password = urlsplit(text).password or ""
+            found += [password, unquote(password)]
+        else:
+            found += [
+                value
+                for key, value in split_odbc(text)
+                if any(word in key.lower() for word in _SECRET_WORDS)
+            ]
+    return [secret for secret in found if len(secret) >= 3]
+
+
+def _ess_url() -> str:
+    url = ess_settings().database_url
+    return url.get_secret_value() if url is not None else ""

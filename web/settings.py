@@ -8,9 +8,12 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Long enough that guessing at the login limits' pace (web/security.py) cannot succeed.
+MIN_PASSWORD_LENGTH = 12
+
 
 class UiNotConfigured(RuntimeError):
-    """The page cannot start: the operator has not set its administrator password."""
+    """The page cannot start: its administrator password is unset or too short."""
 
 
 class UiSettings(BaseSettings):
@@ -34,12 +37,17 @@ class UiSettings(BaseSettings):
     )
 
     def checked_password(self) -> str:
-        """The password; UiNotConfigured with what to do when the operator has set none."""
+        """The password; UiNotConfigured with what to do when it is unset or too short."""
         secret = self.password.get_secret_value() if self.password is not None else ""
         if not secret.strip():
             raise UiNotConfigured(
                 "Set ESS_UI_PASSWORD to the administrator password before starting the page, "
                 "e.g. `ESS_UI_PASSWORD='…' ess-sync ui`: the page never runs without a login."
+            )
+        if len(secret) < MIN_PASSWORD_LENGTH:
+            raise UiNotConfigured(
+                f"ESS_UI_PASSWORD has {len(secret)} characters but the page needs at least "
+                f"{MIN_PASSWORD_LENGTH}: choose a longer password or passphrase."
             )
         return secret
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,34 @@ def served(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> Itera
             server.wait(timeout=30)
             log.close()
             dispose_engines()
+
+
+@contextmanager
+def serving(folder: Path, *options: str) -> Iterator[str]:
+    """`ess-sync ui` with these options over an empty ESS (enough for the login); its URL."""
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "ESS_DATA_DIR": str(folder / "data"),
+        "ESS_DATABASE_URL": f"sqlite:///{folder / 'ess.db'}",
+        "ESS_UI_PASSWORD": PASSWORD,
+        "ESS_UI_RUNNER": "local",
+    }
+    port = _free_port()
+    with (folder / "ui.log").open("wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "cli.ui", "--port", str(port), *options],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_until_up(url, server, folder / "ui.log")
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
 
 
 def _wait_until_up(url: str, server: subprocess.Popen[Any], log: Path) -> None:
