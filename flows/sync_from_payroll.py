@@ -12,7 +12,7 @@ from prefect.states import Cancelled, State
 from pydantic.json_schema import SkipJsonSchema
 
 from core import messages
-from core.lookups import LOOKUPS, PAY_FREQUENCY
+from core.lookups import LOOKUPS, PAY_FREQUENCY, LookupSpec
 from ess.store.log import ERROR, INFO, WARNING, write_log
 from ess.store.registry import ensure_registered
 from jobs.lease import SYNC_FROM_PAYROLL, JobAlreadyRunning, live_job
@@ -21,7 +21,7 @@ from jobs.retries import confirm_timeout_seconds, step_options
 from jobs.runner import Say, run_as_job
 from tasks.cache import clear_cache
 from tasks.employees import import_employees
-from tasks.lookups.importer import import_lookup, import_lookups
+from tasks.lookups.importer import read_lookups, write_lookups
 
 YES = "Yes, sync changes"
 NO = "No, do not sync"
@@ -82,21 +82,13 @@ def _import_steps(
     options = step_options()
     say(messages.IMPORTING_LOOKUPS, INFO)
     summary["step"] = "Importing lookups"
-    # One task for the eleven lookups: one payroll connection, each lookup still its own
-    # transaction and its own counts row (written by the task as each one commits).
-    all_counts = import_lookups.with_options(**options)(LOOKUPS, database, job_id, preview)
-    for spec, counts in zip(LOOKUPS, all_counts, strict=True):
-        summary[spec.name] = counts.__dict__
-        if preview:
-            say(messages.imported(spec.name, counts), INFO)
+    _import_lookups(LOOKUPS, database, job_id, say, summary, options)
     if report:
         report.step_done()
 
     summary["step"] = "Importing pay frequency"
     say(messages.IMPORTING_PAY_FREQUENCY, INFO)
-    counts = import_lookup.with_options(**options)(PAY_FREQUENCY, database, job_id, preview)
-    summary[PAY_FREQUENCY.name] = counts.__dict__
-    say(messages.imported(PAY_FREQUENCY.name, counts), INFO)
+    _import_lookups((PAY_FREQUENCY,), database, job_id, say, summary, options)
     if report:
         report.step_done()
 
@@ -123,6 +115,27 @@ def _import_steps(
     }
     if report:
         report.step_done()
+
+
+def _import_lookups(
+    specs: tuple[LookupSpec, ...],
+    database: str,
+    job_id: int | None,
+    say: Say,
+    summary: dict[str, Any],
+    options: dict[str, Any],
+) -> None:
+    """Read the lookups over one payroll connection, then write each in its own transaction.
+
+    The task writes each lookup's counts row as it commits; a preview only says them.
+    """
+    preview = job_id is None
+    rows = read_lookups.with_options(**options)(specs, database)
+    all_counts = write_lookups.with_options(**options)(specs, database, rows, job_id, preview)
+    for spec, counts in zip(specs, all_counts, strict=True):
+        summary[spec.name] = counts.__dict__
+        if preview:
+            say(messages.imported(spec.name, counts), INFO)
 
 
 def _preview(database: str, full: bool) -> dict[str, Any] | State[Any]:

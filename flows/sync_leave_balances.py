@@ -17,7 +17,7 @@ from jobs.reporting import JobReport
 from jobs.retries import step_options
 from jobs.runner import Say, run_as_job
 from tasks.leave_balances import import_leave_balances
-from tasks.lookups.importer import read_lookups, write_lookup
+from tasks.lookups.importer import read_lookups, write_lookups
 
 
 @flow(name="sync-leave-balances")
@@ -36,15 +36,16 @@ def sync_leave_balances(
         options = step_options()
         summary["step"] = "Getting leave types and reasons"
         say(messages.START_GET_LEAVE_LOOKUPS)
-        names = " and ".join(s.name for s in LEAVE_LOOKUPS)
-        rows = read_lookups.with_options(**options)(LEAVE_LOOKUPS, database, names)
+        rows = read_lookups.with_options(**options)(LEAVE_LOOKUPS, database, as_steps=False)
         say(messages.GOT_LEAVE_LOOKUPS)
         report.step_done()
 
         summary["step"] = "Updating leave types and reasons"
         say(messages.UPDATING_LEAVE_LOOKUPS)
-        for spec in LEAVE_LOOKUPS:
-            counts = write_lookup.with_options(**options)(spec, database, rows[spec.name], job)
+        all_counts = write_lookups.with_options(**options)(
+            LEAVE_LOOKUPS, database, rows, job, as_steps=False
+        )
+        for spec, counts in zip(LEAVE_LOOKUPS, all_counts, strict=True):
             summary[spec.name] = counts.__dict__
         say(messages.UPDATED_LEAVE_LOOKUPS)
         report.step_done()

@@ -1,7 +1,13 @@
-"""The one importer every lookup uses: read payroll's table, diff it against ESS, write the diff."""
+"""The one importer every lookup uses: read payroll's tables, diff each against ESS, write the diff.
+
+Two tasks serve any list of specs, so a flow can say what it is doing between reading
+payroll and writing ESS (Sync balances for Leave Report logs both).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,96 +20,96 @@ from core.lookups import LookupSpec
 from core.messages import duplicate_keys, imported
 from core.queries import select_all
 from ess.database import ess_engine
-from ess.schema import LOOKUP_TABLES
+from ess.schema import table_of
 from ess.store.log import WARNING, write_log
 from ess.store.registry import load_connection
 from jobs.context import cancel_hook, cancellable
 from jobs.retries import STEP_OPTIONS
 from payroll.source import payroll_reader
 
-
-@task(
-    name="import-lookup",
-    task_run_name="importing {spec.name}",
-    cache_policy=NO_CACHE,
-    **STEP_OPTIONS,
-)
-def import_lookup(
-    spec: LookupSpec, database: str, job_id: int | None = None, preview: bool = False
-) -> ChangeCounts:
-    """Bring one lookup of one payroll database into ESS; only changed rows are written.
-
-    Safe to retry: the whole diff commits in one transaction or not at all. A preview
-    computes the same diff and writes nothing.
-    """
-    return _apply(spec, database, read_rows(spec, database), job_id, preview)
+Rows = list[tuple[Any, ...]]
 
 
-@task(
-    name="import-lookups",
-    task_run_name="importing lookups",
-    cache_policy=NO_CACHE,
-    **STEP_OPTIONS,
-)
-def import_lookups(
-    specs: tuple[LookupSpec, ...],
-    database: str,
-    job_id: int | None = None,
-    preview: bool = False,
-) -> list[ChangeCounts]:
-    """Import several lookups over one payroll connection, each in its own transaction.
+def _run_name(verb: str) -> Any:
+    def name(parameters: dict[str, Any]) -> str:
+        specs = parameters["specs"]
+        # The eleven lookups read as "lookups" in the Prefect UI and in retry messages.
+        shown = " and ".join(s.name for s in specs) if len(specs) <= 2 else "lookups"
+        return f"{verb} {shown}"
 
-    Each lookup's counts row is logged as it commits, so a person watching sees progress.
-    A failure names the lookup it happened in (`exc.step`). Safe to retry: a lookup already
-    imported finds nothing left to change.
-    """
-    results: list[ChangeCounts] = []
-    current = specs[0] if specs else None
-    try:
-        with payroll_reader(load_connection(database)) as reader:
-            for current in specs:
-                counts = _apply(current, database, reader.all(_select(current)), job_id, preview)
-                if not preview:
-                    write_log(database, imported(current.name, counts), job_id=job_id)
-                results.append(counts)
-    except Exception as exc:
-        if current is not None:
-            exc.step = f"Importing {current.name}"  # type: ignore[attr-defined]
-        raise
-    return results
+    return name
 
 
 @task(
     name="read-lookups",
-    task_run_name="reading {names}",
+    task_run_name=_run_name("reading"),
     cache_policy=NO_CACHE,
     **STEP_OPTIONS,
 )
 def read_lookups(
-    specs: tuple[LookupSpec, ...], database: str, names: str = ""
-) -> dict[str, list[tuple[Any, ...]]]:
-    """Read several lookups from payroll (small tables) in one connection."""
-    with payroll_reader(load_connection(database)) as reader:
-        return {s.name: reader.all(_select(s)) for s in specs}
+    specs: tuple[LookupSpec, ...], database: str, as_steps: bool = True
+) -> dict[str, Rows]:
+    """Read several lookups (small tables) from payroll over one connection, by spec name.
+
+    With `as_steps` each lookup is a step of the Web API Log: a failure names it
+    (`Importing <lookup>`). Reading writes nothing, so a retry is safe.
+    """
+    rows: dict[str, Rows] = {}
+    with (
+        _naming_failures(specs, as_steps) as current,
+        payroll_reader(load_connection(database)) as reader,
+    ):
+        for spec in specs:
+            current[0] = spec
+            rows[spec.name] = reader.all(_select(spec))
+    return rows
 
 
 @task(
-    name="write-lookup",
-    task_run_name="updating {spec.name}",
+    name="write-lookups",
+    task_run_name=_run_name("writing"),
     cache_policy=NO_CACHE,
     **STEP_OPTIONS,
 )
-def write_lookup(
-    spec: LookupSpec, database: str, rows: list[tuple[Any, ...]], job_id: int | None = None
-) -> ChangeCounts:
-    """Write rows already read from payroll into ESS's copy of one lookup."""
-    return _apply(spec, database, rows, job_id, preview=False)
+def write_lookups(
+    specs: tuple[LookupSpec, ...],
+    database: str,
+    rows: dict[str, Rows],
+    job_id: int | None = None,
+    preview: bool = False,
+    as_steps: bool = True,
+) -> list[ChangeCounts]:
+    """Bring each lookup's rows, as read from payroll, into ESS: only changed rows are written.
+
+    Each lookup commits in its own transaction. With `as_steps` each lookup is a step of
+    the Web API Log: its counts row is written as it commits (so a person watching sees
+    progress) and a failure names it. A preview computes the same diffs and writes nothing.
+    Safe to retry: a lookup already written finds nothing left to change.
+    """
+    results: list[ChangeCounts] = []
+    with _naming_failures(specs, as_steps) as current:
+        for spec in specs:
+            current[0] = spec
+            counts = _apply(spec, database, rows[spec.name], job_id, preview)
+            if as_steps and not preview:
+                write_log(database, imported(spec.name, counts), job_id=job_id)
+            results.append(counts)
+    return results
 
 
-def read_rows(spec: LookupSpec, database: str) -> list[tuple[Any, ...]]:
-    """One lookup's rows as payroll holds them now."""
-    with payroll_reader(load_connection(database)) as reader:
-        return reader.all(_select(spec))
+@contextmanager
+def _naming_failures(
+    specs: tuple[LookupSpec, ...], as_steps: bool
+) -> Iterator[list[LookupSpec | None]]:
+    # The job's failure row says which lookup failed (jobs/runner.py reads `exc.step`); a
+    # failure before the first lookup (payroll unreachable) is the first lookup's.
+    current: list[LookupSpec | None] = [specs[0] if specs else None]
+    try:
+        yield current
+    except Exception as exc:
+        if as_steps and current[0] is not None:
+            exc.step = f"Importing {current[0].name}"  # type: ignore[attr-defined]
+        raise
 
 
 def _select(spec: LookupSpec) -> str:
@@ -111,11 +117,7 @@ def _select(spec: LookupSpec) -> str:
 
 
 def _apply(
-    spec: LookupSpec,
-    database: str,
-    source: list[tuple[Any, ...]],
-    job_id: int | None,
-    preview: bool,
+    spec: LookupSpec, database: str, source: Rows, job_id: int | None, preview: bool
 ) -> ChangeCounts:
     with ess_engine().begin() as conn, cancellable(cancel_hook(conn.connection.driver_connection)):
         changes = compute_changes(source, _ess_rows(conn, spec, database), len(spec.key))
@@ -129,7 +131,7 @@ def _apply(
 
 
 def _ess_rows(conn: Connection, spec: LookupSpec, database: str) -> list[EssRow]:
-    table = LOOKUP_TABLES[spec.ess_table]
+    table = table_of(spec)
     columns = [table.c[c] for c in spec.columns]
     rows = conn.execute(
         select(table.c.id, table.c.in_payroll, *columns).where(table.c.payroll_database == database)
@@ -140,7 +142,7 @@ def _ess_rows(conn: Connection, spec: LookupSpec, database: str) -> list[EssRow]
 def _write(conn: Connection, spec: LookupSpec, database: str, changes: Changes) -> None:
     if changes.is_empty:
         return
-    table = LOOKUP_TABLES[spec.ess_table]
+    table = table_of(spec)
     now = datetime.now(UTC)
     if changes.inserts:
         conn.execute(
