@@ -100,7 +100,7 @@ class LookupSpec:
         return tuple(c.name for c in self.value_columns)
 
 
-# Widths are payroll's (CONTRACT.md, schema.sql); tests/core/test_lookup_schemas.py checks them.
+# Widths are payroll's (CONTRACT.md, schema.sql); tests/core/test_lookups.py checks them.
 LOOKUPS: tuple[LookupSpec, ...] = (
     LookupSpec("country", "country", (code("country_code", 3),), (text("description", 60),)),
     LookupSpec(
