@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     Boolean,
@@ -201,6 +201,20 @@ def _undeclared_table(spec: LookupSpec) -> Table:
     # A spec outside ALL_SPECS (a test's throwaway lookup): its table lives in a MetaData of
     # its own, so ESS's schema, and the migrations compared with it, stay as declared.
     return lookup_table(spec, MetaData(naming_convention=NAMING_CONVENTION))
+
+
+def render_migration_type(kind: str, obj: Any, _context: Any) -> str | Literal[False]:
+    """Alembic's render_item: ESS's own types written as the plain types they store.
+
+    A generated migration must not import ess.schema (the schema moves on; a migration must
+    not), so `alembic revision --autogenerate` writes these as the earlier migrations do.
+    """
+    if kind == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime()"
+    if kind == "type" and isinstance(obj, ExactDecimal):
+        numeric = f"sa.Numeric(precision={obj.digits}, scale={obj.scale})"
+        return f'{numeric}.with_variant(sa.String(40), "sqlite")'
+    return False
 
 
 def _string(name: str, length: int) -> Column[Any]:
