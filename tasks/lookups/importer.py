@@ -6,8 +6,6 @@ payroll and writing ESS (Sync balances for Leave Report logs both).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +28,7 @@ from payroll.source import payroll_reader
 Rows = list[tuple[Any, ...]]
 
 
+# Any: Prefect types this callback as a Protocol no plain function satisfies.
 def _run_name(verb: str) -> Any:
     def name(parameters: dict[str, Any]) -> str:
         specs = parameters["specs"]
@@ -55,13 +54,15 @@ def read_lookups(
     (`Importing <lookup>`). Reading writes nothing, so a retry is safe.
     """
     rows: dict[str, Rows] = {}
-    with (
-        _naming_failures(specs, as_steps) as current,
-        payroll_reader(load_connection(database)) as reader,
-    ):
-        for spec in specs:
-            current[0] = spec
-            rows[spec.name] = reader.all(_select(spec))
+    # A failure before the first lookup (payroll unreachable) is the first lookup's.
+    current = specs[0] if specs else None
+    try:
+        with payroll_reader(load_connection(database)) as reader:
+            for current in specs:
+                rows[current.name] = reader.all(_select(current))
+    except Exception as exc:
+        _name_failure(exc, current, as_steps)
+        raise
     return rows
 
 
@@ -87,29 +88,23 @@ def write_lookups(
     Safe to retry: a lookup already written finds nothing left to change.
     """
     results: list[ChangeCounts] = []
-    with _naming_failures(specs, as_steps) as current:
-        for spec in specs:
-            current[0] = spec
-            counts = _apply(spec, database, rows[spec.name], job_id, preview)
+    current = None
+    try:
+        for current in specs:
+            counts = _apply(current, database, rows[current.name], job_id, preview)
             if as_steps and not preview:
-                write_log(database, imported(spec.name, counts), job_id=job_id)
+                write_log(database, imported(current.name, counts), job_id=job_id)
             results.append(counts)
+    except Exception as exc:
+        _name_failure(exc, current, as_steps)
+        raise
     return results
 
 
-@contextmanager
-def _naming_failures(
-    specs: tuple[LookupSpec, ...], as_steps: bool
-) -> Iterator[list[LookupSpec | None]]:
-    # The job's failure row says which lookup failed (jobs/runner.py reads `exc.step`); a
-    # failure before the first lookup (payroll unreachable) is the first lookup's.
-    current: list[LookupSpec | None] = [specs[0] if specs else None]
-    try:
-        yield current
-    except Exception as exc:
-        if as_steps and current[0] is not None:
-            exc.step = f"Importing {current[0].name}"  # type: ignore[attr-defined]
-        raise
+def _name_failure(exc: Exception, spec: LookupSpec | None, as_steps: bool) -> None:
+    # The job's failure row says which lookup failed: jobs/runner.py reads `exc.step`.
+    if as_steps and spec is not None:
+        exc.step = f"Importing {spec.name}"  # type: ignore[attr-defined]
 
 
 def _select(spec: LookupSpec) -> str:
