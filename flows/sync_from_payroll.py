@@ -12,7 +12,7 @@ from prefect.states import Cancelled, State
 from pydantic.json_schema import SkipJsonSchema
 
 from core import messages
-from core.lookups import LOOKUPS, PAY_FREQUENCY
+from core.lookups import LOOKUPS, PAY_FREQUENCY, LookupSpec
 from core.results import JobResult
 from core.steps import (
     CLEARING_CACHE,
@@ -30,7 +30,7 @@ from jobs.retries import confirm_timeout_seconds, step_options
 from jobs.runner import JobSteps, run_as_job, run_preview
 from tasks.cache import clear_cache
 from tasks.employees import import_employees
-from tasks.lookups.importer import import_lookup, import_lookups
+from tasks.lookups.importer import read_lookups, write_lookups
 
 YES = "Yes, sync changes"
 NO = "No, do not sync"
@@ -79,18 +79,10 @@ def _import_steps(job: JobSteps, database: str, full: bool) -> None:
     """The import steps; a preview runs them too, computing and writing nothing."""
     options = step_options()
     with job.step(IMPORTING_LOOKUPS):
-        # One task for the eleven lookups: one payroll connection, each lookup still its own
-        # transaction and its own counts row (written by the task as each one commits).
-        all_counts = import_lookups.with_options(**options)(LOOKUPS, database, job.id, job.preview)
-        for spec, counts in zip(LOOKUPS, all_counts, strict=True):
-            job.record(spec.name, counts)
-            if job.preview:
-                job.say(messages.imported(spec.name, counts))
+        _import_lookups(job, LOOKUPS, database, options)
 
     with job.step(IMPORTING_PAY_FREQUENCY):
-        counts = import_lookup.with_options(**options)(PAY_FREQUENCY, database, job.id, job.preview)
-        job.record(PAY_FREQUENCY.name, counts)
-        job.say(messages.imported(PAY_FREQUENCY.name, counts))
+        _import_lookups(job, (PAY_FREQUENCY,), database, options)
 
     with job.step(IMPORTING_EMPLOYEES):
         result = import_employees.with_options(**options)(database, job.id, full, job.preview)
@@ -104,6 +96,21 @@ def _import_steps(job: JobSteps, database: str, full: bool) -> None:
             job.say(messages.employees_removed(result.counts.removed))
         job.say(messages.imported_employees(result.counts))
         job.record("employees", result.counts)
+
+
+def _import_lookups(
+    job: JobSteps, specs: tuple[LookupSpec, ...], database: str, options: dict[str, Any]
+) -> None:
+    """Read the lookups over one payroll connection, then write each in its own transaction.
+
+    The task writes each lookup's counts row as it commits; a preview only says them.
+    """
+    rows = read_lookups.with_options(**options)(specs, database)
+    all_counts = write_lookups.with_options(**options)(specs, database, rows, job.id, job.preview)
+    for spec, counts in zip(specs, all_counts, strict=True):
+        job.record(spec.name, counts)
+        if job.preview:
+            job.say(messages.imported(spec.name, counts))
 
 
 def _preview(database: str, full: bool) -> JobResult | State[Any]:

@@ -18,7 +18,7 @@ from jobs.kinds import SYNC_LEAVE_BALANCES
 from jobs.retries import step_options
 from jobs.runner import JobSteps, run_as_job
 from tasks.leave_balances import import_leave_balances
-from tasks.lookups.importer import read_lookups, write_lookup
+from tasks.lookups.importer import read_lookups, write_lookups
 
 
 @flow(name="sync-leave-balances")
@@ -36,14 +36,12 @@ def sync_leave_balances(
 
     def steps(job: JobSteps) -> None:
         with job.step(GETTING_LEAVE_LOOKUPS):
-            names = " and ".join(s.name for s in LEAVE_LOOKUPS)
-            rows = read_lookups.with_options(**options)(LEAVE_LOOKUPS, database, names)
+            rows = read_lookups.with_options(**options)(LEAVE_LOOKUPS, database, as_steps=False)
 
         with job.step(UPDATING_LEAVE_LOOKUPS):
-            for spec in LEAVE_LOOKUPS:
-                counts = write_lookup.with_options(**options)(
-                    spec, database, rows[spec.name], job.id
-                )
+            write = write_lookups.with_options(**options)
+            all_counts = write(LEAVE_LOOKUPS, database, rows, job.id, as_steps=False)
+            for spec, counts in zip(LEAVE_LOOKUPS, all_counts, strict=True):
                 job.record(spec.name, counts)
 
         with job.step(RETRIEVING_LEAVE_BALANCES):

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from core.lookups import LookupSpec
 from ess.database import ess_engine
-from ess.schema import LOOKUP_TABLES
+from ess.schema import table_of
 from ess.store.cache import ess_cache_store
 
 
@@ -21,7 +21,7 @@ def lookup_list(database: str, spec: LookupSpec) -> list[dict[str, Any]]:
     if cached is not None:
         rows: list[dict[str, Any]] = json.loads(cached)
         return rows
-    table = LOOKUP_TABLES[spec.ess_table]
+    table = table_of(spec)
     with ess_engine().connect() as conn:
         result = conn.execute(
             select(*[table.c[c] for c in spec.columns])

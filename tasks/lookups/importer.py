@@ -1,4 +1,8 @@
-"""The one importer every lookup uses: read payroll's table, diff it against ESS, write the diff."""
+"""The one importer every lookup uses: read payroll's tables, diff each against ESS, write the diff.
+
+Two tasks serve any list of specs, so a flow can say what it is doing between reading
+payroll and writing ESS (Sync balances for Leave Report logs both).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from core.messages import duplicate_keys, imported
 from core.queries import select_all
 from core.results import StepFailed
 from ess.database import ess_engine
-from ess.schema import LOOKUP_TABLES
+from ess.schema import table_of
 from ess.store.log import WARNING
 from ess.store.registry import load_connection
 from jobs.context import cancel_hook, cancellable
@@ -23,89 +27,84 @@ from jobs.log import log
 from jobs.retries import STEP_OPTIONS
 from payroll.source import payroll_reader
 
-
-@task(
-    name="import-lookup",
-    task_run_name="importing {spec.name}",
-    cache_policy=NO_CACHE,
-    **STEP_OPTIONS,
-)
-def import_lookup(
-    spec: LookupSpec, database: str, job_id: int | None = None, preview: bool = False
-) -> ChangeCounts:
-    """Bring one lookup of one payroll database into ESS; only changed rows are written.
-
-    Safe to retry: the whole diff commits in one transaction or not at all. A preview
-    computes the same diff and writes nothing.
-    """
-    return _apply(spec, database, read_rows(spec, database), job_id, preview)
+Rows = list[tuple[Any, ...]]
 
 
-@task(
-    name="import-lookups",
-    task_run_name="importing lookups",
-    cache_policy=NO_CACHE,
-    **STEP_OPTIONS,
-)
-def import_lookups(
-    specs: tuple[LookupSpec, ...],
-    database: str,
-    job_id: int | None = None,
-    preview: bool = False,
-) -> list[ChangeCounts]:
-    """Import several lookups over one payroll connection, each in its own transaction.
+# Any: Prefect types this callback as a Protocol no plain function satisfies.
+def _run_name(verb: str) -> Any:
+    def name(parameters: dict[str, Any]) -> str:
+        specs = parameters["specs"]
+        # The eleven lookups read as "lookups" in the Prefect UI and in retry messages.
+        shown = " and ".join(s.name for s in specs) if len(specs) <= 2 else "lookups"
+        return f"{verb} {shown}"
 
-    Each lookup's counts row is logged as it commits, so a person watching sees progress.
-    A failure names the lookup it happened in (StepFailed). Safe to retry: a lookup already
-    imported finds nothing left to change.
-    """
-    results: list[ChangeCounts] = []
-    current = specs[0] if specs else None
-    try:
-        with payroll_reader(load_connection(database)) as reader:
-            for current in specs:
-                counts = _apply(current, database, reader.all(_select(current)), job_id, preview)
-                if not preview:
-                    log(database, imported(current.name, counts), job_id=job_id)
-                results.append(counts)
-    except Exception as exc:
-        if current is None:
-            raise
-        raise StepFailed(f"Importing {current.name}", exc) from exc
-    return results
+    return name
 
 
 @task(
     name="read-lookups",
-    task_run_name="reading {names}",
+    task_run_name=_run_name("reading"),
     cache_policy=NO_CACHE,
     **STEP_OPTIONS,
 )
 def read_lookups(
-    specs: tuple[LookupSpec, ...], database: str, names: str = ""
-) -> dict[str, list[tuple[Any, ...]]]:
-    """Read several lookups from payroll (small tables) in one connection."""
-    with payroll_reader(load_connection(database)) as reader:
-        return {s.name: reader.all(_select(s)) for s in specs}
+    specs: tuple[LookupSpec, ...], database: str, as_steps: bool = True
+) -> dict[str, Rows]:
+    """Read several lookups (small tables) from payroll over one connection, by spec name.
+
+    With `as_steps` each lookup is a step of the Web API Log: a failure names it
+    (StepFailed: `Importing <lookup>`). Reading writes nothing, so a retry is safe.
+    """
+    rows: dict[str, Rows] = {}
+    # A failure before the first lookup (payroll unreachable) is the first lookup's.
+    current = specs[0] if specs else None
+    try:
+        with payroll_reader(load_connection(database)) as reader:
+            for current in specs:
+                rows[current.name] = reader.all(_select(current))
+    except Exception as exc:
+        # The job's failure row says which lookup failed (`Importing country failed: ...`).
+        if as_steps and current is not None:
+            raise StepFailed(f"Importing {current.name}", exc) from exc
+        raise
+    return rows
 
 
 @task(
-    name="write-lookup",
-    task_run_name="updating {spec.name}",
+    name="write-lookups",
+    task_run_name=_run_name("writing"),
     cache_policy=NO_CACHE,
     **STEP_OPTIONS,
 )
-def write_lookup(
-    spec: LookupSpec, database: str, rows: list[tuple[Any, ...]], job_id: int | None = None
-) -> ChangeCounts:
-    """Write rows already read from payroll into ESS's copy of one lookup."""
-    return _apply(spec, database, rows, job_id, preview=False)
+def write_lookups(
+    specs: tuple[LookupSpec, ...],
+    database: str,
+    rows: dict[str, Rows],
+    job_id: int | None = None,
+    preview: bool = False,
+    as_steps: bool = True,
+) -> list[ChangeCounts]:
+    """Bring each lookup's rows, as read from payroll, into ESS: only changed rows are written.
 
-
-def read_rows(spec: LookupSpec, database: str) -> list[tuple[Any, ...]]:
-    """One lookup's rows as payroll holds them now."""
-    with payroll_reader(load_connection(database)) as reader:
-        return reader.all(_select(spec))
+    Each lookup commits in its own transaction. With `as_steps` each lookup is a step of
+    the Web API Log: its counts row is written as it commits (so a person watching sees
+    progress) and a failure names it. A preview computes the same diffs and writes nothing.
+    Safe to retry: a lookup already written finds nothing left to change.
+    """
+    results: list[ChangeCounts] = []
+    current = None
+    try:
+        for current in specs:
+            counts = _apply(current, database, rows[current.name], job_id, preview)
+            if as_steps and not preview:
+                log(database, imported(current.name, counts), job_id=job_id)
+            results.append(counts)
+    except Exception as exc:
+        # The job's failure row says which lookup failed (`Importing country failed: ...`).
+        if as_steps and current is not None:
+            raise StepFailed(f"Importing {current.name}", exc) from exc
+        raise
+    return results
 
 
 def _select(spec: LookupSpec) -> str:
@@ -113,11 +112,7 @@ def _select(spec: LookupSpec) -> str:
 
 
 def _apply(
-    spec: LookupSpec,
-    database: str,
-    source: list[tuple[Any, ...]],
-    job_id: int | None,
-    preview: bool,
+    spec: LookupSpec, database: str, source: Rows, job_id: int | None, preview: bool
 ) -> ChangeCounts:
     with ess_engine().begin() as conn, cancellable(cancel_hook(conn.connection.driver_connection)):
         changes = compute_changes(source, _ess_rows(conn, spec, database), len(spec.key))
@@ -129,7 +124,7 @@ def _apply(
 
 
 def _ess_rows(conn: Connection, spec: LookupSpec, database: str) -> list[EssRow]:
-    table = LOOKUP_TABLES[spec.ess_table]
+    table = table_of(spec)
     columns = [table.c[c] for c in spec.columns]
     rows = conn.execute(
         select(table.c.id, table.c.in_payroll, *columns).where(table.c.payroll_database == database)
@@ -140,7 +135,7 @@ def _ess_rows(conn: Connection, spec: LookupSpec, database: str) -> list[EssRow]
 def _write(conn: Connection, spec: LookupSpec, database: str, changes: Changes) -> None:
     if changes.is_empty:
         return
-    table = LOOKUP_TABLES[spec.ess_table]
+    table = table_of(spec)
     now = datetime.now(UTC)
     if changes.inserts:
         conn.execute(

@@ -14,7 +14,7 @@ from ess.database import ess_engine
 from ess.schema import employee
 from ess.store.registry import register_database
 from tasks.employees import import_employees
-from tasks.lookups.importer import import_lookup
+from tasks.lookups.importer import read_lookups, write_lookups
 from tests.support import fill_lookups
 
 NAMES = st.sampled_from(["Ava", "Noah", "Zoe", "Li", "O'Brien", "Smith-Jones"])
@@ -52,8 +52,7 @@ ess_edits = st.dictionaries(
 def setup(ess, payroll_sqlite, prefect_api):
     fill_lookups(payroll_sqlite)
     register_database("prop_payroll", url=payroll_sqlite)
-    for spec in ALL_SPECS:
-        import_lookup.fn(spec, "prop_payroll")
+    write_lookups.fn(ALL_SPECS, "prop_payroll", read_lookups.fn(ALL_SPECS, "prop_payroll"))
     return payroll_sqlite
 
 
