@@ -13,6 +13,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Connection, bindparam, delete, exists, insert, select, update
 
+from core.employee_rows import PreparedRows, prepare_rows
 from core.employees import (
     ESS_COLUMNS,
     LOOKUP_FIELDS,
@@ -21,13 +22,11 @@ from core.employees import (
     EmployeeCounts,
     Issue,
     LookupCodes,
-    PreparedRows,
     code_key,
     duplicate_codes,
     duplicate_issue,
     is_newly_terminated,
     parse_date,
-    prepare_rows,
 )
 from core.queries import (
     SELECT_DUPLICATE_CODES,
