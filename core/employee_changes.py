@@ -192,11 +192,11 @@ class ManagerScope:
     joined_or_left: set[str] = field(default_factory=set)
 
     def note(self, plan: ChunkPlan) -> None:
-        """Remember a chunk's employees: read, and added."""
+        """Remember a chunk's employees: read, added and removed."""
         if not self.everyone:
             self.read.update(plan.rows.codes)
             self.joined(plan.inserted_keys())
-            self.read.update(plan.updated_keys())
+            self.joined([key for _, key in plan.removed])
 
     def joined(self, keys: Sequence[str]) -> None:
         """Remember employees added or removed."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -14,7 +15,6 @@ from sqlalchemy import Connection
 
 from core.employee_changes import (
     EmployeesResult,
-    HeldEmployee,
     ManagerScope,
     payroll_time,
     plan_chunk,
@@ -84,81 +84,87 @@ def _import(
     reader: PayrollReader, conn: Connection, database: str, job_id: int | None, full: bool
 ) -> EmployeesResult:
     """Read payroll a chunk at a time, plan each chunk against ESS, write the plan."""
-    watermark = store.watermark(conn, database)
+    source = _what_to_read(reader, store.watermark(conn, database), full)
     lookups = store.lookup_codes(conn, database)
     # A first import finds ESS empty: nothing to compare, every row is an insert.
     ess_empty = not store.has_employees(conn, database)
-    everyone = full or watermark is None
-    feed_since = None if everyone or watermark is None else watermark - FEED_OVERLAP
-    if feed_since is None:
-        new_watermark = _feed_end(reader) or watermark
-        changed_ids: set[int] = set()
-        chunks = _all_employees(reader)
-    else:
-        changed_ids, feed_end = _changed_since(reader, feed_since)
-        new_watermark = max(feed_end, watermark) if feed_end and watermark else watermark
-        chunks = _employees_by_id(reader, sorted(changed_ids))
-    duplicates = cache(lambda: _duplicate_codes(reader, feed_since))
-    counts, scope = EmployeeCounts(), ManagerScope(everyone)
+    duplicates = cache(lambda: _duplicate_codes(reader, source.feed_since))
+    counts, scope = EmployeeCounts(), ManagerScope(source.everyone)
     issues: list[Issue] = []
     processed: set[int] = set()  # payroll ids a sync of changes read
-    read, written, high = 0, 0, None
+    read, inserted, high = 0, 0, None
     job = current_job()
     with ExitStack() as writing:
         # Nothing to compare with: no query runs between the inserts, so one COPY takes
         # every chunk while the next is read and prepared (ess/store/bulk.py).
         writer = writing.enter_context(store.first_import_writer(conn)) if ess_empty else None
-        for chunk, widths in chunks:
+        for chunk, widths in source.chunks:
             if job is not None:
                 job.check()
             read, upto = read + len(chunk), int(chunk[-1][0])
-            if not everyone:
+            if not source.everyone:
                 processed.update(int(r[0]) for r in chunk)
             rows = prepare_rows(chunk, lookups, widths)
-            held = {} if ess_empty else _held(conn, database, rows.keys, everyone, high, upto)
-            plan = plan_chunk(chunk, rows, held, duplicates, high, ranged=everyone)
+            span = (high, upto) if source.everyone else None
+            held = {} if ess_empty else store.held_for_chunk(conn, database, rows.keys, span)
+            plan = plan_chunk(chunk, rows, held, duplicates, high, ranged=source.everyone)
             store.write_plan(conn, database, plan, writer)
             counts.merge(plan.counts)
             issues += plan.issues
             scope.note(plan)
-            scope.joined([k for _, k in plan.removed])
-            written += len(plan.inserts) + len(plan.updates) + len(plan.removed)
-            high = upto
-    # Employees after the last payroll row (a full sync) or in the feed but no longer in
-    # payroll (a sync of changes) are gone from payroll.
-    if everyone:
-        gone = [] if ess_empty else _in_payroll(store.held_in_range(conn, database, high, None))
-    else:
-        gone = store.in_payroll_by_payroll_id(conn, database, sorted(changed_ids - processed))
+            inserted, high = inserted + len(plan.inserts), upto
+    gone = [] if ess_empty else _gone(conn, database, source, high, processed)
     store.mark_removed(conn, gone)
     counts.removed += len(gone)
     scope.joined([k for _, k in gone])
-    if ess_empty and written > IN_BATCH:
+    if ess_empty and inserted > IN_BATCH:
         store.analyze_first_import(conn)
     issues += store.missing_managers(conn, database, scope)
-    read_ids = None if everyone else frozenset(processed)
+    read_ids = None if source.everyone else frozenset(processed)
     store.record_issues(conn, database, job_id, issues, read_ids)
-    store.set_watermark(conn, database, new_watermark)
-    mode = "full" if everyone else "changes"
+    store.set_watermark(conn, database, source.watermark)
     return EmployeesResult(
-        counts, tuple(issues), mode, read, new_watermark, read_ids or frozenset()
-    )
+        counts, tuple(issues), "full" if source.everyone else "changes", read,
+        source.watermark, read_ids or frozenset(),
+    )  # fmt: skip
 
 
-def _held(
-    conn: Connection, database: str, keys: list[str], ranged: bool, after: int | None, upto: int
-) -> dict[str, HeldEmployee]:
-    """What ESS holds for a chunk: by id range when reading everyone, else by code key."""
-    if not ranged:
-        return store.held(conn, database, keys)
-    found = store.held_in_range(conn, database, after, upto)
-    # An employee whose payroll id changed is found by code.
-    found.update(store.held(conn, database, [k for k in keys if k not in found]))
-    return found
+@dataclass(frozen=True)
+class _Reading:
+    """What a step reads from payroll: everyone, or the employees in the change feed."""
+
+    everyone: bool
+    feed_since: datetime | None
+    """Where a sync of changes reads the feed from; None when it reads everyone."""
+    changed_ids: frozenset[int]
+    watermark: datetime | None
+    """Where the feed will have been read to once the step commits."""
+    chunks: _Chunks
 
 
-def _in_payroll(held: Mapping[str, HeldEmployee]) -> list[tuple[int, str]]:
-    return [(h.ess_id, h.code_key) for h in held.values() if h.in_payroll]
+def _what_to_read(reader: PayrollReader, watermark: datetime | None, full: bool) -> _Reading:
+    """Everyone on a first or full sync, else the feed since the watermark (less an overlap)."""
+    if full or watermark is None:
+        chunks = _all_employees(reader)
+        return _Reading(True, None, frozenset(), _feed_end(reader) or watermark, chunks)
+    since = watermark - FEED_OVERLAP
+    changed_ids, feed_end = _changed_since(reader, since)
+    chunks = _employees_by_id(reader, sorted(changed_ids))
+    end = max(feed_end, watermark) if feed_end else watermark
+    return _Reading(False, since, frozenset(changed_ids), end, chunks)
+
+
+def _gone(
+    conn: Connection, database: str, source: _Reading, high: int | None, processed: set[int]
+) -> list[tuple[int, str]]:
+    """(ESS id, code key) of employees gone from payroll the chunks did not find already."""
+    if source.everyone:
+        # Employees after the last payroll row.
+        after = store.held_in_range(conn, database, high, None).values()
+        return [(h.ess_id, h.code_key) for h in after if h.in_payroll]
+    # In the feed, but no longer in payroll.
+    missing = sorted(source.changed_ids - processed)
+    return store.in_payroll_by_payroll_id(conn, database, missing)
 
 
 def _feed_end(reader: PayrollReader) -> datetime | None:

@@ -115,6 +115,19 @@ def held_in_range(
     return _by_key(conn.execute(query))
 
 
+def held_for_chunk(
+    conn: Connection, database: str, keys: Sequence[str], span: tuple[int | None, int] | None
+) -> dict[str, HeldEmployee]:
+    """What ESS holds for a chunk: everyone with a payroll id in `span` (after, upto] and,
+    by code key, the chunk's employees not found there; without a span, by code key only."""
+    if span is None:
+        return held(conn, database, keys)
+    found = held_in_range(conn, database, *span)
+    # An employee whose payroll id changed is found by code.
+    found.update(held(conn, database, [k for k in keys if k not in found]))
+    return found
+
+
 def _by_key(rows: Iterable[Any]) -> dict[str, HeldEmployee]:
     return {r[1]: HeldEmployee(r[0], r[1], r[2], r[3], r[4], tuple(r[5:])) for r in rows}
 
