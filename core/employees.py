@@ -21,10 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
-
-from core.redact import mask_number
 
 PAYROLL_COLUMNS: tuple[str, ...] = (
     "employee_id", "employee_code", "title", "first_name", "middle_name", "preferred_name",
@@ -109,20 +106,6 @@ class Issue:
         return f"{what} employee {self.employee_code}: {self.field}{shown} {self.reason}."
 
 
-@dataclass
-class Employee:
-    """One payroll employee, normalised to ESS's columns."""
-
-    code_key: str
-    payroll_employee_id: int
-    values: dict[str, Any]
-    warnings: list[Issue] = field(default_factory=list)
-
-    def owned(self) -> tuple[Any, ...]:
-        """The payroll-owned values, in PAYROLL_OWNED order: equal tuples, nothing to update."""
-        return tuple(self.values.get(c) for c in PAYROLL_OWNED)
-
-
 def code_key(code: str | None) -> str:
     """The key an employee or lookup code is matched by: trimmed, without case."""
     return (code or "").strip().upper()
@@ -139,13 +122,6 @@ class LookupCodes:
         return self.codes.get(lookup, {}).get(code_key(code))
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = value.strip() if type(value) is str else str(value).strip()
-    return text or None
-
-
 def parse_date(value: Any) -> date | None:
     """A date from a driver: a date, a datetime, or ISO text (SQLite). ValueError if impossible."""
     if value is None or value == "":
@@ -157,75 +133,6 @@ def parse_date(value: Any) -> date | None:
     if isinstance(value, date):
         return value
     return date.fromisoformat(str(value).strip()[:10])
-
-
-def _decimal(value: Any, places: str) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
-    return number.quantize(Decimal(places))
-
-
-def prepare_employee(
-    row: Sequence[Any], lookups: LookupCodes
-) -> tuple[Employee | None, list[Issue]]:
-    """Normalise one payroll row; (None, issues) when it is rejected."""
-    raw = dict(zip(PAYROLL_COLUMNS, row, strict=True))
-    code = _text(raw["employee_code"]) or ""
-    payroll_id = int(raw["employee_id"])
-    issues: list[Issue] = []
-
-    def issue(column: str, value: Any, reason: str, rejected: bool) -> None:
-        shown = None if value is None else str(value)
-        issues.append(Issue(code, payroll_id, column, shown, reason, rejected))
-
-    values: dict[str, Any] = {}
-    if not code:
-        issue("employee_code", None, "is empty", True)
-    for column, width in WIDTHS.items():
-        text = _text(raw.get(column)) if column in raw else None
-        if text is not None and len(text) > width:
-            owned = column in PAYROLL_OWNED
-            issue(column, text[:40], f"is longer than ESS allows ({len(text)} > {width})", owned)
-            text = None
-        values[column] = text
-    values["employee_code"] = code
-
-    for column in ("date_hired", "termination_date", "date_of_birth"):
-        try:
-            values[column] = parse_date(raw[column])
-        except ValueError:
-            issue(column, raw[column], "is not a possible date", column != "date_of_birth")
-            values[column] = None
-    if values["date_hired"] is None and not any(i.field == "date_hired" for i in issues):
-        issue("date_hired", None, "is missing", True)
-    if values["termination_date"] == NOT_TERMINATED:
-        values["termination_date"] = None
-
-    for column, lookup in LOOKUP_FIELDS.items():
-        given = values.get(column)
-        if given is None:
-            continue
-        own = lookups.resolve(lookup, given)
-        if own is None:
-            required = column in REQUIRED_LOOKUPS
-            issue(column, given, f"is not a known {lookup.replace('_', ' ')} code", required)
-        values[column] = own
-
-    try:
-        values["yearly_salary"] = _decimal(raw["yearly_salary"], "0.01")
-        values["normal_rate"] = _decimal(raw["normal_rate"], "0.0001")
-    except (InvalidOperation, ValueError):
-        issue("yearly_salary", None, "is not a number", True)
-    values["tax_free_threshold"] = int(raw["tax_free_threshold"] or 0)
-    values["manager_code"] = code_key(values["manager_code"]) or None
-    # Privacy (TFN) Rule 2015: only masked forms ever leave this function.
-    values["tax_file_number_masked"] = mask_number(_text(raw["tax_file_number"]))
-    values["bank_account_masked"] = mask_number(_text(raw["bank_account_number"]))
-
-    if any(i.rejected for i in issues):
-        return None, issues
-    return Employee(code_key(code), payroll_id, values, warnings=issues), issues
 
 
 def duplicate_codes(pairs: Iterable[tuple[int, str | None]]) -> dict[str, list[int]]:
@@ -283,173 +190,15 @@ class EmployeeCounts:
             if code not in sample:
                 sample.append(code)
 
+    def merge(self, other: EmployeeCounts) -> None:
+        """Add another part's counts; the samples keep the first codes of each kind."""
+        for kind in ("added", "updated", "terminated", "unchanged", "rejected", "removed"):
+            setattr(self, kind, getattr(self, kind) + getattr(other, kind))
+        for kind, codes in other.samples.items():
+            sample = self.samples.setdefault(kind, [])
+            sample += [c for c in codes if c not in sample][: max(0, 10 - len(sample))]
+
 
 def is_newly_terminated(old_termination: date | None, new_termination: date | None) -> bool:
     """True when a sync sets an employee's termination date."""
     return old_termination is None and new_termination is not None
-
-
-@dataclass
-class PreparedRows:
-    """A chunk of payroll rows normalised column by column: the accepted rows and the issues.
-
-    `columns[c][n]` is ESS column c of the n-th accepted employee, whose code key is
-    `keys[n]` and payroll id `payroll_ids[n]`. `codes` holds the code key of every row read,
-    in order, rejected or not (for duplicate checks).
-    """
-
-    keys: list[str]
-    payroll_ids: list[int]
-    columns: dict[str, list[Any]]
-    issues: list[Issue]
-    rejected_keys: list[str]
-    codes: list[str]
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def owned(self) -> list[tuple[Any, ...]]:
-        """Each accepted row's payroll-owned values (as Employee.owned)."""
-        return list(zip(*(self.columns[c] for c in PAYROLL_OWNED), strict=True))
-
-    def keep(self, picked: list[int]) -> None:
-        """Keep only the accepted rows at `picked`."""
-        self.keys = [self.keys[n] for n in picked]
-        self.payroll_ids = [self.payroll_ids[n] for n in picked]
-        self.columns = {c: [v[n] for n in picked] for c, v in self.columns.items()}
-
-
-_SOURCE_AT = {c: PAYROLL_COLUMNS.index(c) for c in PAYROLL_COLUMNS}
-_DATES = ("date_hired", "termination_date", "date_of_birth")
-_DECIMALS = {"yearly_salary": Decimal("0.01"), "normal_rate": Decimal("0.0001")}
-
-
-def prepare_rows(
-    rows: Sequence[Sequence[Any]],
-    lookups: LookupCodes,
-    declared_widths: Mapping[str, int | None] | None = None,
-) -> PreparedRows:
-    """prepare_employee for a whole chunk, column by column: the same result, far faster.
-
-    Each column is normalised and checked as one list; a row that any check flags is handed
-    to prepare_employee, which says exactly what is wrong with it. Clean rows never are.
-    `declared_widths` are payroll's column widths where its engine enforces them: a column
-    no wider than ESS's needs no length check.
-    """
-    declared = declared_widths or {}
-    if not rows:
-        return PreparedRows([], [], {c: [] for c in ESS_COLUMNS}, [], [], [])
-    source = list(zip(*rows, strict=True))
-    flagged: set[int] = set()
-    out: dict[str, list[Any]] = {}
-    for column, width in WIDTHS.items():
-        texts = _texts(source[_SOURCE_AT[column]])
-        fits = (declared.get(column) or width + 1) <= width
-        if not fits and max(map(len, filter(None, texts)), default=0) > width:
-            flagged.update(i for i, t in enumerate(texts) if t is not None and len(t) > width)
-        out[column] = texts
-    codes = out["employee_code"]
-    if None in codes:
-        flagged.update(i for i, c in enumerate(codes) if c is None)
-    for column in _DATES:
-        out[column] = _dates(source[_SOURCE_AT[column]], flagged)
-    if None in out["date_hired"]:
-        flagged.update(i for i, d in enumerate(out["date_hired"]) if d is None)
-    if NOT_TERMINATED in out["termination_date"]:
-        out["termination_date"] = [
-            None if d == NOT_TERMINATED else d for d in out["termination_date"]
-        ]
-    for column, lookup in LOOKUP_FIELDS.items():
-        texts = out[column]
-        own: dict[str | None, str | None] = {
-            t: lookups.resolve(lookup, t) for t in set(texts) if t is not None
-        }
-        unknown = {t for t, o in own.items() if o is None}
-        if unknown:
-            flagged.update(i for i, t in enumerate(texts) if t in unknown)
-        own[None] = None
-        out[column] = list(map(own.__getitem__, texts))
-    for column, places in _DECIMALS.items():
-        out[column] = _decimals(source[_SOURCE_AT[column]], places, flagged)
-    out["tax_free_threshold"] = [int(v or 0) for v in source[_SOURCE_AT["tax_free_threshold"]]]
-    managers = out["manager_code"]
-    out["manager_code"] = [None if m is None else m.upper() for m in managers]
-    out["tax_file_number_masked"] = _masks(source[_SOURCE_AT["tax_file_number"]])
-    out["bank_account_masked"] = _masks(source[_SOURCE_AT["bank_account_number"]])
-
-    keys = [c.upper() if c else "" for c in codes]
-    ids = list(map(int, source[0]))
-    columns = {c: out[c] for c in ESS_COLUMNS}
-    prepared = PreparedRows(keys, ids, columns, [], [], list(keys))
-    if flagged:
-        _redo_flagged(prepared, rows, lookups, sorted(flagged))
-    return prepared
-
-
-def _redo_flagged(
-    prepared: PreparedRows, rows: Sequence[Sequence[Any]], lookups: LookupCodes,
-    flagged: list[int],
-) -> None:  # fmt: skip
-    """Replace each flagged row by prepare_employee's verdict on it, in row order."""
-    rejected: set[int] = set()
-    for i in flagged:
-        emp, issues = prepare_employee(rows[i], lookups)
-        prepared.issues += issues
-        prepared.codes[i] = code_key(rows[i][1])
-        if emp is None:
-            rejected.add(i)
-            prepared.rejected_keys.append(prepared.codes[i])
-            continue
-        prepared.keys[i] = emp.code_key
-        for column, values in prepared.columns.items():
-            values[i] = emp.values.get(column)
-    if rejected:
-        prepared.keep([i for i in range(len(rows)) if i not in rejected])
-
-
-def _texts(values: Sequence[Any]) -> list[str | None]:
-    """_text of each value."""
-    return [
-        (v.strip() or None) if type(v) is str else (None if v is None else _text(v)) for v in values
-    ]
-
-
-def _dates(values: Sequence[Any], flagged: set[int]) -> list[date | None]:
-    """parse_date of each value; an impossible one flags its row (and reads None)."""
-    if set(map(type, values)) <= {date, type(None)}:
-        return list(values)
-    out: list[date | None] = []
-    for i, value in enumerate(values):
-        try:
-            out.append(parse_date(value))
-        except ValueError:
-            flagged.add(i)
-            out.append(None)
-    return out
-
-
-def _decimals(values: Sequence[Any], places: Decimal, flagged: set[int]) -> list[Decimal | None]:
-    """_decimal of each value; one that is not a number flags its row."""
-    if set(map(type, values)) <= {Decimal, type(None)}:
-        try:
-            return [None if v is None else v.quantize(places) for v in values]
-        except InvalidOperation:
-            pass
-    out: list[Decimal | None] = []
-    text = str(places)
-    for i, value in enumerate(values):
-        try:
-            out.append(_decimal(value, text))
-        except (InvalidOperation, ValueError):
-            flagged.add(i)
-            out.append(None)
-    return out
-
-
-def _masks(values: Sequence[Any]) -> list[str | None]:
-    """mask_number(_text(v)) of each value: only the last three digits are kept."""
-    return [
-        (("*****" + t[-3:]) if t.isalnum() else mask_number(t))
-        if (t := v.strip() if type(v) is str else (_text(v) or "")) else None
-        for v in values
-    ]  # fmt: skip

@@ -1,6 +1,7 @@
 from datetime import date
 from decimal import Decimal
 
+from core.employee_rows import prepare_employee, prepare_rows
 from core.employees import (
     ESS_OWNED,
     PAYROLL_COLUMNS,
@@ -8,8 +9,6 @@ from core.employees import (
     WIDTHS,
     LookupCodes,
     duplicate_codes,
-    prepare_employee,
-    prepare_rows,
 )
 from ess.schema import employee
 

@@ -342,7 +342,7 @@ def test_a_large_first_import_leaves_statistics_on_the_columns_queries_use(
 ):
     if not ess.startswith("postgresql"):
         pytest.skip("planner statistics are PostgreSQL's")
-    from tasks.employees import IN_BATCH, PLANNED_COLUMNS
+    from ess.store.employees import IN_BATCH, PLANNED_COLUMNS
 
     _build(payroll_sqlite, employees=IN_BATCH + 200)
     register_database("acme_payroll", url=payroll_sqlite)

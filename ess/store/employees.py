@@ -1,0 +1,282 @@
+"""ESS's employees for the import step: what ESS holds, and writing a step's plan.
+
+Every function runs on the caller's connection, inside its transaction: the step's writes
+and its new watermark commit together or not at all (tasks/employees.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, exists, insert, select, update
+
+from core.employee_changes import (
+    INSERT_COLUMNS,
+    UPDATED_COLUMNS,
+    ChunkPlan,
+    HeldEmployee,
+    ManagerScope,
+)
+from core.employees import LOOKUP_FIELDS, PAYROLL_OWNED, Issue, LookupCodes, code_key
+from ess.schema import LOOKUP_TABLES, employee, employee_issue, manages, payroll_database
+from ess.store.bulk import BulkWriter, analyze, bind_constants, bulk_insert, bulk_update
+
+# SQL Server takes at most 2,100 parameters in one statement.
+IN_BATCH = 1000
+# What the sync's and ESS's queries of employees filter and join on (ess.schema.manages,
+# the code and payroll-id lookups): a first import analyzes these columns only, in a
+# fifth of the time all of them take.
+PLANNED_COLUMNS = ("payroll_database", "code_key", "payroll_employee_id", "in_payroll",
+                   "manager_code")  # fmt: skip
+_FIXED = ("payroll_database", "in_payroll", "first_imported_at", "synced_at")
+"""An insert's columns after INSERT_COLUMNS, the same for every row of a chunk."""
+_LOOKUP_CODE_COLUMN = {
+    "gender": "gender_code",
+    "state": "state_code",
+    "country": "country_code",
+    "employment_type": "employment_type_code",
+    "job_classification": "classification_code",
+    "cost_account": "account_code",
+    "location": "location_code",
+    "pay_point": "pay_point_code",
+    "pay_frequency": "frequency_code",
+    "super_fund": "fund_code",
+}
+_HELD = (
+    employee.c.id,
+    employee.c.code_key,
+    employee.c.payroll_employee_id,
+    employee.c.in_payroll,
+    employee.c.termination_date,
+    *(employee.c[c] for c in PAYROLL_OWNED),
+)
+
+
+def watermark(conn: Connection, database: str) -> datetime | None:
+    """Where the last sync of this payroll's change feed got to; None before the first."""
+    return conn.execute(
+        select(payroll_database.c.employee_watermark).where(payroll_database.c.name == database)
+    ).scalar_one_or_none()
+
+
+def set_watermark(conn: Connection, database: str, moment: datetime | None) -> None:
+    """Record where this sync got to in payroll's change feed."""
+    conn.execute(
+        update(payroll_database)
+        .where(payroll_database.c.name == database)
+        .values(employee_watermark=moment)
+    )
+
+
+def lookup_codes(conn: Connection, database: str) -> LookupCodes:
+    """The codes of this payroll's lookups ESS holds, which employees' codes must name."""
+    codes: dict[str, dict[str, str]] = {}
+    for lookup in set(LOOKUP_FIELDS.values()):
+        table = LOOKUP_TABLES[lookup]
+        column = table.c[_LOOKUP_CODE_COLUMN[lookup]]
+        own = conn.execute(
+            select(column).where(table.c.payroll_database == database, table.c.in_payroll)
+        ).scalars()
+        codes[lookup] = {code_key(c): c for c in own}
+    return LookupCodes(codes)
+
+
+def has_employees(conn: Connection, database: str) -> bool:
+    """Whether ESS holds any employee of this payroll (a first import finds none)."""
+    query = select(employee.c.id).where(employee.c.payroll_database == database).limit(1)
+    return conn.execute(query).first() is not None
+
+
+def held(conn: Connection, database: str, keys: Sequence[str]) -> dict[str, HeldEmployee]:
+    """What ESS holds for the employees with these code keys."""
+    found: dict[str, HeldEmployee] = {}
+    for start in range(0, len(keys), IN_BATCH):
+        rows = conn.execute(
+            select(*_HELD).where(
+                employee.c.payroll_database == database,
+                employee.c.code_key.in_(keys[start : start + IN_BATCH]),
+            )
+        )
+        found.update(_by_key(rows))
+    return found
+
+
+def held_in_range(
+    conn: Connection, database: str, after: int | None, upto: int | None
+) -> dict[str, HeldEmployee]:
+    """ESS's employees whose payroll id is in (after, upto]: one index range, no key list."""
+    query = select(*_HELD).where(employee.c.payroll_database == database)
+    if after is not None:
+        query = query.where(employee.c.payroll_employee_id > after)
+    if upto is not None:
+        query = query.where(employee.c.payroll_employee_id <= upto)
+    return _by_key(conn.execute(query))
+
+
+def held_for_chunk(
+    conn: Connection, database: str, keys: Sequence[str], span: tuple[int | None, int] | None
+) -> dict[str, HeldEmployee]:
+    """What ESS holds for a chunk: everyone with a payroll id in `span` (after, upto] and,
+    by code key, the chunk's employees not found there; without a span, by code key only."""
+    if span is None:
+        return held(conn, database, keys)
+    found = held_in_range(conn, database, *span)
+    # An employee whose payroll id changed is found by code.
+    found.update(held(conn, database, [k for k in keys if k not in found]))
+    return found
+
+
+def _by_key(rows: Iterable[Any]) -> dict[str, HeldEmployee]:
+    return {r[1]: HeldEmployee(r[0], r[1], r[2], r[3], r[4], tuple(r[5:])) for r in rows}
+
+
+def in_payroll_by_payroll_id(
+    conn: Connection, database: str, payroll_ids: Sequence[int]
+) -> list[tuple[int, str]]:
+    """(ESS id, code key) of the in-payroll employees with these payroll ids."""
+    found: list[tuple[int, str]] = []
+    for start in range(0, len(payroll_ids), IN_BATCH):
+        found += conn.execute(
+            select(employee.c.id, employee.c.code_key).where(
+                employee.c.payroll_database == database,
+                employee.c.in_payroll,
+                employee.c.payroll_employee_id.in_(payroll_ids[start : start + IN_BATCH]),
+            )
+        ).tuples()
+    return found
+
+
+def first_import_writer(conn: Connection) -> BulkWriter:
+    """One COPY that takes every chunk of a first import (no query may run until it closes)."""
+    return BulkWriter(conn, employee, [*INSERT_COLUMNS, *_FIXED], converted=_FIXED)
+
+
+def write_plan(
+    conn: Connection, database: str, plan: ChunkPlan, writer: BulkWriter | None = None
+) -> None:
+    """Write one chunk's plan: removals, then inserts (through `writer` if given), then updates."""
+    mark_removed(conn, plan.removed)
+    now = datetime.now(UTC)
+    if plan.inserts:
+        fixed = bind_constants(
+            conn, employee, dict(zip(_FIXED, (database, True, now, now), strict=True))
+        )
+        rows = plan.insert_rows(tuple(fixed.values()))
+        if writer is not None:
+            writer.write(rows)
+        else:
+            bulk_insert(conn, employee, [*INSERT_COLUMNS, *fixed], rows, converted=_FIXED)
+    if plan.updates:
+        bulk_update(conn, employee, "id", UPDATED_COLUMNS, plan.update_rows(now))
+
+
+def mark_removed(conn: Connection, gone: Sequence[tuple[int, str]]) -> None:
+    """Mark employees (ESS id, code key) no longer in payroll."""
+    if gone:
+        conn.execute(
+            update(employee).where(employee.c.id == bindparam("ess_id")).values(in_payroll=False),
+            [{"ess_id": i} for i, _ in gone],
+        )
+
+
+def analyze_first_import(conn: Connection) -> None:
+    """Refresh the planner's statistics after a first import, for the queries that follow."""
+    # The table went from nothing to everyone inside this transaction, where autovacuum
+    # cannot see it. Later syncs change a few rows; autovacuum analyzes once a tenth changed.
+    analyze(conn, employee, PLANNED_COLUMNS)
+
+
+def _has_manager(of: Any) -> Any:
+    """SQL: the employee `of` (a table or alias of employee) names an in-payroll manager."""
+    return exists().where(manages(employee.alias("manager"), of))
+
+
+def missing_managers(conn: Connection, database: str, scope: ManagerScope) -> list[Issue]:
+    """A warning for each employee in scope whose manager is not an employee of this payroll.
+
+    ESS finds an employee's manager by code when it reads them (ess/store/reads.py), so
+    nothing is written here.
+    """
+    where: list[Any] = [employee.c.payroll_database == database, employee.c.in_payroll]
+    if scope.everyone:
+        return _managers_missing(conn, where)
+    issues: list[Issue] = []
+    read, touched = sorted(scope.read), sorted(scope.joined_or_left)
+    for start in range(0, len(read), IN_BATCH):
+        part = employee.c.code_key.in_(read[start : start + IN_BATCH])
+        issues += _managers_missing(conn, [*where, part])
+    for start in range(0, len(touched), IN_BATCH):
+        part = employee.c.manager_code.in_(touched[start : start + IN_BATCH])
+        issues += _managers_missing(conn, [*where, part])
+    unique = {(i.payroll_employee_id, i.field): i for i in issues}
+    return sorted(unique.values(), key=lambda i: i.payroll_employee_id or 0)
+
+
+def _managers_missing(conn: Connection, where: list[Any]) -> list[Issue]:
+    missing = conn.execute(
+        select(employee.c.employee_code, employee.c.payroll_employee_id, employee.c.manager_code)
+        .where(*where, employee.c.manager_code.is_not(None), ~_has_manager(employee))
+        .order_by(employee.c.payroll_employee_id)
+    ).all()
+    return [
+        Issue(code, payroll_id, "manager_code", manager_code,
+              "names no employee of this payroll; imported without a manager", False)
+        for code, payroll_id, manager_code in missing
+    ]  # fmt: skip
+
+
+def record_issues(
+    conn: Connection,
+    database: str,
+    job_id: int | None,
+    issues: Sequence[Issue],
+    read_ids: frozenset[int] | None,
+) -> None:
+    """Replace the issues of every employee this sync read (None: everyone) with `issues`."""
+    of_database = employee_issue.c.payroll_database == database
+    if read_ids is None:
+        conn.execute(delete(employee_issue).where(of_database))
+    else:
+        read = sorted(read_ids | {i.payroll_employee_id or 0 for i in issues})
+        for start in range(0, len(read), IN_BATCH):
+            conn.execute(
+                delete(employee_issue).where(
+                    of_database,
+                    employee_issue.c.payroll_employee_id.in_(read[start : start + IN_BATCH]),
+                )
+            )
+        # A manager added by this sync resolves employees it did not read.
+        resolved = exists().where(
+            employee.c.payroll_database == database,
+            employee.c.payroll_employee_id == employee_issue.c.payroll_employee_id,
+            _has_manager(employee),
+        )
+        conn.execute(
+            delete(employee_issue).where(
+                of_database, employee_issue.c.field == "manager_code", resolved
+            )
+        )
+    if not issues:
+        return
+    now = datetime.now(UTC)
+    unique = {(i.payroll_employee_id, i.field): i for i in issues}
+    conn.execute(
+        insert(employee_issue),
+        [
+            {
+                "payroll_database": database,
+                "employee_code": i.employee_code[:100],
+                "payroll_employee_id": i.payroll_employee_id,
+                "field": i.field,
+                "value": None if i.value is None else i.value[:100],
+                "reason": i.reason,
+                "rejected": i.rejected,
+                "job_id": job_id,
+                "first_seen_at": now,
+                "last_seen_at": now,
+            }
+            for i in unique.values()
+        ],
+    )
