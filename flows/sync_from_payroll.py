@@ -14,11 +14,11 @@ from pydantic.json_schema import SkipJsonSchema
 from core import messages
 from core.lookups import LOOKUPS, PAY_FREQUENCY
 from ess.store.log import ERROR, INFO, WARNING, write_log
-from ess.store.registry import ensure_registered
 from jobs.lease import SYNC_FROM_PAYROLL, JobAlreadyRunning, live_job
 from jobs.reporting import JobReport, artifact_key
 from jobs.retries import confirm_timeout_seconds, step_options
 from jobs.runner import Say, run_as_job
+from payroll.connect import ensure_registered
 from tasks.cache import clear_cache
 from tasks.employees import import_employees
 from tasks.lookups.importer import import_lookup, import_lookups

@@ -11,11 +11,11 @@ from pydantic.json_schema import SkipJsonSchema
 from core import messages
 from core.lookups import LEAVE_LOOKUPS
 from ess.store.log import WARNING
-from ess.store.registry import ensure_registered
 from jobs.lease import SYNC_LEAVE_BALANCES
 from jobs.reporting import JobReport
 from jobs.retries import step_options
 from jobs.runner import Say, run_as_job
+from payroll.connect import ensure_registered
 from tasks.leave_balances import import_leave_balances
 from tasks.lookups.importer import read_lookups, write_lookup
 

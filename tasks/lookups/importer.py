@@ -16,10 +16,9 @@ from core.queries import select_all
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES
 from ess.store.log import WARNING, write_log
-from ess.store.registry import load_connection
 from jobs.context import cancel_hook, cancellable
 from jobs.retries import STEP_OPTIONS
-from payroll.source import payroll_reader
+from payroll.connect import load_payroll
 
 
 @task(
@@ -60,7 +59,7 @@ def import_lookups(
     results: list[ChangeCounts] = []
     current = specs[0] if specs else None
     try:
-        with payroll_reader(load_connection(database)) as reader:
+        with load_payroll(database).reader() as reader:
             for current in specs:
                 counts = _apply(current, database, reader.all(_select(current)), job_id, preview)
                 if not preview:
@@ -83,7 +82,7 @@ def read_lookups(
     specs: tuple[LookupSpec, ...], database: str, names: str = ""
 ) -> dict[str, list[tuple[Any, ...]]]:
     """Read several lookups from payroll (small tables) in one connection."""
-    with payroll_reader(load_connection(database)) as reader:
+    with load_payroll(database).reader() as reader:
         return {s.name: reader.all(_select(s)) for s in specs}
 
 
@@ -102,7 +101,7 @@ def write_lookup(
 
 def read_rows(spec: LookupSpec, database: str) -> list[tuple[Any, ...]]:
     """One lookup's rows as payroll holds them now."""
-    with payroll_reader(load_connection(database)) as reader:
+    with load_payroll(database).reader() as reader:
         return reader.all(_select(spec))
 
 
