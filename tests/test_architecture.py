@@ -67,3 +67,8 @@ def test_every_flow_of_the_mission_has_a_file():
 @pytest.mark.parametrize("path", FLOW_FILES, ids=lambda p: p.stem)
 def test_each_flow_file_runs_with_python_m(path):
     assert 'if __name__ == "__main__":' in path.read_text()
+
+
+def test_the_ess_store_never_reads_payroll_nor_keeps_a_job():
+    # Loading a payroll block to read it is payroll/connect.py's (once per job), not ESS's.
+    assert _forbidden("ess", ("payroll", "jobs", "tasks", "flows")) == []
