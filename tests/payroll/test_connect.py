@@ -46,3 +46,23 @@ def test_a_block_made_in_the_prefect_ui_registers_itself(ess, payroll_sqlite, pr
 def test_a_database_with_neither_registration_nor_block_says_how_to_add_it(ess, prefect_api):
     with pytest.raises(UnknownDatabase, match="create a Payroll Database block named"):
         ensure_registered("gone_payroll")
+
+
+def test_a_sync_loads_its_payroll_block_once_for_all_its_steps(
+    ess, payroll_sqlite, prefect_api, monkeypatch
+):
+    from flows.sync_from_payroll import sync_from_payroll
+    from tests.support import fill_lookups
+
+    fill_lookups(payroll_sqlite)
+    register_database("acme_payroll", url=payroll_sqlite)
+    loads = []
+    load = PayrollDatabase.load.__func__  # type: ignore[attr-defined]
+
+    def counted(cls, name, *args, **kwargs):
+        loads.append(name)
+        return load(cls, name, *args, **kwargs)
+
+    monkeypatch.setattr(PayrollDatabase, "load", classmethod(counted))
+    assert sync_from_payroll(database="acme_payroll", return_state=True).is_completed()
+    assert loads == [block_name_for("acme_payroll")]
