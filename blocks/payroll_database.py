@@ -1,11 +1,20 @@
-"""The Prefect Block that holds a payroll database's connection string as a secret."""
+"""The Prefect Block of a payroll database: its connection string as a secret, and reading it.
+
+Like prefect-sqlalchemy's SqlAlchemyConnector, the block owns its behaviour: `reader()`
+opens a read-only, cancellable reader. A reader opens per step: the block itself, shared
+by a job's steps (payroll/connect.py), holds no live connection.
+"""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import ClassVar, Literal
 
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
+
+from core.redact import redact_odbc, redact_url
+from payroll.source import PayrollReader, open_reader
 
 
 class PayrollDatabase(Block):
@@ -31,6 +40,19 @@ class PayrollDatabase(Block):
     query_timeout_seconds: int = Field(
         default=300, ge=1, description="A payroll query that runs longer than this is ended."
     )
+
+    def reader(self) -> AbstractContextManager[PayrollReader]:
+        """A read-only reader on this database, cancelled with its job; fails as PayrollReadError.
+
+        The read-only opening, the query limit (the server's, the driver's or a watchdog)
+        and streaming are chosen once by the kind of database (payroll/drivers.py).
+        """
+        return open_reader(self)
+
+    def connection_display(self) -> str:
+        """The connection string fit to show a person: its password and tokens redacted."""
+        secret = self.connection_string.get_secret_value()
+        return redact_url(secret) if self.connection_kind == "url" else redact_odbc(secret)
 
 
 def block_name_for(database: str) -> str:

@@ -22,12 +22,12 @@ from core.steps import (
 )
 from ess.store.jobs import JobAlreadyRunning, live_job
 from ess.store.log import ERROR, WARNING
-from ess.store.registry import ensure_registered
 from jobs.kinds import SYNC_FROM_PAYROLL
 from jobs.log import log
 from jobs.reporting import artifact_key
 from jobs.retries import confirm_timeout_seconds, step_options
 from jobs.runner import JobSteps, run_as_job, run_preview
+from payroll.connect import ensure_registered
 from tasks.cache import clear_cache
 from tasks.employees import import_employees
 from tasks.lookups.importer import read_lookups, write_lookups

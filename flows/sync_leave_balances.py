@@ -13,10 +13,10 @@ from core.lookups import LEAVE_LOOKUPS
 from core.results import JobResult
 from core.steps import GETTING_LEAVE_LOOKUPS, RETRIEVING_LEAVE_BALANCES, UPDATING_LEAVE_LOOKUPS
 from ess.store.log import WARNING
-from ess.store.registry import ensure_registered
 from jobs.kinds import SYNC_LEAVE_BALANCES
 from jobs.retries import step_options
 from jobs.runner import JobSteps, run_as_job
+from payroll.connect import ensure_registered
 from tasks.leave_balances import import_leave_balances
 from tasks.lookups.importer import read_lookups, write_lookups
 

@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+_T = TypeVar("_T")
 
 
 class JobTimedOut(Exception):
@@ -35,6 +38,9 @@ class JobContext:
     lost: threading.Event = field(default_factory=threading.Event)
     _cancels: dict[int, Callable[[], object]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # What the steps load once and share (a payroll block): it ends with the job.
+    _shared: dict[object, object] = field(default_factory=dict)
+    _shared_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def elapsed(self) -> float:
@@ -52,6 +58,14 @@ class JobContext:
         if self.overdue():
             self.timed_out.set()
             raise JobTimedOut(f"the job passed its limit of {self.limit_seconds:g} s")
+
+    def once(self, key: object, load: Callable[[], _T]) -> _T:
+        """What `load` gives, loaded by the job's first step that asks and shared by the rest."""
+        # Its own lock: a slow load must not hold up expire() cancelling the job's queries.
+        with self._shared_lock:
+            if key not in self._shared:
+                self._shared[key] = load()
+            return self._shared[key]  # type: ignore[return-value]
 
     def expire(self) -> None:
         """Mark the job timed out and cancel whatever it is waiting on."""

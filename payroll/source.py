@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import itertools
 import re
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from blocks.payroll_database import PayrollDatabase
 from core.redact import scrub, split_odbc
-from jobs.context import cancel_hook, cancellable
-from payroll.faults import PermanentFault, describe, is_transient, sqlstate
+from jobs.context import cancellable
+from payroll.drivers import Driver, Session, driver_for
+from payroll.faults import describe, is_transient, sqlstate
+
+if TYPE_CHECKING:
+    from blocks.payroll_database import PayrollDatabase
 
 CHUNK_ROWS = 10_000
-_cursor_ids = itertools.count(1)
 _QUERY_TIMEOUT_STATES = {"57014", "HYT00", "HYT01"}
 _QUERY_TIMEOUT_TEXT = re.compile(r"statement timeout|timeout expired|interrupted|cancel", re.I)
 
@@ -59,22 +57,11 @@ class _Watchdog:
 class PayrollReader:
     """Runs SELECTs on one payroll connection and streams the rows in chunks."""
 
-    def __init__(
-        self,
-        database: str,
-        paramstyle: str,
-        connection: Any,
-        *,
-        backend: str,
-        cancel: Callable[[], object],
-        own_timeout_seconds: float | None,
-    ):
+    def __init__(self, database: str, driver: Driver, session: Session):
         self.database = database
-        self.paramstyle = paramstyle
-        self.backend = backend
-        self._connection = connection
-        self._cancel = cancel
-        self._own_timeout = own_timeout_seconds
+        self.paramstyle = session.paramstyle
+        self._driver = driver
+        self._session = session
         self._widths: dict[str, dict[str, int | None]] = {}
         self._scales: dict[str, dict[str, int | None]] = {}
 
@@ -94,11 +81,9 @@ class PayrollReader:
         self, sql: str, params: Sequence[Any] = (), size: int = CHUNK_ROWS, stream: bool = True
     ) -> Iterator[list[tuple[Any, ...]]]:
         """The rows of a query, `size` at a time, never all in memory at once (`stream`)."""
-        if self.backend == "sqlite":
-            # SQLite keeps payroll's timestamps as text 'YYYY-MM-DD HH:MM:SS'.
-            params = [p.isoformat(" ") if isinstance(p, datetime) else p for p in params]
-        watchdog = _Watchdog(self._own_timeout, self._cancel)
-        with cancellable(self._cancel):
+        params = self._driver.params(params)
+        watchdog = _Watchdog(self._session.own_timeout_seconds, self._session.cancel)
+        with cancellable(self._session.cancel):
             watchdog.arm()
             try:
                 yield from self._stream(sql, params, size, watchdog, stream)
@@ -108,19 +93,13 @@ class PayrollReader:
     def _stream(
         self, sql: str, params: Sequence[Any], size: int, watchdog: _Watchdog, stream: bool
     ) -> Iterator[list[tuple[Any, ...]]]:
-        # PostgreSQL sends a whole result at once unless it is read through a server-side
-        # (named) cursor; the other drivers stream with fetchmany. A cursor's plan is made
-        # for its first rows (cursor_tuple_fraction): for a join that can be a nested loop
-        # hundreds of times slower, so a small result is read without one.
-        streamed = stream and self.backend == "postgresql"
-        named = {"name": f"ess_read_{next(_cursor_ids)}"} if streamed else {}
-        cursor = self._connection.cursor(**named)
+        cursor = self._driver.cursor(self._session.connection, stream)
         try:
             if params:
                 cursor.execute(sql, tuple(params))
             else:
                 cursor.execute(sql)
-            if self.backend != "sqlite" and sql not in self._widths:
+            if self._driver.declares_columns and sql not in self._widths:
                 described = cursor.description or ()
                 self._widths[sql] = {d[0]: _declared_width(d) for d in described}
                 self._scales[sql] = {d[0]: _declared_scale(d) for d in described}
@@ -174,12 +153,15 @@ def _secrets_of(block: PayrollDatabase) -> list[str]:
 
 
 @contextmanager
-def payroll_reader(block: PayrollDatabase) -> Iterator[PayrollReader]:
-    """A read-only reader on the payroll database; errors come out as PayrollReadError."""
+def open_reader(block: PayrollDatabase) -> Iterator[PayrollReader]:
+    """A read-only reader on the block's database; errors come out as PayrollReadError.
+
+    Callers use `block.reader()`, which is this.
+    """
     try:
-        opener = _odbc_reader if block.connection_kind == "odbc" else _sqlalchemy_reader
-        with opener(block) as reader:
-            yield reader
+        driver = driver_for(block)
+        with driver.open(block) as session:
+            yield PayrollReader(block.database_name, driver, session)
     except PayrollReadError:
         raise
     except Exception as exc:
@@ -190,91 +172,3 @@ def payroll_reader(block: PayrollDatabase) -> Iterator[PayrollReader]:
             cause_name=type(exc).__name__,
             timed_out=is_query_timeout(exc),
         ) from None
-
-
-@contextmanager
-def _sqlalchemy_reader(block: PayrollDatabase) -> Iterator[PayrollReader]:
-    url = make_url(block.connection_string.get_secret_value())
-    timeout = block.query_timeout_seconds
-    backend = url.get_backend_name()
-    kwargs: dict[str, Any] = {"hide_parameters": True}
-    if backend == "sqlite":
-        path = url.database or ""
-        if not path or path == ":memory:":
-            raise PermanentFault(f"payroll database {block.database_name}: SQLite needs a file")
-        # mode=ro: the sync must never write to payroll (generator/CONTRACT.md).
-        kwargs["creator"] = lambda: sqlite3.connect(
-            f"file:{path}?mode=ro", uri=True, check_same_thread=False
-        )
-    elif backend == "postgresql":
-        kwargs["connect_args"] = {
-            "options": f"-c default_transaction_read_only=on -c statement_timeout={timeout * 1000}"
-        }
-    engine = create_engine(url, **kwargs)
-    try:
-        with engine.connect() as conn:
-            driver = conn.connection.driver_connection
-            own_timeout: float | None = None
-            if backend == "mssql":
-                driver.timeout = timeout  # type: ignore[union-attr]  # pyodbc: SQL_ATTR_QUERY_TIMEOUT
-            elif backend != "postgresql":
-                own_timeout = float(timeout)
-            yield PayrollReader(
-                block.database_name,
-                getattr(engine.dialect.dbapi, "paramstyle", "qmark"),
-                driver,
-                backend=backend,
-                cancel=cancel_hook(driver),
-                own_timeout_seconds=own_timeout,
-            )
-            # Holds no lock longer than one read: end the read transaction at once.
-            conn.rollback()
-    finally:
-        engine.dispose()
-
-
-@contextmanager
-def _odbc_reader(block: PayrollDatabase) -> Iterator[PayrollReader]:
-    import pyodbc
-
-    connection = pyodbc.connect(
-        block.connection_string.get_secret_value(), readonly=True, autocommit=True, timeout=30
-    )
-    own_timeout: float | None = None
-    try:
-        try:
-            # Enforced by the driver where it can (SQL Server's does): a hung query ends.
-            connection.timeout = block.query_timeout_seconds
-        except pyodbc.Error:
-            own_timeout = float(block.query_timeout_seconds)
-        cursors: list[Any] = []
-
-        def cancel() -> None:
-            for cursor in list(cursors):
-                cursor.cancel()
-
-        original_cursor = connection.cursor
-
-        def tracked_cursor() -> Any:
-            cursor = original_cursor()
-            cursors.append(cursor)
-            return cursor
-
-        reader = PayrollReader(
-            block.database_name,
-            "qmark",
-            _TrackedConnection(tracked_cursor),
-            backend="odbc",
-            cancel=cancel,
-            own_timeout_seconds=own_timeout,
-        )
-        yield reader
-    finally:
-        connection.close()
-
-
-class _TrackedConnection:
-    """A pyodbc connection whose cursors can be cancelled (SQLCancel) from another thread."""
-
-    def __init__(self, cursor: Callable[[], Any]) -> None:
-        self.cursor = cursor

@@ -220,10 +220,10 @@ def known_secrets(database: str, api_url: str | None) -> tuple[list[str], list[s
             secrets += url_secrets(secret.get_secret_value())
     if api_url is None:
         return secrets, []
-    from ess.store.registry import load_connection
+    from payroll.connect import load_payroll
 
     try:
-        block = load_connection(database)
+        block = load_payroll(database)
     except Exception as exc:
         return secrets, [f"The payroll connection block could not be loaded ({exc})."]
     connection = block.connection_string.get_secret_value()

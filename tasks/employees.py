@@ -32,10 +32,10 @@ from core.queries import (
 from ess.database import ess_engine
 from ess.store import employees as store
 from ess.store.employees import IN_BATCH
-from ess.store.registry import load_connection
 from jobs.context import cancel_hook, cancellable, current_job
 from jobs.retries import STEP_OPTIONS
-from payroll.source import PayrollReader, payroll_reader
+from payroll.connect import load_payroll
+from payroll.source import PayrollReader
 
 # Payroll's clock is not ours and a change can commit after a later one is stamped:
 # re-read this much of the feed before the watermark. Re-reading changes nothing.
@@ -60,10 +60,10 @@ def import_employees(
     Every write of the step and the new watermark commit together; a preview runs the same
     code and rolls back. Safe to retry: re-reading a change changes nothing.
     """
-    block = load_connection(database)
+    block = load_payroll(database)
     engine = ess_engine()
     with (
-        payroll_reader(block) as reader,
+        block.reader() as reader,
         engine.connect() as conn,
         cancellable(cancel_hook(conn.connection.driver_connection)),
     ):

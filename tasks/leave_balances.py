@@ -33,10 +33,9 @@ from core.queries import select_all
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES, leave_balance
 from ess.store.bulk import BulkWriter, analyze, bind_constants
-from ess.store.registry import load_connection
 from jobs.context import cancel_hook, cancellable, current_job
 from jobs.retries import STEP_OPTIONS
-from payroll.source import payroll_reader
+from payroll.connect import load_payroll
 
 CHUNK = 4_000  # balances a read (whole employees); small chunks stay in the CPU's cache
 _INSERT_COLUMNS = (
@@ -81,7 +80,7 @@ def import_leave_balances(database: str) -> LeaveBalancesResult:
     result = LeaveBalancesResult()
     job = current_job()
     with (
-        payroll_reader(load_connection(database)) as reader,
+        load_payroll(database).reader() as reader,
         ess_engine().connect() as conn,
         cancellable(cancel_hook(conn.connection.driver_connection)),
         conn.begin(),

@@ -102,3 +102,8 @@ def test_every_kind_of_job_names_a_flow_of_its_own_name():
         module, _, function = kind.flow.partition(":")
         source = (REPO / (module.replace(".", "/") + ".py")).read_text()
         assert f'@flow(name="{kind.name}")\ndef {function}(' in source
+
+
+def test_the_ess_store_never_reads_payroll_nor_keeps_a_job():
+    # Loading a payroll block to read it is payroll/connect.py's (once per job), not ESS's.
+    assert _forbidden("ess", ("payroll", "jobs", "tasks", "flows")) == []

@@ -1,21 +1,20 @@
-"""Payroll databases registered by name: the secret in a Prefect Block, the rest in ESS."""
+"""Payroll databases registered by name: the secret in a Prefect Block, the rest in ESS.
+
+Loading a database's block to read it is payroll/connect.py's job, not the store's.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import SecretStr
 from sqlalchemy import delete, insert, select, update
 
-from core.redact import redact_odbc, redact_url
 from ess.database import ess_engine
 from ess.schema import payroll_database
-
-if TYPE_CHECKING:
-    from blocks.payroll_database import PayrollDatabase
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -65,7 +64,6 @@ def register_database(
     kind: Literal["url", "odbc"] = "url" if url is not None else "odbc"
     secret = url if url is not None else odbc
     assert secret is not None
-    display = redact_url(secret) if kind == "url" else redact_odbc(secret)
     block = PayrollDatabase(
         database_name=name,
         connection_kind=kind,
@@ -73,14 +71,23 @@ def register_database(
         query_timeout_seconds=query_timeout_seconds,
     )
     block.save(block_name_for(name), overwrite=True)
+    return record_registration(name, kind, block.connection_display(), job_timeout_seconds)
+
+
+def record_registration(
+    name: str, connection_kind: str, connection_display: str, job_timeout_seconds: int | None = None
+) -> RegisteredDatabase:
+    """Write (or rewrite) ESS's row for a payroll database whose block is already saved."""
+    from blocks.payroll_database import block_name_for
+
     now = datetime.now(UTC)
     with ess_engine().begin() as conn:
         exists = conn.execute(
             select(payroll_database.c.name).where(payroll_database.c.name == name)
         ).first()
         values = {
-            "connection_kind": kind,
-            "connection_display": display,
+            "connection_kind": connection_kind,
+            "connection_display": connection_display,
             "block_name": block_name_for(name),
             "job_timeout_seconds": job_timeout_seconds,
         }
@@ -126,72 +133,8 @@ def _registered(row: dict[str, object]) -> RegisteredDatabase:
     return RegisteredDatabase(**row)  # type: ignore[arg-type]
 
 
-# Blocks loaded by the flow run in progress: its steps share one load (a load is an API call).
-_loaded: dict[tuple[str, str], PayrollDatabase] = {}
-
-
-def load_connection(name: str) -> PayrollDatabase:
-    """The block holding the database's connection string (load it inside the task using it).
-
-    Loaded once per flow run: each step of a run uses the connection the run started with.
-    """
-    from prefect.context import FlowRunContext
-
-    from blocks.payroll_database import PayrollDatabase, block_name_for
-
-    get_database(name)
-    context = FlowRunContext.get()
-    run = str(context.flow_run.id) if context and context.flow_run else None
-    if run is not None and (name, run) in _loaded:
-        return _loaded[(name, run)]
-    try:
-        block: PayrollDatabase = PayrollDatabase.load(block_name_for(name))  # type: ignore[assignment]
-    except ValueError:
-        raise UnknownDatabase(
-            f"Payroll database {name!r} is registered in ESS but its connection block "
-            f"{block_name_for(name)!r} is missing from Prefect: register it again with "
-            "`ess-sync databases add`."
-        ) from None
-    if run is not None:
-        for key in [k for k in _loaded if k[1] != run]:
-            del _loaded[key]
-        _loaded[(name, run)] = block
-    return block
-
-
 def job_limit_seconds(name: str) -> int:
     """The time limit of a job on this database: its own, or the default setting."""
     from ess.settings import settings
 
     return get_database(name).job_timeout_seconds or settings().job_timeout_seconds
-
-
-def ensure_registered(name: str) -> RegisteredDatabase:
-    """The database's ESS registration, made from its Prefect block if it was created in the UI."""
-    from blocks.payroll_database import PayrollDatabase, block_name_for
-
-    try:
-        return get_database(name)
-    except UnknownDatabase:
-        try:
-            block: PayrollDatabase = PayrollDatabase.load(block_name_for(name))  # type: ignore[assignment]
-        except ValueError:
-            raise UnknownDatabase(
-                f"No payroll database is registered as {name!r}: register it with "
-                f"`ess-sync databases add`, or create a Payroll Database block named "
-                f"{block_name_for(name)!r} in the Prefect UI."
-            ) from None
-    secret = block.connection_string.get_secret_value()
-    kind = block.connection_kind
-    display = redact_url(secret) if kind == "url" else redact_odbc(secret)
-    with ess_engine().begin() as conn:
-        conn.execute(
-            insert(payroll_database).values(
-                name=name,
-                connection_kind=kind,
-                connection_display=display,
-                block_name=block_name_for(name),
-                registered_at=datetime.now(UTC),
-            )
-        )
-    return get_database(name)

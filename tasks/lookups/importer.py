@@ -21,11 +21,10 @@ from core.results import StepFailed
 from ess.database import ess_engine
 from ess.schema import table_of
 from ess.store.log import WARNING
-from ess.store.registry import load_connection
 from jobs.context import cancel_hook, cancellable
 from jobs.log import log
 from jobs.retries import STEP_OPTIONS
-from payroll.source import payroll_reader
+from payroll.connect import load_payroll
 
 Rows = list[tuple[Any, ...]]
 
@@ -59,7 +58,7 @@ def read_lookups(
     # A failure before the first lookup (payroll unreachable) is the first lookup's.
     current = specs[0] if specs else None
     try:
-        with payroll_reader(load_connection(database)) as reader:
+        with load_payroll(database).reader() as reader:
             for current in specs:
                 rows[current.name] = reader.all(_select(current))
     except Exception as exc:

@@ -9,7 +9,7 @@ from core.queries import select_all
 from ess.store.log import read_log
 from ess.store.registry import list_databases, register_database
 from flows.sync_from_payroll import sync_from_payroll
-from payroll.source import PayrollReadError, payroll_reader
+from payroll.source import PayrollReadError
 from tests.conftest import ODBC_DRIVER
 from tests.support import fill_lookups
 
@@ -75,7 +75,7 @@ def test_the_odbc_reader_streams_rows_in_chunks(payroll_postgres):
         connection_kind="odbc",
         connection_string=_odbc_string(payroll_postgres),
     )
-    with payroll_reader(block) as reader:
+    with block.reader() as reader:
         chunks = list(reader.chunks(select_all("state", ("state_code",), ("state_code",)), size=2))
     assert chunks == [[("NSW",), ("QLD",)], [("VIC",)]]
 
@@ -85,7 +85,7 @@ def test_the_reader_cannot_write_to_payroll_on_postgresql(payroll_postgres):
     block = PayrollDatabase(
         database_name="pg_payroll", connection_kind="url", connection_string=payroll_postgres
     )
-    with payroll_reader(block) as reader:
+    with block.reader() as reader:
         assert reader.all("SELECT current_setting('transaction_read_only')") == [("on",)]
 
 
@@ -93,7 +93,7 @@ def test_the_reader_cannot_write_to_payroll_on_sqlite(payroll_sqlite):
     block = PayrollDatabase(
         database_name="lite_payroll", connection_kind="url", connection_string=payroll_sqlite
     )
-    with pytest.raises(PayrollReadError, match="readonly"), payroll_reader(block) as reader:
+    with pytest.raises(PayrollReadError, match="readonly"), block.reader() as reader:
         reader.all("INSERT INTO gender VALUES ('Z', 'Zed')")
 
 
@@ -105,7 +105,7 @@ def test_the_reader_knows_the_widths_and_scales_payroll_declares(payroll_postgre
         database_name="pg_payroll", connection_kind=kind, connection_string=connection
     )
     sql = select_all("leave_balance", BALANCE_COLUMNS)
-    with payroll_reader(block) as reader:
+    with block.reader() as reader:
         assert reader.all(sql) == []
         # schema.sql: leave_type_code VARCHAR(10), balance DECIMAL(12,4)
         assert reader.widths_of(sql)["leave_type_code"] == 10

@@ -1,0 +1,203 @@
+"""What differs between kinds of payroll database: opening read-only, timeouts, cursors.
+
+One driver is chosen per block when a reader opens (`driver_for`); the reader then asks it,
+rather than testing a backend name at every step.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import URL, make_url
+
+from jobs.context import cancel_hook
+from payroll.faults import PermanentFault
+
+if TYPE_CHECKING:
+    from blocks.payroll_database import PayrollDatabase
+
+_cursor_ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Session:
+    """An open read-only payroll connection, as the reader uses it."""
+
+    connection: Any  # a DB-API connection: only .cursor() is used
+    paramstyle: str
+    cancel: Callable[[], object]
+    # None: the server or the driver ends a query past the limit; else our watchdog does.
+    own_timeout_seconds: float | None
+
+
+class Driver:
+    """How one kind of payroll database is opened and read."""
+
+    # SQLite declares no column widths or scales: nothing to read from its descriptions.
+    declares_columns: bool = True
+
+    def open(self, block: PayrollDatabase) -> AbstractContextManager[Session]:
+        """A read-only session on the block's database, closed on exit."""
+        raise NotImplementedError
+
+    def cursor(self, connection: Any, streamed: bool) -> Any:
+        """A cursor for one query; `streamed` asks for rows to be fetched as they are read."""
+        return connection.cursor()
+
+    def params(self, params: Sequence[Any]) -> Sequence[Any]:
+        """Query parameters as this driver stores their values."""
+        return params
+
+
+class SqlAlchemyUrl(Driver):
+    """A payroll database named by a SQLAlchemy URL; the limit is kept by our watchdog."""
+
+    def __init__(self, url: URL) -> None:
+        self.url = url
+
+    def engine_options(self, block: PayrollDatabase) -> dict[str, Any]:
+        """create_engine options that make the connection read-only where the driver can."""
+        return {}
+
+    def set_timeout(self, driver_connection: Any, seconds: int) -> float | None:
+        """Give the driver the query limit; the seconds our watchdog must keep, or None."""
+        return float(seconds)
+
+    @contextmanager
+    def open(self, block: PayrollDatabase) -> Iterator[Session]:
+        """A read-only session through a one-connection engine, disposed on exit."""
+        engine = create_engine(self.url, hide_parameters=True, **self.engine_options(block))
+        try:
+            with engine.connect() as conn:
+                driver = conn.connection.driver_connection
+                yield Session(
+                    driver,
+                    getattr(engine.dialect.dbapi, "paramstyle", "qmark"),
+                    cancel_hook(driver),
+                    self.set_timeout(driver, block.query_timeout_seconds),
+                )
+                # Holds no lock longer than one read: end the read transaction at once.
+                conn.rollback()
+        finally:
+            engine.dispose()
+
+
+class SqliteUrl(SqlAlchemyUrl):
+    """A payroll in a SQLite file (trials, the demo), opened mode=ro."""
+
+    declares_columns = False
+
+    def engine_options(self, block: PayrollDatabase) -> dict[str, Any]:
+        """Open the file read-only: the sync must never write to payroll (generator/CONTRACT.md)."""
+        path = self.url.database or ""
+        if not path or path == ":memory:":
+            raise PermanentFault(f"payroll database {block.database_name}: SQLite needs a file")
+        return {
+            "creator": lambda: sqlite3.connect(
+                f"file:{path}?mode=ro", uri=True, check_same_thread=False
+            )
+        }
+
+    def params(self, params: Sequence[Any]) -> Sequence[Any]:
+        """Timestamps as text: SQLite keeps payroll's as 'YYYY-MM-DD HH:MM:SS'."""
+        return [p.isoformat(" ") if isinstance(p, datetime) else p for p in params]
+
+
+class PostgresUrl(SqlAlchemyUrl):
+    """A payroll on PostgreSQL: read-only transactions, the server's statement_timeout."""
+
+    def engine_options(self, block: PayrollDatabase) -> dict[str, Any]:
+        """Every transaction read-only, every statement ended by the server past the limit."""
+        timeout_ms = block.query_timeout_seconds * 1000
+        options = f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms}"
+        return {"connect_args": {"options": options}}
+
+    def set_timeout(self, driver_connection: Any, seconds: int) -> float | None:
+        """None: statement_timeout already ends a long query."""
+        return None
+
+    def cursor(self, connection: Any, streamed: bool) -> Any:
+        """A server-side (named) cursor when streaming, else a client-side one.
+
+        PostgreSQL sends a whole result at once unless it is read through a named cursor.
+        A named cursor's plan is made for its first rows (cursor_tuple_fraction): for a
+        join that can be a nested loop hundreds of times slower, so a small result is
+        read without one.
+        """
+        if streamed:
+            return connection.cursor(name=f"ess_read_{next(_cursor_ids)}")
+        return connection.cursor()
+
+
+class MssqlUrl(SqlAlchemyUrl):
+    """A payroll on SQL Server through a mssql+pyodbc URL: the driver keeps the limit."""
+
+    def set_timeout(self, driver_connection: Any, seconds: int) -> float | None:
+        """pyodbc's SQL_ATTR_QUERY_TIMEOUT: SQL Server's driver ends a long query."""
+        driver_connection.timeout = seconds
+        return None
+
+
+class Odbc(Driver):
+    """A payroll read through pyodbc with an ODBC connection string (production)."""
+
+    @contextmanager
+    def open(self, block: PayrollDatabase) -> Iterator[Session]:
+        """A read-only, autocommit pyodbc connection whose cursors can be cancelled."""
+        import pyodbc
+
+        connection = pyodbc.connect(
+            block.connection_string.get_secret_value(), readonly=True, autocommit=True, timeout=30
+        )
+        own_timeout: float | None = None
+        try:
+            try:
+                # Enforced by the driver where it can (SQL Server's does): a hung query ends.
+                connection.timeout = block.query_timeout_seconds
+            except pyodbc.Error:
+                own_timeout = float(block.query_timeout_seconds)
+            tracked = _TrackedConnection(connection.cursor)
+            yield Session(tracked, "qmark", tracked.cancel, own_timeout)
+        finally:
+            connection.close()
+
+
+class _TrackedConnection:
+    """A pyodbc connection whose cursors can be cancelled (SQLCancel) from another thread."""
+
+    def __init__(self, make_cursor: Callable[[], Any]) -> None:
+        self._make_cursor = make_cursor
+        self._cursors: list[Any] = []
+
+    def cursor(self) -> Any:
+        """A new cursor, remembered so that cancel() reaches it."""
+        cursor = self._make_cursor()
+        self._cursors.append(cursor)
+        return cursor
+
+    def cancel(self) -> None:
+        """Cancel whatever every cursor of the connection is running."""
+        for cursor in list(self._cursors):
+            cursor.cancel()
+
+
+_URL_DRIVERS: dict[str, type[SqlAlchemyUrl]] = {
+    "sqlite": SqliteUrl,
+    "postgresql": PostgresUrl,
+    "mssql": MssqlUrl,
+}
+
+
+def driver_for(block: PayrollDatabase) -> Driver:
+    """The driver for a block's connection: ODBC, or by its SQLAlchemy URL's backend."""
+    if block.connection_kind == "odbc":
+        return Odbc()
+    url = make_url(block.connection_string.get_secret_value())
+    return _URL_DRIVERS.get(url.get_backend_name(), SqlAlchemyUrl)(url)

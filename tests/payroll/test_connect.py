@@ -1,0 +1,68 @@
+"""Finding a payroll database's block: once per job, with words a person can act on."""
+
+import pytest
+from pydantic import SecretStr
+
+from blocks.payroll_database import PayrollDatabase, block_name_for
+from ess.store.registry import UnknownDatabase, get_database, register_database
+from jobs.context import JobContext, job_context
+from payroll.connect import ensure_registered, load_payroll
+
+
+def test_a_job_loads_a_block_once_and_every_step_shares_it(ess, payroll_sqlite, prefect_api):
+    register_database("acme_payroll", url=payroll_sqlite)
+    with job_context(JobContext("acme_payroll", 1, 60)):
+        first = load_payroll("acme_payroll")
+        assert load_payroll("acme_payroll") is first
+    with job_context(JobContext("acme_payroll", 2, 60)):
+        assert load_payroll("acme_payroll") is not first
+
+
+def test_outside_a_job_each_load_reads_the_block_as_saved_now(ess, payroll_sqlite, prefect_api):
+    register_database("acme_payroll", url=payroll_sqlite, query_timeout_seconds=30)
+    assert load_payroll("acme_payroll").query_timeout_seconds == 30
+    register_database("acme_payroll", url=payroll_sqlite, query_timeout_seconds=45)
+    assert load_payroll("acme_payroll").query_timeout_seconds == 45
+
+
+def test_an_unregistered_database_names_the_registered_ones(ess, payroll_sqlite, prefect_api):
+    register_database("acme_payroll", url=payroll_sqlite)
+    with pytest.raises(UnknownDatabase, match=r"'nowhere' \(registered: acme_payroll\)"):
+        load_payroll("nowhere")
+
+
+def test_a_block_made_in_the_prefect_ui_registers_itself(ess, payroll_sqlite, prefect_api):
+    PayrollDatabase(
+        database_name="ui_payroll",
+        connection_kind="url",
+        connection_string=SecretStr(payroll_sqlite),
+    ).save(block_name_for("ui_payroll"), overwrite=True)
+    registered = ensure_registered("ui_payroll")
+    assert registered == get_database("ui_payroll")
+    assert registered.connection_kind == "url"
+    assert load_payroll("ui_payroll").database_name == "ui_payroll"
+
+
+def test_a_database_with_neither_registration_nor_block_says_how_to_add_it(ess, prefect_api):
+    with pytest.raises(UnknownDatabase, match="create a Payroll Database block named"):
+        ensure_registered("gone_payroll")
+
+
+def test_a_sync_loads_its_payroll_block_once_for_all_its_steps(
+    ess, payroll_sqlite, prefect_api, monkeypatch
+):
+    from flows.sync_from_payroll import sync_from_payroll
+    from tests.support import fill_lookups
+
+    fill_lookups(payroll_sqlite)
+    register_database("acme_payroll", url=payroll_sqlite)
+    loads = []
+    load = PayrollDatabase.load.__func__  # type: ignore[attr-defined]
+
+    def counted(cls, name, *args, **kwargs):
+        loads.append(name)
+        return load(cls, name, *args, **kwargs)
+
+    monkeypatch.setattr(PayrollDatabase, "load", classmethod(counted))
+    assert sync_from_payroll(database="acme_payroll", return_state=True).is_completed()
+    assert loads == [block_name_for("acme_payroll")]
