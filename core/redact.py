@@ -222,13 +222,13 @@ def redact_connection(kind: str | None, connection: str) -> str:
 
 
 def connection_secrets(kind: str | None, connection: str) -> list[str]:
-    """Every spelling of every secret in a connection string, and the string itself if any."""
+    """Every secret in a connection string (as written and decoded), and the string if any."""
     kind = kind or connection_kind(connection)
     found: list[str] = []
     if kind == "url":
         parts = parse_url(connection)
         if parts is not None:
-            found += [parts.password or "", parts.written_password or ""]
+            found += [parts.written_password or "", parts.password or ""]
             if parts.password is not None and _ambiguous(connection, parts):
                 # The password as its owner meant it: up to the last '@' (see redact_url).
                 meant = connection.split("://", 1)[1].split(":", 1)[1].rsplit("@", 1)[0]
@@ -241,29 +241,33 @@ def connection_secrets(kind: str | None, connection: str) -> list[str]:
     else:
         for pair in parse_odbc(connection) or []:
             if is_secret_key(pair.key):
-                found += [pair.value, pair.written]
-    spellings = [form for secret in found if secret for form in _spellings(secret)]
+                found.append(pair.value)
     # A string with nothing secret in it (a SQLite path) stays readable; one that cannot be
     # read may hold anything, so all of it is secret.
     whole = redact_connection(kind, connection) != connection
-    return _distinct(([connection] if whole else []) + spellings)
+    return _distinct(([connection] if whole else []) + found)
 
 
-def _spellings(secret: str) -> list[str]:
-    # As error messages and renderers may write it: percent-encoded (SQLAlchemy's own
-    # render quotes only ':', '@' and '/'), form-encoded, or inside a Python repr.
-    return [
-        secret,
-        quote(secret, safe=""),
-        quote_plus(secret, safe=""),
-        re.sub(r"[:@/]", lambda m: f"%{ord(m.group()):X}", secret),
-        repr(secret)[1:-1],
-    ]
+def spellings(secret: str) -> list[str]:
+    """The ways a secret may be written: as is, URL-encoded, ODBC-braced, in a Python repr."""
+    # SQLAlchemy's own render quotes only ':', '@' and '/'; quote() and quote_plus() are how
+    # people encode a password by hand.
+    return _distinct(
+        [
+            secret,
+            quote(secret, safe=""),
+            quote_plus(secret, safe=""),
+            re.sub(r"[:@/]", lambda m: f"%{ord(m.group()):X}", secret),
+            "{" + secret.replace("}", "}}") + "}",
+            repr(secret)[1:-1],
+        ]
+    )
 
 
 def scrub(text: str, secrets: list[str]) -> str:
-    """Text with every occurrence of the given secret strings replaced."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+    """Text with every occurrence of the given secrets, in any of their spellings, replaced."""
+    every = {form for secret in secrets if secret for form in spellings(secret)}
+    for secret in sorted(every, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     return text
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import SecretStr
 from sqlalchemy import delete, insert, select, update
 
-from core.redact import redact_odbc, redact_url
+from core.redact import redact_connection
 from ess.database import ess_engine
 from ess.schema import payroll_database
 
@@ -65,7 +65,7 @@ def register_database(
     kind: Literal["url", "odbc"] = "url" if url is not None else "odbc"
     secret = url if url is not None else odbc
     assert secret is not None
-    display = redact_url(secret) if kind == "url" else redact_odbc(secret)
+    display = redact_connection(kind, secret)
     block = PayrollDatabase(
         database_name=name,
         connection_kind=kind,
@@ -123,6 +123,9 @@ def get_database(name: str) -> RegisteredDatabase:
 def _registered(row: dict[str, object]) -> RegisteredDatabase:
     row = dict(row)
     row.pop("block_name", None)
+    # Redacted again as read: a display an older version stored with a secret never shows.
+    kind, shown = str(row["connection_kind"]), str(row["connection_display"])
+    row["connection_display"] = redact_connection(kind, shown)
     return RegisteredDatabase(**row)  # type: ignore[arg-type]
 
 
@@ -183,7 +186,7 @@ def ensure_registered(name: str) -> RegisteredDatabase:
             ) from None
     secret = block.connection_string.get_secret_value()
     kind = block.connection_kind
-    display = redact_url(secret) if kind == "url" else redact_odbc(secret)
+    display = redact_connection(kind, secret)
     with ess_engine().begin() as conn:
         conn.execute(
             insert(payroll_database).values(
