@@ -13,7 +13,7 @@ from typing import ClassVar, Literal
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
-from core.redact import redact_odbc, redact_url
+from core.redact import redact_connection
 from payroll.source import PayrollReader, open_reader
 
 
@@ -52,7 +52,7 @@ class PayrollDatabase(Block):
     def connection_display(self) -> str:
         """The connection string fit to show a person: its password and tokens redacted."""
         secret = self.connection_string.get_secret_value()
-        return redact_url(secret) if self.connection_kind == "url" else redact_odbc(secret)
+        return redact_connection(self.connection_kind, secret)
 
 
 def block_name_for(database: str) -> str:

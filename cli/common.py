@@ -6,13 +6,14 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 errors = Console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print an error a person can act on and return the exit to raise."""
-    errors.print(f"[bold red]Error:[/] {message}", highlight=False)
+    errors.print(f"[bold red]Error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 

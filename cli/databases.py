@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cli import render
 
@@ -42,10 +43,11 @@ def add(
             job_timeout_seconds=job_timeout,
         )
     except ValueError as exc:
-        errors.print(f"[bold red]Error:[/] {exc}", highlight=False)
+        errors.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     console.print(
-        f"Registered payroll database {registered.name} ({registered.connection_display})."
+        f"Registered payroll database {registered.name} ({registered.connection_display}).",
+        markup=False,
     )
 
 
@@ -79,6 +81,6 @@ def remove(name: Annotated[str, typer.Argument(help="The payroll database's name
     try:
         remove_database(name)
     except UnknownDatabase as exc:
-        errors.print(f"[bold red]Error:[/] {exc}", highlight=False)
+        errors.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
-    console.print(f"Removed payroll database {name}.")
+    console.print(f"Removed payroll database {name}.", markup=False)

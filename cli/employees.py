@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.common import fail, json_default, require_database
+from cli.render import data
 
 show_app = typer.Typer(help="Show what ESS holds.", no_args_is_help=True)
 console = Console()
@@ -27,20 +28,20 @@ def rejects(
     if as_json:
         print(json.dumps([i.__dict__ for i in issues], default=json_default, indent=2))
         return
-    table = Table(title=f"Held back from ESS: {database}", title_justify="left")
+    table = Table(title=data(f"Held back from ESS: {database}"), title_justify="left")
     for heading in ("Employee", "Payroll id", "Outcome", "Field", "Value", "Reason"):
         table.add_column(heading)
     for i in issues:
         table.add_row(
-            i.employee_code,
-            str(i.payroll_employee_id or ""),
-            i.outcome,
-            i.field,
-            i.value or "",
-            i.reason,
+            data(i.employee_code),
+            data(i.payroll_employee_id or ""),
+            data(i.outcome),
+            data(i.field),
+            data(i.value),
+            data(i.reason),
             style="bold red" if i.outcome == "rejected" else "yellow",
         )
-    console.print(table if issues else f"Nothing is held back for {database}.")
+    console.print(table if issues else data(f"Nothing is held back for {database}."))
 
 
 @show_app.command("employee")
@@ -64,11 +65,11 @@ def show_employee(
         }
         print(json.dumps(payload, default=json_default, indent=2))
         return
-    table = Table(title=f"Employee {code} ({database})", title_justify="left")
+    table = Table(title=data(f"Employee {code} ({database})"), title_justify="left")
     for heading in ("Field", "Value", "Owned by"):
         table.add_column(heading)
     for f in fields:
-        table.add_row(f.field, "" if f.value is None else str(f.value), f.owner)
+        table.add_row(data(f.field), data(f.value), data(f.owner))
     for key, value in about.items():
-        table.add_row(key, "" if value is None else str(value), "ESS", style="dim")
+        table.add_row(data(key), data(value), "ESS", style="dim")
     console.print(table)

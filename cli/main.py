@@ -74,16 +74,27 @@ def _run_job(kind: Any, database: str, **parameters: Any) -> int:
 
     outcome = start_job(kind, database, **parameters)
     if outcome.status == NOT_STARTED and outcome.job_id is None:
-        errors.print(outcome.message, highlight=False)
+        errors.print(outcome.message, highlight=False, markup=False)
         return EXIT_NOT_STARTED
-    rows = read_log(database, job_id=outcome.job_id, limit=500)
-    console.print(render.log_table(rows, title=f"Web API Log: {database}"))
+    _print_log(read_log(database, job_id=outcome.job_id, limit=500), database)
     if outcome.ok:
         return 0
     if outcome.status == NOT_STARTED:
-        errors.print(outcome.message, highlight=False)
+        errors.print(outcome.message, highlight=False, markup=False)
         return EXIT_NOT_STARTED
     return EXIT_FAILED
+
+
+def _print_log(rows: Any, database: str) -> None:
+    # The job has ended by now: how its log prints never changes the exit code it earned.
+    try:
+        console.print(render.log_table(rows, title=f"Web API Log: {database}"))
+    except Exception as exc:
+        errors.print(
+            f"The Web API Log could not be shown ({type(exc).__name__}); see "
+            f"`ess-sync log {database} --json`.",
+            markup=False,
+        )
 
 
 def _run_preview(database: str, *, full: bool) -> int:
@@ -92,7 +103,7 @@ def _run_preview(database: str, *, full: bool) -> int:
 
     outcome = preview_job(SYNC_FROM_PAYROLL, database, full=full)
     if outcome.result is None:
-        errors.print(outcome.message, highlight=False)
+        errors.print(outcome.message, highlight=False, markup=False)
         return EXIT_NOT_STARTED if outcome.status == NOT_STARTED else EXIT_FAILED
     console.print(render.preview_table(outcome.result, title=f"Preview: {database}"))
     console.print("Preview only: nothing was changed.")
@@ -138,7 +149,9 @@ def demo(
     if rebuild and path.exists():
         path.unlink()
     if not path.exists():
-        console.print(f"Building the demo payroll ({employees:,} employees) at {path} ...")
+        console.print(
+            f"Building the demo payroll ({employees:,} employees) at {path} ...", markup=False
+        )
         summary = build_payroll_file(path, employees=employees)
         console.print(render.table_counts(summary.tables))
     register_database("demo_payroll", url=f"sqlite:///{path}")

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.common import fail, require_database
+from cli.render import data
 from core.bundle import MEMBERS
 
 console = Console()
@@ -36,15 +37,18 @@ def support_bundle(
         contents = write_bundle(database, output, run)
     except UnknownRun as exc:
         raise fail(str(exc)) from None
-    table = Table(title=f"Support bundle: {database}", title_justify="left")
+    table = Table(title=data(f"Support bundle: {database}"), title_justify="left")
     table.add_column("File", no_wrap=True)
     table.add_column("Holds")
     holds = contents.holds()
     for name, text in MEMBERS.items():
-        table.add_row(name, holds.get(name) or text)
+        table.add_row(name, data(holds.get(name) or text))
     console.print(table)
     for note in contents.notes:
-        console.print(f"Note: {note}", style="yellow", highlight=False)
+        console.print(f"Note: {note}", style="yellow", highlight=False, markup=False)
     console.print(
-        f"Wrote the support bundle to {output.resolve()}", highlight=False, soft_wrap=True
+        f"Wrote the support bundle to {output.resolve()}",
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
     )

@@ -9,9 +9,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote_plus
 
-from core.redact import REDACTED, redact_odbc, redact_url, scrub, split_odbc
+from core.redact import (
+    REDACTED,
+    connection_secrets,
+    parse_odbc,
+    redact_connection,
+    scrub,
+    spellings,
+)
 
 MEMBERS: dict[str, str] = {
     "README.txt": "This file: what each file in the bundle holds.",
@@ -33,12 +39,11 @@ MEMBERS: dict[str, str] = {
 
 LOG_WINDOW_NOTE = "near this job, not part of it"
 
-# ATO check-digit weights of a nine-digit tax file number.
-_TFN_WEIGHTS = (1, 4, 3, 7, 5, 8, 6, 9, 10)
-# Nine digits standing alone: not inside a longer number, a code (E000123) or a UUID.
-_NINE_DIGITS = re.compile(r"(?<![0-9A-Za-z_.-])\d{9}(?![0-9A-Za-z_-])")
-_URL_PASSWORD = re.compile(r"^[^:/]+://[^:@/]*:(?P<password>[^@/]*)@")
-_QUERY_SECRET = re.compile(r"(?i)\b(?P<key>password|pwd|odbc_connect)=(?P<value>[^&]*)")
+# ATO check-digit weights of a tax file number: nine digits, and the older eight.
+_TFN_WEIGHTS = {9: (1, 4, 3, 7, 5, 8, 6, 9, 10), 8: (10, 7, 8, 4, 6, 3, 5, 1)}
+# Eight or nine digits standing alone (not inside a longer number, a code such as E000123
+# or a UUID), written together or in groups as people write a TFN: 123 456 782, 12 345 678.
+_TFN_LIKE = re.compile(r"(?<![0-9A-Za-z_.-])(?:\d{8,9}|\d{2,3} \d{3} \d{2,3})(?![0-9A-Za-z_-])")
 _SECRET_SETTING = re.compile(r"(?i)key|secret|password|pwd|token|auth|credential")
 HIDDEN = "(set, hidden)"
 _MAX_JOB_ID = 2**31  # sync_job.id is an INTEGER: a larger number cannot be one
@@ -93,8 +98,8 @@ def readme(database: str, about: str, created_at: datetime, notes: Iterable[str]
         *(f"  {name:<{width}}  {text}" for name, text in MEMBERS.items()),
         "",
         "Times are UTC. Secrets are never included: connection strings appear redacted, and",
-        f"every known password and nine-digit number that could be a tax file number is "
-        f"replaced by {REDACTED}.",
+        "every known password and every eight- or nine-digit number (spaced or not) that "
+        f"could be a tax file number is replaced by {REDACTED}.",
     ]
     notes = list(notes)
     if notes:
@@ -157,64 +162,45 @@ class Contents:
 
 
 def url_secrets(url: str) -> list[str]:
-    """The passwords inside a SQLAlchemy URL, as written and URL-decoded."""
-    found: list[str] = []
-    match = _URL_PASSWORD.match(url)
-    if match:
-        found.append(match.group("password"))
-    for query in _QUERY_SECRET.finditer(url.partition("?")[2]):
-        value = query.group("value")
-        found.append(value)
-        if query.group("key").lower() == "odbc_connect":
-            # mssql+pyodbc URLs carry a whole ODBC string, URL-encoded, with its PWD inside.
-            found += connection_secrets("odbc", unquote_plus(value))
-    return _distinct(found + [unquote_plus(s) for s in found])
+    """The URL (when it holds a secret) and every secret inside it, written and decoded."""
+    return connection_secrets("url", url)
 
 
-def connection_secrets(kind: str, connection: str) -> list[str]:
-    """A connection string (when it holds a secret) and every secret inside it."""
-    if kind == "url":
-        found = url_secrets(connection)
-        holds_secret = redact_url(connection) != connection
-    else:
-        found = [
-            value
-            for key, value in split_odbc(connection)
-            if redact_odbc(f"{key}=x") == f"{key}={REDACTED}"
-        ]
-        holds_secret = redact_odbc(connection) != connection
-    # A connection string with nothing secret in it (a SQLite path) stays readable.
-    return _distinct(([connection] if holds_secret else []) + found)
+def is_secret_setting(name: str) -> bool:
+    """Whether a setting's name says its value is a secret (ESS_UI_PASSWORD, an API key)."""
+    return bool(_SECRET_SETTING.search(name))
 
 
 def redact_setting(name: str, value: str | None) -> str | None:
     """A setting's value fit to show: secrets hidden, URLs and ODBC strings redacted."""
     if value is None or value == "":
         return value
-    if _SECRET_SETTING.search(name):
+    if is_secret_setting(name):
         return HIDDEN
     if "://" in value:
-        return redact_url(value)
-    if "=" in value and ";" in value:
-        return redact_odbc(value)
+        return redact_connection("url", value)
+    if "=" in value and parse_odbc(value) is not None:
+        return redact_connection("odbc", value)
     return value
 
 
 def is_tfn(digits: str) -> bool:
-    """Whether nine digits pass the tax file number check-digit test."""
-    if len(digits) != 9 or not digits.isdigit():
+    """Whether eight or nine digits (spaces aside) pass the tax file number check-digit test."""
+    digits = digits.replace(" ", "")
+    weights = _TFN_WEIGHTS.get(len(digits))
+    if weights is None or not digits.isdigit():
         return False
-    return sum(w * int(d) for w, d in zip(_TFN_WEIGHTS, digits, strict=True)) % 11 == 0
+    return sum(w * int(d) for w, d in zip(weights, digits, strict=True)) % 11 == 0
 
 
 def scrub_member(text: str, secrets: Iterable[str]) -> str:
     """A bundle member with every known secret and every TFN-like number replaced."""
-    known = [s for s in secrets if s]
+    known = [form for s in secrets if s for form in spellings(s)]
     # JSON writes a quote or backslash in a secret escaped; replace that spelling too.
     escaped = [json.dumps(s, ensure_ascii=False)[1:-1] for s in known]
     text = scrub(text, _distinct(known + escaped))
     # Privacy (TFN) Rule 2015: a TFN never leaves payroll, even one that slipped into a log.
-    return _NINE_DIGITS.sub(lambda m: REDACTED if is_tfn(m.group()) else m.group(), text)
+    return _TFN_LIKE.sub(lambda m: REDACTED if is_tfn(m.group()) else m.group(), text)
 
 
 def _distinct(values: Iterable[str]) -> list[str]:

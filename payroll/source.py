@@ -8,9 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import make_url
-
-from core.redact import scrub, split_odbc
+from core.redact import connection_secrets, scrub
 from jobs.context import cancellable
 from payroll.drivers import Driver, Session, driver_for
 from payroll.faults import describe, is_transient, sqlstate
@@ -140,18 +138,6 @@ def is_query_timeout(exc: BaseException) -> bool:
     return bool(_QUERY_TIMEOUT_TEXT.search(str(exc)))
 
 
-def _secrets_of(block: PayrollDatabase) -> list[str]:
-    value = block.connection_string.get_secret_value()
-    secrets = [value]
-    if block.connection_kind == "odbc":
-        secrets += [v for k, v in split_odbc(value) if k.lower() in ("pwd", "password")]
-    else:
-        password = make_url(value).password
-        if password:
-            secrets.append(str(password))
-    return secrets
-
-
 @contextmanager
 def open_reader(block: PayrollDatabase) -> Iterator[PayrollReader]:
     """A read-only reader on the block's database; errors come out as PayrollReadError.
@@ -165,7 +151,8 @@ def open_reader(block: PayrollDatabase) -> Iterator[PayrollReader]:
     except PayrollReadError:
         raise
     except Exception as exc:
-        reason = scrub(describe(exc), _secrets_of(block))
+        secret = block.connection_string.get_secret_value()
+        reason = scrub(describe(exc), connection_secrets(block.connection_kind, secret))
         raise PayrollReadError(
             f"payroll database {block.database_name}: {reason}",
             transient=is_transient(exc),

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -23,12 +24,13 @@ from core.bundle import (
     HIDDEN,
     Contents,
     connection_secrets,
+    is_secret_setting,
     parse_run,
     redact_setting,
     scrub_member,
     url_secrets,
 )
-from core.redact import redact_url
+from core.redact import redact_connection
 from ess.database import current_revision, ess_engine, head_revision
 from ess.schema import sync_job, web_api_log
 from ess.settings import Settings, settings
@@ -42,6 +44,8 @@ HISTORY = 50
 NEAR = timedelta(minutes=1)
 LOG_LIMIT = 10_000
 PREFECT_LOG_PAGE, PREFECT_LOG_LIMIT = 200, 5_000
+# Reading a block without a server starts Prefect's temporary one: seconds, not minutes.
+BLOCK_READ_SECONDS = 120
 _DISTRIBUTIONS = ("ess-payroll-sync", "prefect", "sqlalchemy", "pandas", "pyodbc", "alembic")
 _LOG_FIELDS = {"timestamp", "level", "name", "message", "task_run_id"}
 
@@ -135,10 +139,10 @@ def configuration(api_url: str | None) -> dict[str, Any]:
         value = getattr(current, name)
         value = value.get_secret_value() if isinstance(value, SecretStr) else value
         ess[f"ESS_{name.upper()}"] = redact_setting(name, None if value is None else str(value))
-    ess["ESS database in use"] = redact_url(current.ess_url())
+    ess["ESS database in use"] = redact_connection("url", current.ess_url())
     prefect: dict[str, Any] = {
         "server_configured": api_url is not None,
-        "PREFECT_API_URL": None if api_url is None else redact_url(api_url),
+        "PREFECT_API_URL": None if api_url is None else redact_connection("url", api_url),
         "environment": {
             k: redact_setting(k, v) for k, v in sorted(os.environ.items()) if k[:8] == "PREFECT_"
         },
@@ -174,7 +178,7 @@ def prefect_run(api_url: str | None, flow_run_id: str | None) -> dict[str, Any]:
             "note": "No Prefect server is configured (PREFECT_API_URL is not set): flows ran on "
             "a temporary local server whose history is gone. The Web API Log is in log.txt."
         }
-    shown = {"api_url": redact_url(api_url)}
+    shown = {"api_url": redact_connection("url", api_url)}
     if flow_run_id is None:
         return shown | {"note": "This job has no Prefect flow run (it never started one)."}
     from prefect.client.orchestration import get_client
@@ -212,22 +216,52 @@ def prefect_run(api_url: str | None, flow_run_id: str | None) -> dict[str, Any]:
 
 
 def known_secrets(database: str, api_url: str | None) -> tuple[list[str], list[str]]:
-    """Secrets to scrub from every member, and notes on those that could not be read."""
+    """Secrets to scrub from every member, and notes on those that could not be read.
+
+    The payroll connection's secrets come from its Payroll Database block, read from the
+    configured Prefect server or, without one, from the local (ephemeral) Prefect store that
+    `ess-sync databases add` saved it in: the bundle scrubs them either way.
+    """
     current = settings()
     secrets: list[str] = []
     for secret in (current.database_url, current.cache_url):
         if secret is not None:
             secrets += url_secrets(secret.get_secret_value())
-    if api_url is None:
-        return secrets, []
-    from payroll.connect import load_payroll
-
+    # ESS_UI_PASSWORD, PREFECT_API_AUTH_STRING, PREFECT_API_KEY and any connection string
+    # in an ESS_* or PREFECT_* variable, whichever settings class reads it.
+    for name, value in os.environ.items():
+        if value and name.startswith(("ESS_", "PREFECT_")):
+            if is_secret_setting(name):
+                secrets.append(value)
+            elif redact_setting(name, value) != value:
+                secrets += connection_secrets(None, value)
     try:
-        block = load_payroll(database)
+        found = _block_secrets(database, api_url)
     except Exception as exc:
-        return secrets, [f"The payroll connection block could not be loaded ({exc})."]
-    connection = block.connection_string.get_secret_value()
-    return secrets + connection_secrets(block.connection_kind, connection), []
+        where = "the Prefect server" if api_url else "the local Prefect store"
+        note = f"The payroll connection block could not be loaded from {where} ({exc})."
+        return secrets, [scrub_member(note, secrets)]
+    return secrets + found, []
+
+
+def _block_secrets(database: str, api_url: str | None) -> list[str]:
+    if api_url is not None:
+        from payroll.connect import load_payroll
+
+        block = load_payroll(database)
+        return connection_secrets(block.connection_kind, block.connection_string.get_secret_value())
+    child = subprocess.run(
+        [sys.executable, "-m", "support.block_secrets", database],
+        capture_output=True,
+        text=True,
+        timeout=BLOCK_READ_SECONDS,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    if child.returncode != 0:
+        reason = (child.stderr.strip().splitlines() or ["no reason given"])[-1]
+        raise RuntimeError(reason)
+    secrets: list[str] = json.loads(child.stdout.strip().splitlines()[-1])
+    return secrets
 
 
 def write_bundle(database: str, output: Path, run: str | None = None) -> Contents:

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import unquote, urlsplit
 
-from core.redact import scrub, split_odbc
+from core.redact import connection_secrets, scrub
 from core.results import JobResult
 from ess.settings import settings as ess_settings
 from ess.store.history import latest_job_id
@@ -32,7 +31,6 @@ _PENDING_SECONDS = 120
 # Each preview is a Prefect process holding one of the web server's threads for up to
 # ESS_UI_PREVIEW_TIMEOUT_SECONDS: two at once keep the page responsive.
 MAX_PREVIEWS = 2
-_SECRET_WORDS = ("pwd", "password", "secret", "token", "key")
 
 
 class Busy(Exception):
@@ -234,25 +232,16 @@ def _failure_sentence(database: str, answer: dict[str, Any] | None, errors: Path
 
 
 def _known_secrets(database: str) -> list[str]:
-    """The database's connection string and the passwords in it, as far as they are known."""
-    from ess.store.registry import load_connection
+    """The database's connection secrets and ESS's own, as far as they are known."""
+    from payroll.connect import load_payroll
 
+    found = connection_secrets(None, _ess_url())
     try:
-        connection = load_connection(database).connection_string.get_secret_value()
+        block = load_payroll(database)
     except Exception:  # no Prefect server or no block: scrub with what else we know
-        connection = ""
-    found = [connection]
-    for text in (connection, _ess_url()):
-        if "://" in text:
-            password = urlsplit(text).password or ""
-            found += [password, unquote(password)]
-        else:
-            found += [
-                value
-                for key, value in split_odbc(text)
-                if any(word in key.lower() for word in _SECRET_WORDS)
-            ]
-    return [secret for secret in found if len(secret) >= 3]
+        return found
+    secret = block.connection_string.get_secret_value()
+    return [*found, *connection_secrets(block.connection_kind, secret)]
 
 
 def _ess_url() -> str:

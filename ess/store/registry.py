@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import SecretStr
 from sqlalchemy import delete, insert, select, update
 
+from core.redact import redact_connection
 from ess.database import ess_engine
 from ess.schema import payroll_database
 
@@ -130,6 +131,9 @@ def get_database(name: str) -> RegisteredDatabase:
 def _registered(row: dict[str, object]) -> RegisteredDatabase:
     row = dict(row)
     row.pop("block_name", None)
+    # Redacted again as read: a display an older version stored with a secret never shows.
+    kind, shown = str(row["connection_kind"]), str(row["connection_display"])
+    row["connection_display"] = redact_connection(kind, shown)
     return RegisteredDatabase(**row)  # type: ignore[arg-type]
 
 

@@ -99,5 +99,5 @@ def test_the_block_shows_its_connection_without_the_password():
         "postgresql://ess:***@db/payroll"
     )
     assert _block("DRIVER={x};UID=ess;PWD=pw", "odbc").connection_display() == (
-        "DRIVER=x;UID=ess;PWD=***"
+        "DRIVER={x};UID=ess;PWD=***"
     )
