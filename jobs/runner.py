@@ -120,7 +120,10 @@ Body = Callable[[JobSteps], None]
 def run_preview(kind: JobKind, database: str, body: Body) -> JobResult:
     """Run the steps computing what they would change; only `Preview only` is logged."""
     steps = JobSteps(kind, database)
-    body(steps)
+    # A context without a job: the steps share one payroll block load and the job's time
+    # limit, and hold no database (a preview writes nothing).
+    with job_context(JobContext(database, None, job_limit_seconds(database))):
+        body(steps)
     log(database, messages.PREVIEW_ONLY)
     return steps.result(PREVIEW, messages.PREVIEW_ONLY)
 
@@ -154,22 +157,32 @@ def run_as_job(
             try:
                 body(running)
             except Exception as exc:
-                seconds = round(time.monotonic() - started, 3)
-                step, cause = _failed_step(running, exc)
-                if context.lost.is_set() or isinstance(cause, (LostLease, JobLost)):
-                    return _lost(running)
-                if context.overdue() or is_query_timeout(cause):
-                    message = messages.job_timed_out(context.elapsed)
-                    _end(running, TIMED_OUT, message, seconds)
-                    return Failed(name="TimedOut", message=message)
-                message = messages.job_failed(f"{step} failed: {describe(cause)}")
-                _end(running, FAILED, message, seconds, failed_step=step)
-                raise
-        return _end(
-            running, COMPLETED, messages.JOB_COMPLETED, round(time.monotonic() - started, 3)
-        )
+                return _failed(running, context, exc, round(time.monotonic() - started, 3))
+        seconds = round(time.monotonic() - started, 3)
+        try:
+            return _end(running, COMPLETED, messages.JOB_COMPLETED, seconds)
+        except LostLease:
+            return _lost(running)
     finally:
         report.close()  # every artifact written before the flow run ends
+
+
+def _failed(running: RunningJob, context: JobContext, exc: Exception, seconds: float) -> State[Any]:
+    """End a job whose steps raised: lost its database, timed out, or failed (re-raised)."""
+    step, cause = _failed_step(running, exc)
+    if context.lost.is_set() or isinstance(cause, (LostLease, JobLost)):
+        return _lost(running)
+    try:
+        if context.overdue() or is_query_timeout(cause):
+            message = messages.job_timed_out(context.elapsed)
+            _end(running, TIMED_OUT, message, seconds)
+            return Failed(name="TimedOut", message=message)
+        message = messages.job_failed(f"{step} failed: {describe(cause)}")
+        _end(running, FAILED, message, seconds, failed_step=step)
+    except LostLease:
+        # What failed was a job another had already taken over: that is its real end.
+        return _lost(running)
+    raise exc
 
 
 def _lost(running: RunningJob) -> State[Any]:

@@ -33,6 +33,7 @@ from ess.database import ess_engine
 from ess.store import employees as store
 from ess.store.employees import IN_BATCH
 from jobs.context import cancel_hook, cancellable, current_job
+from jobs.lease import hold_database
 from jobs.retries import STEP_OPTIONS
 from payroll.connect import load_payroll
 from payroll.source import PayrollReader
@@ -76,6 +77,13 @@ def import_employees(
         if preview:
             transaction.rollback()
         else:
+            # The step's writes and the watermark count only while the job holds its
+            # database: proved here, in the same transaction, or all of it rolls back.
+            try:
+                hold_database(conn)
+            except BaseException:
+                transaction.rollback()
+                raise
             transaction.commit()
     return result
 

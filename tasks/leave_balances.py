@@ -34,6 +34,7 @@ from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES, leave_balance
 from ess.store.bulk import BulkWriter, analyze, bind_constants
 from jobs.context import cancel_hook, cancellable, current_job
+from jobs.lease import hold_database
 from jobs.retries import STEP_OPTIONS
 from payroll.connect import load_payroll
 
@@ -127,6 +128,7 @@ def import_leave_balances(database: str) -> LeaveBalancesResult:
         else:
             _apply_stage(conn, database, now, staged, result)
             _STAGE.drop(conn)
+        hold_database(conn)  # the balances count only while the job holds its database
     return result
 
 

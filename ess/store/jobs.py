@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Float, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -63,25 +63,28 @@ class db_now(FunctionElement[datetime]):
     inherit_cache = True
 
     def __init__(self, seconds: float = 0) -> None:
-        self.seconds = float(seconds)
-        super().__init__()
+        # A bound value, not text in the SQL: a compiled statement is cached and reused.
+        super().__init__(literal(float(seconds), Float()))
 
 
 @compiles(db_now, "postgresql")
 def _db_now_postgresql(element: db_now, compiler: Any, **kw: Any) -> str:
     # clock_timestamp(), not now(): a long transaction's start is not the time it asks.
-    return f"(timezone('UTC', clock_timestamp()) + make_interval(secs => {element.seconds!r}))"
+    seconds = compiler.process(element.clauses, **kw)
+    return f"(timezone('UTC', clock_timestamp()) + make_interval(secs => {seconds}))"
 
 
 @compiles(db_now, "sqlite")
 def _db_now_sqlite(element: db_now, compiler: Any, **kw: Any) -> str:
     # The text format SQLAlchemy stores SQLite date-times in, to the microsecond.
-    return f"strftime('%Y-%m-%d %H:%M:%f000', 'now', '{element.seconds:+f} seconds')"
+    seconds = compiler.process(element.clauses, **kw)
+    return f"strftime('%Y-%m-%d %H:%M:%f000', 'now', ({seconds}) || ' seconds')"
 
 
 @compiles(db_now, "mssql")
 def _db_now_mssql(element: db_now, compiler: Any, **kw: Any) -> str:
-    return f"DATEADD(microsecond, {int(element.seconds * 1_000_000)}, SYSUTCDATETIME())"
+    seconds = compiler.process(element.clauses, **kw)
+    return f"DATEADD(millisecond, CAST(({seconds}) * 1000 AS INT), SYSUTCDATETIME())"
 
 
 class LostLease(Exception):

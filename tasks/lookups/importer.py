@@ -22,6 +22,7 @@ from ess.database import ess_engine
 from ess.schema import table_of
 from ess.store.log import WARNING
 from jobs.context import cancel_hook, cancellable
+from jobs.lease import hold_database
 from jobs.log import log
 from jobs.retries import STEP_OPTIONS
 from payroll.connect import load_payroll
@@ -115,8 +116,9 @@ def _apply(
 ) -> ChangeCounts:
     with ess_engine().begin() as conn, cancellable(cancel_hook(conn.connection.driver_connection)):
         changes = compute_changes(source, _ess_rows(conn, spec, database), len(spec.key))
-        if not preview:
+        if not preview and not changes.is_empty:
             _write(conn, spec, database, changes)
+            hold_database(conn)  # the writes count only while the job holds its database
     if changes.duplicates and not preview:
         log(database, duplicate_keys(spec.name, changes.duplicates), job_id=job_id, level=WARNING)
     return changes.counts

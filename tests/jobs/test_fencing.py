@@ -1,0 +1,121 @@
+"""A job's writes count only while it holds its database (issue 13): a job frozen past its
+lease inside the employees step, and a second job taking the database meanwhile. The frozen
+job is simulated in this process: its step and its heartbeat both stop until released, as a
+SIGSTOP would stop them."""
+
+import threading
+import time
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
+
+import core.employee_changes
+import jobs.lease
+from ess.database import ess_engine
+from ess.schema import employee, payroll_database, sync_job
+from ess.store.log import read_log
+from ess.store.registry import register_database
+from flows.sync_from_payroll import sync_from_payroll
+from generator import build_payroll, change_employees
+
+LEASE = 2
+
+
+@pytest.fixture
+def acme(ess, payroll_sqlite, prefect_api, monkeypatch):
+    engine = sa.create_engine(payroll_sqlite)
+    build_payroll(engine, employees=60, leave_types_per_employee=1)
+    engine.dispose()
+    register_database("acme_payroll", url=payroll_sqlite)
+    state = sync_from_payroll(database="acme_payroll", return_state=True)
+    assert state.is_completed(), state.message
+    monkeypatch.setenv("ESS_JOB_LEASE_SECONDS", str(LEASE))
+    monkeypatch.setenv("ESS_RETRY_DELAY_SECONDS", "0")
+    return payroll_sqlite
+
+
+def _employees():
+    with ess_engine().connect() as conn:
+        return conn.execute(sa.select(employee).order_by(employee.c.id)).all()
+
+
+def _job(job_id):
+    with ess_engine().connect() as conn:
+        return conn.execute(sa.select(sync_job).where(sync_job.c.id == job_id)).one()
+
+
+def _last_sync():
+    with ess_engine().connect() as conn:
+        return conn.execute(sa.select(payroll_database.c.last_sync_from_payroll)).scalar_one()
+
+
+def test_a_job_frozen_past_its_lease_writes_nothing_after_another_takes_its_database(
+    acme, monkeypatch
+):
+    change_employees(sa.create_engine(acme), 0.5, seed=5, at=datetime(2025, 7, 1, 9))
+    frozen, release, ended = threading.Event(), threading.Event(), threading.Event()
+    frozen_thread = "frozen-job"
+    plan_chunk = core.employee_changes.plan_chunk
+    renew_lease = jobs.lease.renew_lease
+
+    def stall_in_the_frozen_job(*args, **kwargs):
+        # The frozen job stops before its first write of the employees step.
+        if threading.current_thread().name == frozen_thread and not release.is_set():
+            frozen.set()
+            release.wait(60)
+        return plan_chunk(*args, **kwargs)
+
+    frozen_job: list[int] = []
+
+    def no_heartbeat_while_frozen(job):
+        # Its heartbeat never beats again: only the hold proved inside each transaction (and
+        # finish_job's) can stop the frozen job once it runs on, as after a SIGCONT.
+        if job.id in frozen_job:
+            ended.wait(60)
+        return renew_lease(job)
+
+    monkeypatch.setattr("tasks.employees.plan_chunk", stall_in_the_frozen_job)
+    monkeypatch.setattr(jobs.lease, "renew_lease", no_heartbeat_while_frozen)
+    outcome = {}
+
+    def run_frozen_job():
+        try:
+            outcome["state"] = sync_from_payroll(database="acme_payroll", return_state=True)
+        finally:
+            ended.set()
+
+    thread = threading.Thread(target=run_frozen_job, name=frozen_thread)
+    thread.start()
+    try:
+        assert frozen.wait(120), "the first job never reached the employees step"
+        with ess_engine().connect() as conn:
+            first = conn.execute(sa.select(sa.func.max(sync_job.c.id))).scalar_one()
+        frozen_job.append(first)
+        time.sleep(LEASE + 1.5)  # past the lease, by ESS's clock too
+
+        second = sync_from_payroll(database="acme_payroll", return_state=True)
+        assert second.is_completed(), second.message
+        second_id = second.result().job_id
+        assert second_id != first
+        after_second = _employees()
+        last_sync = _last_sync()
+    finally:
+        release.set()
+        thread.join(120)
+
+    assert outcome["state"].is_failed()
+    assert _employees() == after_second  # the frozen job wrote nothing after it was taken
+    assert _last_sync() == last_sync == _job(second_id).finished_at
+    assert _job(first).status == "abandoned"  # never overwritten with completed
+
+    rows = read_log("acme_payroll", limit=1000)
+    first_rows = [r.message for r in rows if r.job_id == first]
+    assert first_rows[0] == "Job Started."
+    assert first_rows[-1].startswith("Job Lost Its Lease: another job took acme_payroll at ")
+    assert first_rows[-1].endswith("; nothing more was written.")
+    assert sum(m.startswith("Job Lost Its Lease") for m in first_rows) == 1
+    assert not any(m.startswith(("Job Completed", "Imported employees")) for m in first_rows)
+    second_rows = [r.message for r in rows if r.job_id == second_id]
+    assert second_rows[0] == "Job Started." and second_rows[-1] == "Job Completed."
+    assert any(m.startswith("Job Abandoned: no heartbeat since") for m in first_rows)
