@@ -111,10 +111,12 @@ def plan_chunk(
     if held:
         owned = rows.owned()
         changed = [
-            n for n, key in enumerate(rows.keys)
+            n
+            for n, key in enumerate(rows.keys)
             if (current := held.get(key)) is None
-            or not current.in_payroll or current.owned != owned[n]
-        ]  # fmt: skip
+            or not current.in_payroll
+            or current.owned != owned[n]
+        ]
     else:
         changed = list(range(len(rows)))
     shared = duplicates() if changed or rows.rejected_keys else {}
@@ -150,15 +152,25 @@ def plan_chunk(
     if ranged and held:
         seen = {int(r[0]) for r in chunk}
         low = removable_after
-        removed = [(h.ess_id, h.code_key) for h in held.values()
-                   if h.in_payroll and h.payroll_employee_id not in seen
-                   and (low is None or h.payroll_employee_id > low)]  # fmt: skip
+        removed = [
+            (h.ess_id, h.code_key)
+            for h in held.values()
+            if h.in_payroll
+            and h.payroll_employee_id not in seen
+            and (low is None or h.payroll_employee_id > low)
+        ]
         counts.removed += len(removed)
     return ChunkPlan(
-        rows, tuple(inserts), tuple(updates), tuple(terminated), tuple(removed),
-        tuple(rows.rejected_keys), tuple(k for k in rows.codes if k in shared) if shared else (),
-        tuple(issues), counts,
-    )  # fmt: skip
+        rows,
+        tuple(inserts),
+        tuple(updates),
+        tuple(terminated),
+        tuple(removed),
+        tuple(rows.rejected_keys),
+        tuple(k for k in rows.codes if k in shared) if shared else (),
+        tuple(issues),
+        counts,
+    )
 
 
 def _reject_duplicates(

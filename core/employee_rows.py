@@ -265,6 +265,7 @@ def _masks(values: Sequence[Any]) -> list[str | None]:
     """mask_number(_text(v)) of each value: only the last three digits are kept."""
     return [
         (("*****" + t[-3:]) if t.isalnum() else mask_number(t))
-        if (t := v.strip() if type(v) is str else (_text(v) or "")) else None
+        if (t := v.strip() if type(v) is str else (_text(v) or ""))
+        else None
         for v in values
-    ]  # fmt: skip
+    ]

@@ -24,35 +24,93 @@ from datetime import date, datetime
 from typing import Any
 
 PAYROLL_COLUMNS: tuple[str, ...] = (
-    "employee_id", "employee_code", "title", "first_name", "middle_name", "preferred_name",
-    "surname", "gender_code", "date_of_birth", "marital_status", "personal_email", "work_email",
-    "mobile", "phone", "address_line1", "address_line2", "suburb", "state_code", "postcode",
-    "country_code", "date_hired", "termination_date", "employment_type_code",
-    "classification_code", "cost_account_code", "location_code", "pay_point_code",
-    "pay_frequency_code", "fund_code", "super_member_number", "yearly_salary", "normal_rate",
-    "tax_file_number", "tax_free_threshold", "bank_bsb", "bank_account_number", "manager_code",
+    "employee_id",
+    "employee_code",
+    "title",
+    "first_name",
+    "middle_name",
+    "preferred_name",
+    "surname",
+    "gender_code",
+    "date_of_birth",
+    "marital_status",
+    "personal_email",
+    "work_email",
+    "mobile",
+    "phone",
+    "address_line1",
+    "address_line2",
+    "suburb",
+    "state_code",
+    "postcode",
+    "country_code",
+    "date_hired",
+    "termination_date",
+    "employment_type_code",
+    "classification_code",
+    "cost_account_code",
+    "location_code",
+    "pay_point_code",
+    "pay_frequency_code",
+    "fund_code",
+    "super_member_number",
+    "yearly_salary",
+    "normal_rate",
+    "tax_file_number",
+    "tax_free_threshold",
+    "bank_bsb",
+    "bank_account_number",
+    "manager_code",
     "last_modified",
-)  # fmt: skip
+)
 """payroll.employee's columns, in schema.sql's order."""
 
 # generator/CONTRACT.md's table, left column. gender, date_of_birth and work_email are not in
 # the table; payroll keeps them (the employee cannot edit them in ESS), so payroll owns them.
 PAYROLL_OWNED: tuple[str, ...] = (
-    "employee_code", "first_name", "middle_name", "surname", "gender_code", "date_of_birth",
-    "work_email", "date_hired", "termination_date", "employment_type_code",
-    "classification_code", "cost_account_code", "location_code", "pay_point_code",
-    "pay_frequency_code", "fund_code", "super_member_number", "yearly_salary", "normal_rate",
-    "tax_free_threshold", "manager_code", "tax_file_number_masked",
-)  # fmt: skip
+    "employee_code",
+    "first_name",
+    "middle_name",
+    "surname",
+    "gender_code",
+    "date_of_birth",
+    "work_email",
+    "date_hired",
+    "termination_date",
+    "employment_type_code",
+    "classification_code",
+    "cost_account_code",
+    "location_code",
+    "pay_point_code",
+    "pay_frequency_code",
+    "fund_code",
+    "super_member_number",
+    "yearly_salary",
+    "normal_rate",
+    "tax_free_threshold",
+    "manager_code",
+    "tax_file_number_masked",
+)
 """Updated by every sync."""
 
 # generator/CONTRACT.md's right column. The bank account number goes with the BSB: the employee
 # edits their bank details in ESS, so it is taken once like the BSB.
 ESS_OWNED: tuple[str, ...] = (
-    "title", "preferred_name", "marital_status", "personal_email", "mobile", "phone",
-    "address_line1", "address_line2", "suburb", "state_code", "postcode", "country_code",
-    "bank_bsb", "bank_account_masked",
-)  # fmt: skip
+    "title",
+    "preferred_name",
+    "marital_status",
+    "personal_email",
+    "mobile",
+    "phone",
+    "address_line1",
+    "address_line2",
+    "suburb",
+    "state_code",
+    "postcode",
+    "country_code",
+    "bank_bsb",
+    "bank_account_masked",
+)
 """Taken on the first import, then owned by ESS."""
 
 ESS_COLUMNS: tuple[str, ...] = PAYROLL_OWNED + ESS_OWNED
@@ -61,15 +119,35 @@ SECRET_COLUMNS = ("tax_file_number", "bank_account_number")
 
 # ESS's column widths (ess/schema.py holds the same numbers; a test checks they agree).
 WIDTHS: dict[str, int] = {
-    "employee_code": 15, "title": 10, "first_name": 50, "middle_name": 50,
-    "preferred_name": 50, "surname": 50, "gender_code": 1, "marital_status": 1,
-    "personal_email": 254, "work_email": 254, "mobile": 20, "phone": 20,
-    "address_line1": 100, "address_line2": 100, "suburb": 60, "state_code": 3, "postcode": 10,
-    "country_code": 3, "employment_type_code": 1, "classification_code": 20,
-    "cost_account_code": 20, "location_code": 10, "pay_point_code": 10,
-    "pay_frequency_code": 1, "fund_code": 10, "super_member_number": 20, "manager_code": 15,
+    "employee_code": 15,
+    "title": 10,
+    "first_name": 50,
+    "middle_name": 50,
+    "preferred_name": 50,
+    "surname": 50,
+    "gender_code": 1,
+    "marital_status": 1,
+    "personal_email": 254,
+    "work_email": 254,
+    "mobile": 20,
+    "phone": 20,
+    "address_line1": 100,
+    "address_line2": 100,
+    "suburb": 60,
+    "state_code": 3,
+    "postcode": 10,
+    "country_code": 3,
+    "employment_type_code": 1,
+    "classification_code": 20,
+    "cost_account_code": 20,
+    "location_code": 10,
+    "pay_point_code": 10,
+    "pay_frequency_code": 1,
+    "fund_code": 10,
+    "super_member_number": 20,
+    "manager_code": 15,
     "bank_bsb": 6,
-}  # fmt: skip
+}
 
 # Employee field -> the lookup (ESS table) its code must name.
 LOOKUP_FIELDS: dict[str, str] = {
@@ -147,10 +225,14 @@ def duplicate_issue(code: str, payroll_ids: Sequence[int], payroll_id: int) -> I
     """The rejection of one of several employees sharing a code."""
     ids = ", ".join(str(i) for i in payroll_ids)
     return Issue(
-        code, payroll_id, "employee_code", code,
+        code,
+        payroll_id,
+        "employee_code",
+        code,
         f"is held by {len(payroll_ids)} payroll employees (ids {ids}); neither is imported "
-        "until payroll gives each its own code", True,
-    )  # fmt: skip
+        "until payroll gives each its own code",
+        True,
+    )
 
 
 @dataclass

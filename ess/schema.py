@@ -126,6 +126,7 @@ sync_job = Table(
         unique=True,
         sqlite_where=text("status = 'running'"),
         postgresql_where=text("status = 'running'"),
+        mssql_where=text("status = 'running'"),
     ),
 )
 

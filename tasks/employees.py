@@ -132,9 +132,13 @@ def _import(
     store.record_issues(conn, database, job_id, issues, read_ids)
     store.set_watermark(conn, database, source.watermark)
     return EmployeesResult(
-        counts, tuple(issues), "full" if source.everyone else "changes", read,
-        source.watermark, read_ids or frozenset(),
-    )  # fmt: skip
+        counts,
+        tuple(issues),
+        "full" if source.everyone else "changes",
+        read,
+        source.watermark,
+        read_ids or frozenset(),
+    )
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,13 @@ IN_BATCH = 1000
 # What the sync's and ESS's queries of employees filter and join on (ess.schema.manages,
 # the code and payroll-id lookups): a first import analyzes these columns only, in a
 # fifth of the time all of them take.
-PLANNED_COLUMNS = ("payroll_database", "code_key", "payroll_employee_id", "in_payroll",
-                   "manager_code")  # fmt: skip
+PLANNED_COLUMNS = (
+    "payroll_database",
+    "code_key",
+    "payroll_employee_id",
+    "in_payroll",
+    "manager_code",
+)
 _FIXED = ("payroll_database", "in_payroll", "first_imported_at", "synced_at")
 """An insert's columns after INSERT_COLUMNS, the same for every row of a chunk."""
 _LOOKUP_CODE_COLUMN = {
@@ -221,10 +226,16 @@ def _managers_missing(conn: Connection, where: list[Any]) -> list[Issue]:
         .order_by(employee.c.payroll_employee_id)
     ).all()
     return [
-        Issue(code, payroll_id, "manager_code", manager_code,
-              "names no employee of this payroll; imported without a manager", False)
+        Issue(
+            code,
+            payroll_id,
+            "manager_code",
+            manager_code,
+            "names no employee of this payroll; imported without a manager",
+            False,
+        )
         for code, payroll_id, manager_code in missing
-    ]  # fmt: skip
+    ]
 
 
 def record_issues(

@@ -25,10 +25,17 @@ payroll_rows = st.dictionaries(st.integers(1, 40), st.tuples(SURNAMES, MOBILES, 
 def row(employee_id, code=None, surname="Nguyen", mobile=None, ends="1900-01-01", **more):
     base = dict.fromkeys(PAYROLL_COLUMNS)
     base.update(
-        employee_id=employee_id, employee_code=code or f"E{employee_id}", first_name="Mia",
-        surname=surname, mobile=mobile, date_hired="2019-03-04", termination_date=ends,
-        pay_frequency_code="F", yearly_salary="85000.50", tax_free_threshold=1,
-    )  # fmt: skip
+        employee_id=employee_id,
+        employee_code=code or f"E{employee_id}",
+        first_name="Mia",
+        surname=surname,
+        mobile=mobile,
+        date_hired="2019-03-04",
+        termination_date=ends,
+        pay_frequency_code="F",
+        yearly_salary="85000.50",
+        tax_free_threshold=1,
+    )
     base.update(more)
     return tuple(base[c] for c in PAYROLL_COLUMNS)
 
@@ -41,10 +48,16 @@ def as_held(chunk, ess_id=100):
     rows = prepare_rows(chunk, LOOKUPS)
     owned = rows.owned()
     return {
-        key: HeldEmployee(ess_id + n, key, rows.payroll_ids[n], True,
-                          rows.columns["termination_date"][n], owned[n])
+        key: HeldEmployee(
+            ess_id + n,
+            key,
+            rows.payroll_ids[n],
+            True,
+            rows.columns["termination_date"][n],
+            owned[n],
+        )
         for n, key in enumerate(rows.keys)
-    }  # fmt: skip
+    }
 
 
 def plan(chunk, held, duplicates=None, **ranged):

@@ -31,12 +31,22 @@ LOOKUPS = LookupCodes(
 def row(**changes):
     base = dict.fromkeys(PAYROLL_COLUMNS)
     base.update(
-        employee_id=7, employee_code="E000007 ", first_name="Mia", surname="Nguyen",
-        date_hired="2019-03-04", termination_date="1900-01-01", pay_frequency_code="f",
-        state_code="nsw", cost_account_code="100-admin ", yearly_salary=85000.5,
-        normal_rate="43.1234", tax_file_number="123456782", bank_account_number="00123987",
-        tax_free_threshold=1, last_modified="2025-06-26 10:00:00",
-    )  # fmt: skip
+        employee_id=7,
+        employee_code="E000007 ",
+        first_name="Mia",
+        surname="Nguyen",
+        date_hired="2019-03-04",
+        termination_date="1900-01-01",
+        pay_frequency_code="f",
+        state_code="nsw",
+        cost_account_code="100-admin ",
+        yearly_salary=85000.5,
+        normal_rate="43.1234",
+        tax_file_number="123456782",
+        bank_account_number="00123987",
+        tax_free_threshold=1,
+        last_modified="2025-06-26 10:00:00",
+    )
     base.update(changes)
     return tuple(base[c] for c in PAYROLL_COLUMNS)
 
@@ -121,16 +131,28 @@ def test_what_a_sync_compares_ignores_ess_owned_fields():
 
 # One row of each kind prepare_employee tells apart: clean, warned, rejected.
 KINDS = [
-    {}, {"employee_code": None}, {"employee_code": "  "}, {"date_hired": "2019-02-30"},
-    {"date_hired": None}, {"date_of_birth": "1990-13-01"}, {"gender_code": "x"},
-    {"pay_frequency_code": "Z"}, {"first_name": "a" * 60}, {"title": "x" * 20},
-    {"yearly_salary": "abc"}, {"tax_file_number": " 12 34 "}, {"tax_file_number": ""},
-    {"bank_account_number": "  "}, {"manager_code": " e1 "},
+    {},
+    {"employee_code": None},
+    {"employee_code": "  "},
+    {"date_hired": "2019-02-30"},
+    {"date_hired": None},
+    {"date_of_birth": "1990-13-01"},
+    {"gender_code": "x"},
+    {"pay_frequency_code": "Z"},
+    {"first_name": "a" * 60},
+    {"title": "x" * 20},
+    {"yearly_salary": "abc"},
+    {"tax_file_number": " 12 34 "},
+    {"tax_file_number": ""},
+    {"bank_account_number": "  "},
+    {"manager_code": " e1 "},
     {"date_hired": date(2020, 1, 2), "termination_date": date(1900, 1, 1)},
     {"yearly_salary": Decimal("12.5"), "normal_rate": Decimal("1.23456")},
-    {"cost_account_code": "100-ADMIN"}, {"termination_date": "2024-01-01 00:00:00"},
-    {"surname": "X" * 51}, {"location_code": "ZZZ"},
-]  # fmt: skip
+    {"cost_account_code": "100-ADMIN"},
+    {"termination_date": "2024-01-01 00:00:00"},
+    {"surname": "X" * 51},
+    {"location_code": "ZZZ"},
+]
 
 
 def _one_by_one(rows):
@@ -165,8 +187,12 @@ def test_a_chunk_is_prepared_exactly_as_row_by_row():
 
 
 def test_a_chunk_of_driver_typed_values_takes_the_column_wise_path_unchanged():
-    typed = {"date_hired": date(2019, 3, 4), "termination_date": date(1900, 1, 1),
-             "yearly_salary": Decimal("85000.50"), "normal_rate": Decimal("43.1234")}  # fmt: skip
+    typed = {
+        "date_hired": date(2019, 3, 4),
+        "termination_date": date(1900, 1, 1),
+        "yearly_salary": Decimal("85000.50"),
+        "normal_rate": Decimal("43.1234"),
+    }
     rows = [row(employee_id=n, employee_code=f"E{n}", **typed) for n in range(50)]
     prepared = prepare_rows(rows, LOOKUPS)
     assert _as_chunk(prepared) == _one_by_one(rows)[0] and not prepared.issues

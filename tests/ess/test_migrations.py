@@ -24,3 +24,33 @@ def test_an_ess_on_sql_server_sends_many_rows_as_one_array():
     engine = create_ess_engine("mssql+pyodbc://ess@ess_dsn")  # no connection is made
     assert engine.dialect.fast_executemany
     assert not getattr(create_ess_engine("sqlite://").dialect, "fast_executemany", False)
+
+
+def test_only_a_running_job_is_unique_per_database_on_sql_server_too():
+    import importlib
+    import io
+
+    from alembic.operations import Operations
+    from sqlalchemy.dialects import mssql
+    from sqlalchemy.schema import CreateIndex
+
+    from ess.schema import sync_job
+
+    index = next(i for i in sync_job.indexes if i.name == "uq_sync_job_one_running")
+    ddl = str(CreateIndex(index).compile(dialect=mssql.dialect()))
+    assert ddl.rstrip().endswith("WHERE status = 'running'")
+
+    # Migration 0005 as SQL Server would run it (offline: SQL written, nothing executed).
+    output = io.StringIO()
+    context = MigrationContext.configure(
+        dialect_name="mssql", opts={"as_sql": True, "output_buffer": output}
+    )
+    migration = importlib.import_module(
+        "ess.migrations.versions.0005_one_running_job_on_sql_server"
+    )
+    with Operations.context(context):
+        migration.upgrade()
+    sql = output.getvalue()
+    assert "DROP INDEX uq_sync_job_one_running ON sync_job" in sql
+    assert "CREATE UNIQUE INDEX uq_sync_job_one_running ON sync_job (payroll_database) " in sql
+    assert "WHERE status = 'running'" in sql

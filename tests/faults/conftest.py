@@ -46,8 +46,12 @@ class World:
         """Start `ess-sync ARGS` as its own process, against this world."""
         return subprocess.Popen(
             [sys.executable, "-m", "cli.main", *args],
-            cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+            cwd=REPO,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
 
 def finish(process: subprocess.Popen[str], timeout: float = 120) -> str:
@@ -93,8 +97,9 @@ def world(tmp_path, monkeypatch, prefect_api) -> Iterator[World]:
     _drop_postgres_database(payroll_db)
 
 
-def build_and_register(world: World, name: str, employees: int, url: str | None = None,
-                       **options) -> str:  # fmt: skip
+def build_and_register(
+    world: World, name: str, employees: int, url: str | None = None, **options
+) -> str:
     """Fill a payroll database with the generator and register it under `name`."""
     url = url or world.payroll_url
     engine = sa.create_engine(url)

@@ -309,8 +309,11 @@ def test_a_manager_who_joins_or_leaves_changes_the_warnings_of_reports_not_read(
     _sync()
     before = _manager_warnings()
     stamp = "2030-01-01 00:00:00"
-    execute(acme, f"UPDATE employee SET manager_code = 'BOSS9', last_modified = '{stamp}' "
-                  "WHERE employee_id = 5")  # fmt: skip
+    execute(
+        acme,
+        f"UPDATE employee SET manager_code = 'BOSS9', last_modified = '{stamp}' "
+        "WHERE employee_id = 5",
+    )
     _feed(acme, 5, stamp, 900001)
     _sync()
     assert _manager_warnings() == before | {"E000005"}
@@ -318,10 +321,13 @@ def test_a_manager_who_joins_or_leaves_changes_the_warnings_of_reports_not_read(
 
     # The manager joins; employee 5 is not read again, yet its warning goes.
     stamp = "2030-01-02 00:00:00"
-    execute(acme, "INSERT INTO employee (employee_id, employee_code, first_name, surname, "
-                  "date_hired, pay_frequency_code, tax_free_threshold, last_modified) "
-                  f"SELECT 9001, 'boss9 ', first_name, surname, date_hired, pay_frequency_code, "
-                  f"1, '{stamp}' FROM employee WHERE employee_id = 1")  # fmt: skip
+    execute(
+        acme,
+        "INSERT INTO employee (employee_id, employee_code, first_name, surname, "
+        "date_hired, pay_frequency_code, tax_free_threshold, last_modified) "
+        f"SELECT 9001, 'boss9 ', first_name, surname, date_hired, pay_frequency_code, "
+        f"1, '{stamp}' FROM employee WHERE employee_id = 1",
+    )
     _feed(acme, 9001, stamp, 900002)
     result = _sync()
     assert result.step("employees").count("added") == 1
