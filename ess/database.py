@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from pathlib import Path
@@ -50,13 +51,17 @@ def _configured_url() -> str:
 def create_ess_engine(url: str) -> Engine:
     """A new engine for ESS; row values never appear in its error messages."""
     if url.startswith("sqlite"):
-        _private_file(make_url(url).database)
+        path = make_url(url).database
+        plain_file = path and path != ":memory:" and not path.startswith("file:")
+        leases = f"{path}-leases" if plain_file else ":memory:"
+        _private_file(path)
+        _private_file(leases)
         engine = create_engine(
             url,
             hide_parameters=True,
             connect_args={"timeout": 30, "check_same_thread": False},
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", functools.partial(_sqlite_pragmas, leases))
         return engine
     if url.startswith("mssql+pyodbc"):
         # SQL Server through pyodbc: executemany (bulk inserts, updates) sent as one array
@@ -92,11 +97,19 @@ def _postgresql_session(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.commit()
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(leases: str, dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the Web API Log be read while a step writes; busy_timeout makes writers queue.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # SQLite has one writer per file: a job's long write step would block its own heartbeat.
+    # Heartbeats go to a file of their own beside ESS's (ess/store/jobs.py), never blocked.
+    cursor.execute("ATTACH DATABASE ? AS leases", (leases,))
+    cursor.execute("PRAGMA leases.journal_mode=WAL")
+    cursor.execute(
+        "CREATE TABLE IF NOT EXISTS leases.job_lease "
+        "(job_id INTEGER PRIMARY KEY, heartbeat_at DATETIME NOT NULL)"
+    )
     cursor.close()
 
 

@@ -12,7 +12,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Float, insert, literal, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Float,
+    Integer,
+    MetaData,
+    Table,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -87,6 +102,31 @@ def _db_now_mssql(element: db_now, compiler: Any, **kw: Any) -> str:
     return f"DATEADD(millisecond, CAST(({seconds}) * 1000 AS INT), SYSUTCDATETIME())"
 
 
+# SQLite only: heartbeats in a file of their own (ATTACHed as `leases` by ess/database.py),
+# so a job's long write step, which holds ESS's one write lock, never blocks its heartbeat.
+_job_lease = Table(
+    "job_lease",
+    MetaData(schema="leases"),
+    Column("job_id", Integer, primary_key=True),
+    Column("heartbeat_at", UTCDateTime, nullable=False),
+)
+
+
+def _last_beat(dialect: str) -> ColumnElement[datetime]:
+    """A job's latest heartbeat: in sync_job, or on SQLite in the leases file if later."""
+    if dialect != "sqlite":
+        return sync_job.c.heartbeat_at
+    side = (
+        select(_job_lease.c.heartbeat_at)
+        .where(_job_lease.c.job_id == sync_job.c.id)
+        .scalar_subquery()
+    )
+    beat: ColumnElement[datetime] = func.max(
+        sync_job.c.heartbeat_at, func.coalesce(side, sync_job.c.heartbeat_at)
+    )
+    return beat
+
+
 class LostLease(Exception):
     """Another job took the database from this one: nothing more of it may be written."""
 
@@ -116,6 +156,11 @@ def take_job(
     abandoned first.
     """
     lease_seconds = lease_seconds or settings().job_lease_seconds
+    # Answered from a read first: on SQLite a long write step holds the one write lock, and
+    # a second request must not wait for it to be told the database is busy.
+    running = live_job(database)
+    if running is not None:
+        raise JobAlreadyRunning(running)
     for _ in range(_TAKE_ATTEMPTS):
         try:
             return _take(database, kind, flow_run_id, lease_seconds)
@@ -137,17 +182,27 @@ def _take(database: str, kind: str, flow_run_id: str | None, lease_seconds: int)
     now = _now()
     started_by = f"{socket.gethostname()} pid {os.getpid()}"
     with ess_engine().begin() as conn:
+        last_beat = _last_beat(conn.dialect.name)
         # The write comes first so SQLite takes its write lock before anything is read.
-        stale = conn.execute(
-            update(sync_job)
-            .where(
-                sync_job.c.payroll_database == database,
-                sync_job.c.status == RUNNING,
-                sync_job.c.heartbeat_at < db_now(-lease_seconds),
+        stale_ids = (
+            conn.execute(
+                update(sync_job)
+                .where(
+                    sync_job.c.payroll_database == database,
+                    sync_job.c.status == RUNNING,
+                    last_beat < db_now(-lease_seconds),
+                )
+                .values(status=ABANDONED, finished_at=db_now())
+                .returning(sync_job.c.id)
             )
-            .values(status=ABANDONED, finished_at=db_now())
-            .returning(sync_job.c.id, sync_job.c.heartbeat_at)
-        ).all()
+            .scalars()
+            .all()
+        )
+        stale = (
+            conn.execute(select(sync_job.c.id, last_beat).where(sync_job.c.id.in_(stale_ids))).all()
+            if stale_ids
+            else []
+        )
         for stale_id, heartbeat_at in stale:
             conn.execute(
                 _log_row(database, stale_id, messages.job_abandoned(heartbeat_at), "error")
@@ -219,20 +274,34 @@ def refused(database: str, running: Job) -> str:
 def renew_lease(job: Job) -> bool:
     """Record the job's heartbeat; False if the job no longer holds the database."""
     with ess_engine().begin() as conn:
-        result = conn.execute(
-            update(sync_job)
-            .where(sync_job.c.id == job.id, sync_job.c.status == RUNNING)
-            .values(heartbeat_at=db_now())
+        if conn.dialect.name != "sqlite":
+            result = conn.execute(
+                update(sync_job)
+                .where(sync_job.c.id == job.id, sync_job.c.status == RUNNING)
+                .values(heartbeat_at=db_now())
+            )
+            return result.rowcount == 1
+        # Reading sync_job needs no lock; writing the leases file takes only that file's.
+        held = conn.execute(
+            select(sync_job.c.id).where(sync_job.c.id == job.id, sync_job.c.status == RUNNING)
+        ).first()
+        if held is None:
+            return False
+        conn.execute(
+            sqlite_insert(_job_lease)
+            .values(job_id=job.id, heartbeat_at=db_now())
+            .on_conflict_do_update(index_elements=["job_id"], set_={"heartbeat_at": db_now()})
         )
-    return result.rowcount == 1
+        return True
 
 
 def lease_is_live(job: Job) -> bool:
     """True while the job's heartbeat is within its lease (a dead job's is not)."""
     lease = settings().job_lease_seconds
     with ess_engine().connect() as conn:
+        last_beat = _last_beat(conn.dialect.name)
         live = conn.execute(
-            select(sync_job.c.heartbeat_at >= db_now(-lease)).where(sync_job.c.id == job.id)
+            select(last_beat >= db_now(-lease)).where(sync_job.c.id == job.id)
         ).scalar_one_or_none()
     return bool(live)
 
@@ -299,6 +368,8 @@ def finish_job(
         )
         if ended.rowcount != 1:
             raise _lost(conn, job.id)  # rolls back: no last row, no last-sync date
+        if conn.dialect.name == "sqlite":
+            conn.execute(delete(_job_lease).where(_job_lease.c.job_id == job.id))
         conn.execute(_log_row(job.payroll_database, job.id, message, level))
         if status == COMPLETED and last_done_column is not None:
             conn.execute(

@@ -119,3 +119,60 @@ def test_a_job_frozen_past_its_lease_writes_nothing_after_another_takes_its_data
     second_rows = [r.message for r in rows if r.job_id == second_id]
     assert second_rows[0] == "Job Started." and second_rows[-1] == "Job Completed."
     assert any(m.startswith("Job Abandoned: no heartbeat since") for m in first_rows)
+
+
+@pytest.fixture
+def big_sqlite_payroll(tmp_path, monkeypatch, prefect_api):
+    """ESS and a 200,000-employee payroll, both on SQLite files."""
+    from ess.database import dispose_engines
+
+    monkeypatch.setenv("ESS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ESS_DATABASE_URL", f"sqlite:///{tmp_path / 'ess.db'}")
+    monkeypatch.delenv("ESS_CACHE_URL", raising=False)
+    url = f"sqlite:///{tmp_path / 'payroll.db'}"
+    engine = sa.create_engine(url)
+    build_payroll(engine, employees=200_000, leave_types_per_employee=0)
+    engine.dispose()
+    register_database("big_payroll", url=url)
+    yield url
+    dispose_engines()
+
+
+def test_a_long_first_import_on_sqlite_keeps_its_lease_from_start_to_end(
+    big_sqlite_payroll, monkeypatch
+):
+    """The employees step writes 200,000 rows in one transaction, holding SQLite's one write
+    lock for seconds; a 2 s lease (a beat every 0.5 s) must stay live all along."""
+    from ess.store.jobs import JobAlreadyRunning, live_job, running_job, take_job
+
+    monkeypatch.setenv("ESS_JOB_LEASE_SECONDS", str(LEASE))
+    outcome = {}
+    thread = threading.Thread(
+        target=lambda: outcome.update(
+            state=sync_from_payroll(database="big_payroll", return_state=True)
+        )
+    )
+    thread.start()
+    live, free, refusals = 0, 0, []
+    while thread.is_alive():
+        time.sleep(0.25)
+        if running_job("big_payroll") is None:
+            continue  # not started yet, or ended
+        if live_job("big_payroll") is None:
+            free += running_job("big_payroll") is not None
+            continue
+        live += 1
+        if not refusals:
+            started = time.monotonic()
+            with pytest.raises(JobAlreadyRunning):
+                take_job("big_payroll", "sync-from-payroll")
+            refusals.append(time.monotonic() - started)
+    thread.join()
+    assert outcome["state"].is_completed(), outcome["state"].message
+    messages = [r.message for r in read_log("big_payroll", limit=200)]
+    imported = "Imported employees: 200000 added, 0 updated, 0 terminated, 0 unchanged, 0 rejected."
+    assert imported in messages
+    assert not any(m.startswith(("Job Abandoned", "Job Lost Its Lease")) for m in messages)
+    assert live * 0.25 > 2 * LEASE  # it ran well past its lease
+    assert free == 0  # and never looked free while it ran
+    assert refusals and refusals[0] < 2  # a second request is answered from a read, at once
