@@ -12,6 +12,7 @@ from functools import cache
 from itertools import accumulate
 from typing import Any
 
+from core.employees import PAYROLL_COLUMNS
 from generator import personal_data as people
 from generator import reference_data as ref
 from generator.identifiers import BankAccountSequence, TfnSequence, nine_digit_substrings
@@ -21,46 +22,8 @@ from generator.timeline import LAST_PAY_DATE, ChangeFeed, day_text, stamp_text
 
 Row = tuple[Any, ...]
 
-EMPLOYEE_COLUMNS = (
-    "employee_id",
-    "employee_code",
-    "title",
-    "first_name",
-    "middle_name",
-    "preferred_name",
-    "surname",
-    "gender_code",
-    "date_of_birth",
-    "marital_status",
-    "personal_email",
-    "work_email",
-    "mobile",
-    "phone",
-    "address_line1",
-    "address_line2",
-    "suburb",
-    "state_code",
-    "postcode",
-    "country_code",
-    "date_hired",
-    "termination_date",
-    "employment_type_code",
-    "classification_code",
-    "cost_account_code",
-    "location_code",
-    "pay_point_code",
-    "pay_frequency_code",
-    "fund_code",
-    "super_member_number",
-    "yearly_salary",
-    "normal_rate",
-    "tax_file_number",
-    "tax_free_threshold",
-    "bank_bsb",
-    "bank_account_number",
-    "manager_code",
-    "last_modified",
-)
+# The contract's employee columns, in schema.sql's order: the sync reads exactly these.
+EMPLOYEE_COLUMNS = PAYROLL_COLUMNS
 LEAVE_BALANCE_COLUMNS = ("employee_id", "leave_type_code", "balance", "accrued_to")
 EMPLOYEE_CHANGED_COLUMNS = ("change_id", "employee_id", "changed_at")
 
