@@ -50,8 +50,9 @@ def _last_sync():
         return conn.execute(sa.select(payroll_database.c.last_sync_from_payroll)).scalar_one()
 
 
+@pytest.mark.parametrize("heartbeat", ["stays frozen", "beats again"])
 def test_a_job_frozen_past_its_lease_writes_nothing_after_another_takes_its_database(
-    acme, monkeypatch
+    acme, monkeypatch, heartbeat
 ):
     change_employees(sa.create_engine(acme), 0.5, seed=5, at=datetime(2025, 7, 1, 9))
     frozen, release, ended = threading.Event(), threading.Event(), threading.Event()
@@ -69,10 +70,11 @@ def test_a_job_frozen_past_its_lease_writes_nothing_after_another_takes_its_data
     frozen_job: list[int] = []
 
     def no_heartbeat_while_frozen(job):
-        # Its heartbeat never beats again: only the hold proved inside each transaction (and
-        # finish_job's) can stop the frozen job once it runs on, as after a SIGCONT.
+        # "stays frozen": only the hold proved inside each transaction (and finish_job's)
+        # can stop the job once it runs on. "beats again", as after a SIGCONT: its next beat
+        # finds the database taken, or its next commit does, whichever comes first.
         if job.id in frozen_job:
-            ended.wait(60)
+            (ended if heartbeat == "stays frozen" else release).wait(60)
         return renew_lease(job)
 
     monkeypatch.setattr("tasks.employees.plan_chunk", stall_in_the_frozen_job)
@@ -176,3 +178,22 @@ def test_a_long_first_import_on_sqlite_keeps_its_lease_from_start_to_end(
     assert live * 0.25 > 2 * LEASE  # it ran well past its lease
     assert free == 0  # and never looked free while it ran
     assert refusals and refusals[0] < 2  # a second request is answered from a read, at once
+
+
+def test_a_heartbeat_that_cannot_be_written_is_logged_not_swallowed(monkeypatch, caplog):
+    from sqlalchemy.exc import OperationalError
+
+    from ess.store.jobs import Job
+
+    def fails(job):
+        raise OperationalError("UPDATE sync_job", {}, Exception("database is locked"))
+
+    monkeypatch.setenv("ESS_JOB_LEASE_SECONDS", "2")
+    monkeypatch.setattr(jobs.lease, "renew_lease", fails)
+    job = Job(7, "acme_payroll", "sync-from-payroll", datetime.now(), None)
+    with caplog.at_level("WARNING", logger="ess_sync.heartbeat"), jobs.lease.heartbeat(job):
+        time.sleep(1.5)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "ess_sync.heartbeat"]
+    assert warnings and warnings[0] == (
+        "Job 7's heartbeat could not be written (OperationalError); it will try again."
+    )
