@@ -13,29 +13,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    Column,
-    ColumnElement,
     Connection,
-    Float,
-    Integer,
-    MetaData,
-    Table,
     delete,
-    func,
     insert,
-    literal,
     select,
     update,
 )
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 
 from core import messages
 from ess.database import ess_engine
-from ess.schema import UTCDateTime, payroll_database, sync_job, web_api_log
+from ess.schema import payroll_database, sync_job, web_api_log
 from ess.settings import settings
+from ess.store.clock import db_now, job_lease, last_beat
 
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
 TIMED_OUT, ABANDONED, CANCELLED = "timed_out", "abandoned", "cancelled"
@@ -68,63 +59,6 @@ class JobAlreadyRunning(Exception):
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class db_now(FunctionElement[datetime]):
-    """The ESS database's own clock in UTC, `seconds` from now: leases are judged by one
-    clock, so a worker whose clock runs ahead cannot call a live job abandoned."""
-
-    type = UTCDateTime()
-    inherit_cache = True
-
-    def __init__(self, seconds: float = 0) -> None:
-        # A bound value, not text in the SQL: a compiled statement is cached and reused.
-        super().__init__(literal(float(seconds), Float()))
-
-
-@compiles(db_now, "postgresql")
-def _db_now_postgresql(element: db_now, compiler: Any, **kw: Any) -> str:
-    # clock_timestamp(), not now(): a long transaction's start is not the time it asks.
-    seconds = compiler.process(element.clauses, **kw)
-    return f"(timezone('UTC', clock_timestamp()) + make_interval(secs => {seconds}))"
-
-
-@compiles(db_now, "sqlite")
-def _db_now_sqlite(element: db_now, compiler: Any, **kw: Any) -> str:
-    # The text format SQLAlchemy stores SQLite date-times in, to the microsecond.
-    seconds = compiler.process(element.clauses, **kw)
-    return f"strftime('%Y-%m-%d %H:%M:%f000', 'now', ({seconds}) || ' seconds')"
-
-
-@compiles(db_now, "mssql")
-def _db_now_mssql(element: db_now, compiler: Any, **kw: Any) -> str:
-    seconds = compiler.process(element.clauses, **kw)
-    return f"DATEADD(millisecond, CAST(({seconds}) * 1000 AS INT), SYSUTCDATETIME())"
-
-
-# SQLite only: heartbeats in a file of their own (ATTACHed as `leases` by ess/database.py),
-# so a job's long write step, which holds ESS's one write lock, never blocks its heartbeat.
-_job_lease = Table(
-    "job_lease",
-    MetaData(schema="leases"),
-    Column("job_id", Integer, primary_key=True),
-    Column("heartbeat_at", UTCDateTime, nullable=False),
-)
-
-
-def _last_beat(dialect: str) -> ColumnElement[datetime]:
-    """A job's latest heartbeat: in sync_job, or on SQLite in the leases file if later."""
-    if dialect != "sqlite":
-        return sync_job.c.heartbeat_at
-    side = (
-        select(_job_lease.c.heartbeat_at)
-        .where(_job_lease.c.job_id == sync_job.c.id)
-        .scalar_subquery()
-    )
-    beat: ColumnElement[datetime] = func.max(
-        sync_job.c.heartbeat_at, func.coalesce(side, sync_job.c.heartbeat_at)
-    )
-    return beat
 
 
 class LostLease(Exception):
@@ -182,7 +116,7 @@ def _take(database: str, kind: str, flow_run_id: str | None, lease_seconds: int)
     now = _now()
     started_by = f"{socket.gethostname()} pid {os.getpid()}"
     with ess_engine().begin() as conn:
-        last_beat = _last_beat(conn.dialect.name)
+        beat = last_beat(conn.dialect.name)
         # The write comes first so SQLite takes its write lock before anything is read.
         stale_ids = (
             conn.execute(
@@ -190,7 +124,7 @@ def _take(database: str, kind: str, flow_run_id: str | None, lease_seconds: int)
                 .where(
                     sync_job.c.payroll_database == database,
                     sync_job.c.status == RUNNING,
-                    last_beat < db_now(-lease_seconds),
+                    beat < db_now(-lease_seconds),
                 )
                 .values(status=ABANDONED, finished_at=db_now())
                 .returning(sync_job.c.id)
@@ -199,7 +133,7 @@ def _take(database: str, kind: str, flow_run_id: str | None, lease_seconds: int)
             .all()
         )
         stale = (
-            conn.execute(select(sync_job.c.id, last_beat).where(sync_job.c.id.in_(stale_ids))).all()
+            conn.execute(select(sync_job.c.id, beat).where(sync_job.c.id.in_(stale_ids))).all()
             if stale_ids
             else []
         )
@@ -221,7 +155,7 @@ def _take(database: str, kind: str, flow_run_id: str | None, lease_seconds: int)
             .returning(sync_job.c.id)
         ).scalar_one()
         conn.execute(_log_row(database, job_id, messages.JOB_STARTED))
-    notes = tuple(("error", messages.job_abandoned(beat)) for _, beat in stale)
+    notes = tuple(("error", messages.job_abandoned(at)) for _, at in stale)
     return Job(job_id, database, kind, now, flow_run_id, (*notes, ("info", messages.JOB_STARTED)))
 
 
@@ -288,7 +222,7 @@ def renew_lease(job: Job) -> bool:
         if held is None:
             return False
         conn.execute(
-            sqlite_insert(_job_lease)
+            sqlite_insert(job_lease)
             .values(job_id=job.id, heartbeat_at=db_now())
             .on_conflict_do_update(index_elements=["job_id"], set_={"heartbeat_at": db_now()})
         )
@@ -299,9 +233,9 @@ def lease_is_live(job: Job) -> bool:
     """True while the job's heartbeat is within its lease (a dead job's is not)."""
     lease = settings().job_lease_seconds
     with ess_engine().connect() as conn:
-        last_beat = _last_beat(conn.dialect.name)
+        beat = last_beat(conn.dialect.name)
         live = conn.execute(
-            select(last_beat >= db_now(-lease)).where(sync_job.c.id == job.id)
+            select(beat >= db_now(-lease)).where(sync_job.c.id == job.id)
         ).scalar_one_or_none()
     return bool(live)
 
@@ -369,7 +303,7 @@ def finish_job(
         if ended.rowcount != 1:
             raise _lost(conn, job.id)  # rolls back: no last row, no last-sync date
         if conn.dialect.name == "sqlite":
-            conn.execute(delete(_job_lease).where(_job_lease.c.job_id == job.id))
+            conn.execute(delete(job_lease).where(job_lease.c.job_id == job.id))
         conn.execute(_log_row(job.payroll_database, job.id, message, level))
         if status == COMPLETED and last_done_column is not None:
             conn.execute(
