@@ -64,8 +64,10 @@ def no_retries(monkeypatch):
 
 
 @pytest.mark.usefixtures("prefect_api", "no_retries")
+# End to end, a few examples per ESS engine: the redaction itself gets hundreds in
+# tests/core/test_redact.py; this proves every place a person looks uses it.
 @settings(
-    max_examples=20,
+    max_examples=10,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
