@@ -141,8 +141,8 @@ def _on_server(database: str, action: str) -> None:
     if configured_api_url() is None:
         if action == "deploy":
             console.print(
-                "No Prefect server is configured, so no deployment was made: once one is, "
-                "run `ess-sync prefect deploy` (docs/prefect-server.md).",
+                f"No Prefect server is configured: {database}'s deployments (and schedules) "
+                "are made on one by `ess-sync prefect deploy` (docs/prefect-server.md).",
                 markup=False,
             )
         return

@@ -13,6 +13,7 @@ from tests.integration.conftest import (
     PREFECT_FILE,
     PrefectWorld,
     ess_sync,
+    isolated_env,
     ok,
     run,
     run_to_the_end,
@@ -139,3 +140,9 @@ def test_a_schedule_set_by_command_runs_and_prefect_deploy_all_leaves_it(prefect
     assert waiting == []
     assert "Deployment" in deploy(prefect_world)
     assert read(prefect_world, SYNC).schedules[0].active is False
+
+
+def test_prefect_deploy_refuses_without_a_prefect_server(tmp_path):
+    result = run(ess_sync("prefect", "deploy"), isolated_env(PREFECT_HOME=str(tmp_path)))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "No Prefect server is configured: PREFECT_API_URL is not set" in words(result.stderr)
