@@ -49,6 +49,9 @@ def add(
         f"Registered payroll database {registered.name} ({registered.connection_display}).",
         markup=False,
     )
+    from cli.prefect_setup import deploy_database_if_served
+
+    deploy_database_if_served(registered.name)
 
 
 @databases_app.command("list")

@@ -13,6 +13,7 @@ from cli.common import fail, json_default, require_database
 from cli.databases import databases_app
 from cli.employees import rejects, show_app
 from cli.prefect_setup import prefect_app
+from cli.schedule import schedule
 from cli.support import support_bundle
 from cli.ui import ui
 
@@ -28,6 +29,7 @@ app.add_typer(show_app, name="show")
 app.add_typer(prefect_app, name="prefect")
 app.command()(rejects)
 app.command("support-bundle")(support_bundle)
+app.command()(schedule)
 app.command()(ui)
 console = Console()
 errors = Console(stderr=True)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterable
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,7 +18,7 @@ console = Console()
 
 @prefect_app.callback()
 def _group() -> None:
-    # A callback keeps `setup` a subcommand even while it is the group's only command.
+    # A callback keeps each command a subcommand, whatever their number.
     pass
 
 
@@ -78,6 +79,91 @@ def setup(
         f"needs PREFECT_FLOWS_HEARTBEAT_FREQUENCY at most {every}.",
         highlight=False,
     )
+
+
+@prefect_app.command("deploy")
+def deploy() -> None:
+    """Bring every registered database's deployments and schedules up to date with ESS.
+
+    Idempotent: prints each deployment as created, updated, unchanged or removed (a database
+    no longer registered). deployments/prefect.yaml's deployments are `prefect deploy`'s.
+    """
+    import httpx
+    from rich.markup import escape
+
+    from orchestration.server import NoPrefectServer, required_api_url
+
+    try:
+        url = required_api_url()
+    except NoPrefectServer as exc:
+        raise fail(str(exc)) from None
+    from orchestration.deployments import NotSetUp, deploy_all
+
+    try:
+        changes = deploy_all()
+    except NotSetUp as exc:
+        raise fail(str(exc)) from None
+    except httpx.HTTPError as exc:
+        raise fail(
+            f"The Prefect server at {escape(url)} did not take the deployments "
+            f"({type(exc).__name__}): run `ess-sync prefect setup` there first."
+        ) from None
+    print_changes(changes)
+    if not changes:
+        console.print("No payroll database is registered: nothing to deploy.", highlight=False)
+
+
+def print_changes(changes: Iterable[Any]) -> None:
+    """One line per deployment: its full name and what happened to it."""
+    for change in changes:
+        console.print(
+            f"Deployment {change.deployment}: {change.outcome}.", markup=False, highlight=False
+        )
+
+
+def deploy_database_if_served(database: str) -> None:
+    """After `databases add` (or `schedule`): the database's deployments, if a server is set.
+
+    In ephemeral mode there is nothing to deploy to: it says how to deploy later. A server
+    that does not take them exits 1 (the registration itself stands).
+    """
+    _on_server(database, "deploy")
+
+
+def remove_database_deployments_if_served(database: str) -> None:
+    """After `databases remove`: delete the database's deployments, if a server is set."""
+    _on_server(database, "remove")
+
+
+def _on_server(database: str, action: str) -> None:
+    from orchestration.server import configured_api_url
+
+    if configured_api_url() is None:
+        if action == "deploy":
+            console.print(
+                f"No Prefect server is configured: {database}'s deployments (and schedules) "
+                "are made on one by `ess-sync prefect deploy` (docs/prefect-server.md).",
+                markup=False,
+            )
+        return
+    from orchestration import deployments
+
+    try:
+        if action == "deploy":
+            changes = deployments.deploy_database(database)
+        else:
+            changes = deployments.remove_database_deployments(database)
+    except deployments.NotSetUp as exc:
+        # Not a failure of this command: the server is not ESS's yet.
+        console.print(f"No deployment was made: {exc}", markup=False)
+        return
+    except Exception as exc:  # the ESS side is done; say what is left to do
+        raise fail(
+            f"The Prefect server did not take {database}'s deployments ({type(exc).__name__}: "
+            f"{exc}); fix that, then run `ess-sync prefect deploy`.",
+            code=1,
+        ) from None
+    print_changes(changes)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,11 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "never"
 
 
+def _next_run(value: datetime | None) -> str:
+    # In the schedule's own timezone, named: a payroll officer set it as wall-clock time.
+    return value.strftime("%Y-%m-%d %H:%M %Z") if value else "not scheduled"
+
+
 def _table(title: str) -> Table:
     return Table(title=data(title), title_justify="left")
 
@@ -48,7 +53,8 @@ def log_table(rows: Sequence[Any], title: str) -> Table:
 def status_table(statuses: Iterable[Any]) -> Table:
     """The status of each payroll database."""
     table = _table("Sync status")
-    for heading in ("Database", "Last Sync from Payroll", "Last job", "Result", "Message"):
+    headings = ("Database", "Last Sync from Payroll", "Last job", "Result", "Message", "Next run")
+    for heading in headings:
         table.add_column(heading)
     for s in statuses:
         table.add_row(
@@ -57,6 +63,7 @@ def status_table(statuses: Iterable[Any]) -> Table:
             data(f"{s.last_job_kind} #{s.last_job_id}" if s.last_job_id else "none"),
             data(s.last_job_status),
             data(s.last_job_message),
+            _next_run(s.next_scheduled_run),
             style=_STYLES["error"] if s.last_job_status in ("failed", "timed_out") else None,
         )
     return table

@@ -130,6 +130,20 @@ sync_job = Table(
     ),
 )
 
+# When a payroll database's jobs run on a Prefect server: ESS keeps them, so a redeploy
+# (ours or `prefect deploy`) re-applies them instead of undoing a schedule set by
+# `ess-sync schedule` (orchestration/deployments.py).
+payroll_schedule = Table(
+    "payroll_schedule",
+    metadata,
+    Column("payroll_database", DATABASE_NAME, primary_key=True),
+    Column("kind", String(40), primary_key=True),  # a job kind: sync-from-payroll, ...
+    Column("cron", String(100), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 web_api_log = Table(
     "web_api_log",
     metadata,

@@ -139,7 +139,7 @@ class Launcher:
     def _start_deployment(self, database: str, kind: str) -> str:
         from prefect.deployments import run_deployment
 
-        name = deployment_names()[kind]
+        name = f"{kind}/{database}"  # one deployment per database: orchestration/deployments.py
         run: Any = run_deployment(name=name, parameters={"database": database}, timeout=0)
         return f"Started {kind_named(kind).label} of {database}: Prefect flow run {run.name}."
 

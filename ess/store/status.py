@@ -1,14 +1,17 @@
-"""What support asks first: per database, the last successful sync and the last job's result."""
+"""What support asks first: per database, the last successful sync, the last job's result and
+when a schedule runs it next."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
+from core.schedules import next_scheduled_run
 from ess.database import ess_engine
 from ess.schema import payroll_database, sync_job
+from ess.store.schedules import all_schedules
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,8 @@ class DatabaseStatus:
     last_job_started_at: datetime | None
     last_job_finished_at: datetime | None
     last_job_message: str | None
+    next_scheduled_run: datetime | None = None
+    """The soonest run of its switched-on schedules (`ess-sync schedule`), in their timezone."""
 
 
 def database_statuses() -> list[DatabaseStatus]:
@@ -51,4 +56,9 @@ def database_statuses() -> list[DatabaseStatus]:
         .order_by(payroll_database.c.name)
     )
     with ess_engine().connect() as conn:
-        return [DatabaseStatus(*row) for row in conn.execute(query)]
+        statuses = [DatabaseStatus(*row) for row in conn.execute(query)]
+    schedules, now = all_schedules(), datetime.now(UTC)
+    return [
+        replace(s, next_scheduled_run=next_scheduled_run(schedules.get(s.database, []), now))
+        for s in statuses
+    ]

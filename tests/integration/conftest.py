@@ -31,6 +31,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 PREFECT_FILE = REPO / "deployments" / "prefect.yaml"
 T = TypeVar("T")
+# A flow run on the worker: a workspace process, then the flow's own process, then the sync.
+RUN_TIMEOUT = 90
 
 
 @dataclass
@@ -174,12 +176,32 @@ class PrefectWorld:
         return "\n".join(s.tail() for s in services)
 
 
+def run_to_the_end(world: PrefectWorld, name: str, parameters: dict[str, Any]) -> Any:
+    """Trigger a deployment through the Prefect API and wait for its flow run to end."""
+    from prefect.deployments import run_deployment
+
+    with world.api():
+        flow_run: Any = run_deployment(
+            name=name, parameters=parameters, timeout=RUN_TIMEOUT, poll_interval=1
+        )
+    assert flow_run.state is not None and flow_run.state.is_final(), (
+        f"{name} did not finish within {RUN_TIMEOUT} s (state {flow_run.state!r}).\n{world.logs()}"
+    )
+    return flow_run
+
+
+def words(text: str) -> str:
+    """The text with Rich's line wrapping undone."""
+    return " ".join(text.split())
+
+
 def ess_sync(*args: str) -> list[str]:
     """`ess-sync ARGS` as `python -m` arguments."""
     return ["cli.main", *args]
 
 
-@pytest.fixture(scope="module")
+# One server for every test module here (package scope): starting one costs seconds of CI.
+@pytest.fixture(scope="package")
 def prefect_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectWorld]:
     """`prefect server start` (basic auth), `ess-sync prefect setup`, `prefect deploy`, a worker."""
     from ess.database import dispose_engines
@@ -200,6 +222,9 @@ def prefect_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectW
     )
     # The server gets the server's setting only: the client's would hide a missing one.
     server_env = {k: v for k, v in env.items() if k != "PREFECT_API_AUTH_STRING"}
+    # The scheduler looks for deployments to schedule every 60 s by default: a schedule set
+    # by `ess-sync schedule` would wait for it.
+    server_env["PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS"] = "5"
     server = start_service(
         "server",
         ["prefect", "server", "start", "--host", "127.0.0.1", "--port", port],

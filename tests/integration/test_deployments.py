@@ -12,34 +12,24 @@ from sqlalchemy import create_engine
 
 from ess.store.log import read_log
 from generator import build_payroll
+from orchestration.deployments import MANAGED_TAG
 from orchestration.server import TREAT_AS_REMOTE, Exposure, answers_without_auth, check_exposure
 from orchestration.setup import ZOMBIE_AUTOMATION
-from tests.integration.conftest import REPO, PrefectWorld, ess_sync, isolated_env, ok, run
+from tests.integration.conftest import (
+    REPO,
+    PrefectWorld,
+    ess_sync,
+    isolated_env,
+    ok,
+    run,
+    run_to_the_end,
+    words,
+)
 
-SYNC = "sync-from-payroll/process-worker"
+# demo_payroll's own deployment, made by `databases add` (orchestration/deployments.py).
+SYNC = "sync-from-payroll/demo_payroll"
 RETENTION = "web-api-log-retention/process-worker"
 EMPLOYEES = 50
-# A flow run on the worker: a workspace process, then the flow's own process, then the sync.
-RUN_TIMEOUT = 90
-
-
-def run_to_the_end(world: PrefectWorld, name: str, parameters: dict[str, Any]) -> Any:
-    """Trigger a deployment through the Prefect API and wait for its flow run to end."""
-    from prefect.deployments import run_deployment
-
-    with world.api():
-        flow_run: Any = run_deployment(
-            name=name, parameters=parameters, timeout=RUN_TIMEOUT, poll_interval=1
-        )
-    assert flow_run.state is not None and flow_run.state.is_final(), (
-        f"{name} did not finish within {RUN_TIMEOUT} s (state {flow_run.state!r}).\n{world.logs()}"
-    )
-    return flow_run
-
-
-def words(text: str) -> str:
-    """The text with Rich's line wrapping undone."""
-    return " ".join(text.split())
 
 
 def demo_payroll_url(world: PrefectWorld) -> str:
@@ -55,7 +45,8 @@ def synced(prefect_world: PrefectWorld) -> Any:
     build_payroll(engine, employees=EMPLOYEES)
     engine.dispose()
     ok(run(ess_sync("databases", "add", "demo_payroll", "--url", payroll), prefect_world.env))
-    return run_to_the_end(prefect_world, SYNC, {"database": "demo_payroll"})
+    # The database is the deployment's: run with no parameters, as the UI's Quick run does.
+    return run_to_the_end(prefect_world, SYNC, {})
 
 
 def test_setup_refuses_without_a_prefect_server(tmp_path):
@@ -96,18 +87,29 @@ def test_the_deployments_run_the_flows_from_this_checkout(prefect_world):
         deployments = {
             f"{client.read_flow(d.flow_id).name}/{d.name}": d for d in client.read_deployments()
         }
-    assert sorted(deployments) == sorted(prefect_world.deployed)
+    # Per-database deployments (other tests' databases) are ess-sync's, not the file's.
+    shipped = {n: d for n, d in deployments.items() if MANAGED_TAG not in d.tags}
+    assert sorted(shipped) == sorted(prefect_world.deployed)
     workdir = {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}
     for deployment in deployments.values():
         assert deployment.work_pool_name == "ess-sync"
         assert deployment.pull_steps == [workdir]
-    sync = deployments[SYNC]
-    assert sync.parameter_openapi_schema["required"] == ["database"]
-    database = sync.parameter_openapi_schema["properties"]["database"]
-    assert "registered name" in database["description"]
-    assert [(s.active, s.schedule.cron) for s in sync.schedules] == [(False, "0 2 * * *")]
+    # The shipped schedules never point at a database: those are `ess-sync schedule`'s.
+    for deployment in shipped.values():
+        assert all("database" not in s.parameters for s in deployment.schedules), deployment
     if RETENTION in deployments:
         assert [s.active for s in deployments[RETENTION].schedules] == [True]
+
+
+def test_a_database_s_deployment_asks_nothing_and_hides_the_job_id(prefect_world, synced):
+    from prefect.client.orchestration import get_client
+
+    with prefect_world.api(), get_client(sync_client=True) as client:
+        sync = client.read_deployment_by_name(SYNC)
+    assert sync.parameters == {"database": "demo_payroll"}
+    database = sync.parameter_openapi_schema["properties"]["database"]
+    assert "registered name" in database["description"]
+    assert "job_id" not in sync.parameter_openapi_schema["properties"]
 
 
 def test_a_worker_runs_sync_from_payroll_to_job_completed(synced):
