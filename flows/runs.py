@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -57,7 +58,7 @@ def tag_with_database(database: str) -> None:
     tags = sorted({*flow_run.get_tags(), database_tag(database)})
     try:
         with get_client(sync_client=True) as client:
-            client.update_flow_run(run_id, tags=tags)
+            client.update_flow_run(UUID(run_id), tags=tags)
     except httpx.HTTPError as exc:
         # A tag only helps people filter the history: it never stops a sync.
         echo(f"The flow run could not be tagged {database_tag(database)} ({exc}).", WARNING)
