@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated
 
 import typer
@@ -77,13 +78,51 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
 
 
 @databases_app.command("remove")
-def remove(name: Annotated[str, typer.Argument(help="The payroll database's name.")]) -> None:
-    """Forget a payroll database's registration; what it synced stays in ESS."""
-    from ess.store.registry import UnknownDatabase, remove_database
+def remove(
+    name: Annotated[str, typer.Argument(help="The payroll database's name.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Remove without asking first.")] = False,
+) -> None:
+    """Forget a payroll database and delete everything ESS holds from it (asks first)."""
+    from ess.store.jobs import JobAlreadyRunning
+    from ess.store.registry import UnknownDatabase, get_database
+    from ess.store.removal import remove_database_data
 
     try:
-        remove_database(name)
+        get_database(name)
     except UnknownDatabase as exc:
         errors.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
-    console.print(f"Removed payroll database {name}.", markup=False)
+    question = (
+        f"Remove payroll database {name} and delete everything ESS holds from it (its "
+        "employees, lookups, leave balances, held-back issues, cache, jobs and Web API Log)?"
+    )
+    if not yes:
+        if not _interactive():
+            errors.print(
+                f"Not removed: removing {name} deletes its ESS data, so it asks first; "
+                "run it in a terminal, or add --yes.",
+                markup=False,
+            )
+            raise typer.Exit(2)
+        if not typer.confirm(question, default=False):
+            console.print(f"Nothing removed: {name} stays registered.", markup=False)
+            raise typer.Exit(1)
+    try:
+        removed = remove_database_data(name)
+    except JobAlreadyRunning as busy:
+        errors.print(str(busy), markup=False, highlight=False)
+        raise typer.Exit(3) from None
+    employees = removed.rows.get("employee", 0)
+    console.print(
+        f"Removed payroll database {name}: {employees} employee(s) and "
+        f"{removed.total - employees} other row(s) deleted from ESS.",
+        markup=False,
+    )
+    from cli.prefect_setup import remove_database_deployments_if_served
+
+    remove_database_deployments_if_served(name)
+
+
+def _interactive() -> bool:
+    """True when a person can answer the question (stdin is a terminal)."""
+    return sys.stdin.isatty()

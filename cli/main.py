@@ -16,6 +16,10 @@ from cli.prefect_setup import prefect_app
 from cli.schedule import schedule
 from cli.support import support_bundle
 from cli.ui import ui
+from jobs.prefect_defaults import apply_prefect_defaults
+
+# Before any command imports Prefect (nothing above does: tests/cli/test_cli.py checks).
+apply_prefect_defaults()
 
 app = typer.Typer(
     help="ESS Payroll Sync: bring payroll databases' changes into Employee Self Service.",

@@ -22,12 +22,12 @@ from core.steps import (
 )
 from ess.store.jobs import JobAlreadyRunning, live_job
 from ess.store.log import ERROR, WARNING
+from flows.runs import refuse_unregistered, run_name, tag_with_database
 from jobs.kinds import SYNC_FROM_PAYROLL
 from jobs.log import log
 from jobs.reporting import artifact_key
 from jobs.retries import confirm_timeout_seconds, step_options
 from jobs.runner import JobSteps, run_as_job, run_preview
-from payroll.connect import ensure_registered
 from tasks.cache import clear_cache
 from tasks.employees import import_employees
 from tasks.lookups.importer import read_lookups, write_lookups
@@ -42,7 +42,7 @@ class SyncConfirmation(RunInput):
     answer: Literal["Yes, sync changes", "No, do not sync"] = "No, do not sync"
 
 
-@flow(name="sync-from-payroll")
+@flow(name="sync-from-payroll", flow_run_name=run_name("sync"))
 def sync_from_payroll(
     database: str,
     full: bool = False,
@@ -59,7 +59,10 @@ def sync_from_payroll(
         confirm: show the preview, wait for "Yes, sync changes" in the Prefect UI, then sync.
         job_id: leave empty; set by `ess-sync run`, which takes the job before Prefect starts.
     """
-    ensure_registered(database)
+    refusal = refuse_unregistered(database)
+    if refusal is not None:
+        return refusal
+    tag_with_database(database)
     if preview:
         return _preview(database, full)
     if confirm:
@@ -126,13 +129,17 @@ def _ask_to_confirm(database: str, full: bool) -> State[Any] | None:
     preview = _preview(database, full)
     if isinstance(preview, State):
         return preview
+    shown = preview_markdown(preview)
     create_markdown_artifact(
-        preview_markdown(preview),
+        shown,
         key=artifact_key(SYNC_FROM_PAYROLL.name, "preview", database),
         description=f"What a sync of {database} would change",
     )
+    # The preview is also the question's description: the Prefect UI shows it above the
+    # answer, where the decision is made (the artifact alone sits on another tab).
+    question = SyncConfirmation.with_initial_data(description=shown)
     try:
-        reply = pause_flow_run(wait_for_input=SyncConfirmation, timeout=confirm_timeout_seconds())
+        reply = pause_flow_run(wait_for_input=question, timeout=confirm_timeout_seconds())
     except FlowPauseTimeout:
         reply = None
     if reply is not None and reply.answer == YES:

@@ -13,15 +13,15 @@ from core.lookups import LEAVE_LOOKUPS
 from core.results import JobResult
 from core.steps import GETTING_LEAVE_LOOKUPS, RETRIEVING_LEAVE_BALANCES, UPDATING_LEAVE_LOOKUPS
 from ess.store.log import WARNING
+from flows.runs import refuse_unregistered, run_name, tag_with_database
 from jobs.kinds import SYNC_LEAVE_BALANCES
 from jobs.retries import step_options
 from jobs.runner import JobSteps, run_as_job
-from payroll.connect import ensure_registered
 from tasks.leave_balances import import_leave_balances
 from tasks.lookups.importer import read_lookups, write_lookups
 
 
-@flow(name="sync-leave-balances")
+@flow(name="sync-leave-balances", flow_run_name=run_name("leave"))
 def sync_leave_balances(
     database: str, job_id: SkipJsonSchema[int | None] = None
 ) -> JobResult | State[Any]:
@@ -31,7 +31,10 @@ def sync_leave_balances(
         database: the payroll database's registered name, e.g. acme_payroll.
         job_id: leave empty; set by `ess-sync leave-balances`, which takes the job first.
     """
-    ensure_registered(database)
+    refusal = refuse_unregistered(database)
+    if refusal is not None:
+        return refusal
+    tag_with_database(database)
     options = step_options()
 
     def steps(job: JobSteps) -> None:

@@ -10,7 +10,11 @@ import json
 import sys
 
 from jobs.kinds import kind_named
+from jobs.prefect_defaults import apply_prefect_defaults
 from jobs.start import Outcome, preview_job, start_job
+
+# Before the job's flow imports Prefect (the imports above do not).
+apply_prefect_defaults()
 
 OUTCOME_MARK = "ESS-OUTCOME "
 

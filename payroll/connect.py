@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 from blocks.payroll_database import PayrollDatabase, block_name_for
-from ess.store.registry import (
-    RegisteredDatabase,
-    UnknownDatabase,
-    get_database,
-    record_registration,
-)
+from ess.store.registry import UnknownDatabase, get_database, list_databases
 from jobs.context import current_job
 
 
@@ -37,17 +32,19 @@ def _load(name: str) -> PayrollDatabase:
     return block
 
 
-def ensure_registered(name: str) -> RegisteredDatabase:
-    """The database's ESS registration, made from its Prefect block if it was created in the UI."""
+def unregistered(name: str) -> str | None:
+    """One sentence saying why a flow run cannot use this name; None when it is registered.
+
+    A flow run never registers a database: a name typed in the Prefect UI with a typo
+    (`demo-payroll` for `demo_payroll`) must not become a second database that imports
+    everyone again. Registering is `ess-sync databases add`'s job alone.
+    """
     try:
-        return get_database(name)
+        get_database(name)
     except UnknownDatabase:
-        try:
-            block: PayrollDatabase = PayrollDatabase.load(block_name_for(name))  # type: ignore[assignment]
-        except ValueError:
-            raise UnknownDatabase(
-                f"No payroll database is registered as {name!r}: register it with "
-                f"`ess-sync databases add`, or create a Payroll Database block named "
-                f"{block_name_for(name)!r} in the Prefect UI."
-            ) from None
-    return record_registration(name, block.connection_kind, block.connection_display())
+        known = ", ".join(d.name for d in list_databases()) or "none yet"
+        return (
+            f"Unknown payroll database {name!r}: the registered ones are {known}. "
+            "Register it with ess-sync databases add."
+        )
+    return None

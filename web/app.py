@@ -6,6 +6,7 @@
 
 import asyncio
 import math
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,8 +56,30 @@ def create_app(settings: UiSettings) -> FastAPI:
     guards = _Guards.of(sessions)
     _add_login_routes(app, sessions, LoginLimits(), templates, guards)
     _add_page_routes(app, sessions, templates, launcher, guards)
-    _add_api_routes(app, launcher, guards)
+    _add_api_routes(app, launcher, guards, _prefect_ui_url())
     return app
+
+
+def _prefect_ui_url() -> str | None:
+    """The configured Prefect server's UI (its API URL without `/api`); None without one."""
+    from orchestration.server import configured_api_url
+
+    api = configured_api_url()
+    if not api:
+        return None
+    api = api.rstrip("/")
+    return api[: -len("/api")] if api.endswith("/api") else api
+
+
+def _run_url(prefect_ui: str | None, flow_run_id: str | None) -> str | None:
+    """The Prefect UI page of a job's flow run, when there is a server and a valid run id."""
+    if prefect_ui is None or not flow_run_id:
+        return None
+    try:
+        run = uuid.UUID(flow_run_id)  # a URL is built only from a real run id
+    except ValueError:
+        return None
+    return f"{prefect_ui}/runs/flow-run/{run}"
 
 
 async def _add_security_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
@@ -160,17 +183,19 @@ def _add_page_routes(
             "settings_general.html",
             {
                 "csrf": sessions.csrf_token(session_id),
-                "databases": _statuses(launcher),
+                "databases": _statuses(launcher, None),
                 "sync_kind": SYNC_FROM_PAYROLL.name,
                 "leave_kind": SYNC_LEAVE_BALANCES.name,
             },
         )
 
 
-def _add_api_routes(app: FastAPI, launcher: Launcher, guards: _Guards) -> None:
+def _add_api_routes(
+    app: FastAPI, launcher: Launcher, guards: _Guards, prefect_ui: str | None
+) -> None:
     @app.get("/api/status")
     def status(session_id: Annotated[str, Depends(guards.session)]) -> dict[str, Any]:
-        return {"databases": _statuses(launcher)}
+        return {"databases": _statuses(launcher, prefect_ui)}
 
     @app.post("/api/databases/{name}/preview")
     def preview(name: str, session_id: Annotated[str, Depends(guards.csrf_checked)]) -> Response:
@@ -226,9 +251,11 @@ def _known(name: str) -> str:
     return get_database(name).name
 
 
-def _statuses(launcher: Launcher) -> list[dict[str, Any]]:
+def _statuses(launcher: Launcher, prefect_ui: str | None) -> list[dict[str, Any]]:
     rows = queries.database_rows()
     for row in rows:
+        job = row["running"] or row["last_job"] or {}
+        row["run_url"] = _run_url(prefect_ui, job.get("flow_run_id"))
         starting = None if row["running"] else launcher.starting(row["name"])
         row["starting"] = starting
         row["busy"] = bool(row["running"] or starting)

@@ -24,12 +24,14 @@ class UnknownJob(LookupError):
 
 
 def when(moment: datetime | None) -> str | None:
-    """A date-time as a payroll officer reads it: this machine's local time, to the second."""
+    """A date-time as a payroll officer reads it: this machine's local time, to the second,
+    and its zone (`2026-11-30 02:00:05 AEDT`), so a reader elsewhere is not misled."""
     if moment is None:
         return None
     if moment.tzinfo is None:  # ESS stores UTC
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    local = moment.astimezone()
+    return local.strftime("%Y-%m-%d %H:%M:%S ") + (local.tzname() or local.strftime("%z"))
 
 
 def database_rows() -> list[dict[str, Any]]:
@@ -49,6 +51,7 @@ def database_rows() -> list[dict[str, Any]]:
                 "kind": job.kind,
                 "started": when(job.started_at),
                 "step": _latest_message(job.id),
+                "flow_run_id": job.flow_run_id,
             }
         rows.append(
             {
@@ -64,6 +67,7 @@ def database_rows() -> list[dict[str, Any]]:
                     "status": status.last_job_status,
                     "finished": when(status.last_job_finished_at),
                     "message": status.last_job_message,
+                    "flow_run_id": status.last_job_flow_run_id,
                 },
                 "running": current,
             }

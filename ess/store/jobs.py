@@ -311,3 +311,14 @@ def finish_job(
                 .where(payroll_database.c.name == job.payroll_database)
                 .values({last_done_column: now})
             )
+
+
+def delete_jobs(conn: Connection, database: str) -> int:
+    """Delete every job row of a database (and, on SQLite, their heartbeats); how many.
+
+    Only for removing the database itself: its history goes with it.
+    """
+    ids = select(sync_job.c.id).where(sync_job.c.payroll_database == database)
+    if conn.dialect.name == "sqlite":
+        conn.execute(delete(job_lease).where(job_lease.c.job_id.in_(ids)))
+    return conn.execute(delete(sync_job).where(sync_job.c.payroll_database == database)).rowcount

@@ -27,6 +27,7 @@ class DatabaseStatus:
     last_job_started_at: datetime | None
     last_job_finished_at: datetime | None
     last_job_message: str | None
+    last_job_flow_run_id: str | None = None
     next_scheduled_run: datetime | None = None
     """The soonest run of its switched-on schedules (`ess-sync schedule`), in their timezone."""
 
@@ -49,6 +50,7 @@ def database_statuses() -> list[DatabaseStatus]:
             sync_job.c.started_at,
             sync_job.c.finished_at,
             sync_job.c.message,
+            sync_job.c.flow_run_id,
         )
         .select_from(payroll_database)
         .outerjoin(latest, latest.c.payroll_database == payroll_database.c.name)

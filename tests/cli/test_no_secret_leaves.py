@@ -82,4 +82,4 @@ def test_a_password_of_any_characters_never_leaves_in_clear(ess, password, tmp_p
         assert run.exit_code == 1, run.output  # nothing listens on port 1, no such driver
         for text in [run.output, *_read_all(database, tmp_path)]:
             assert MARKER not in text, (kind, connection, text)
-        runner.invoke(app, ["databases", "remove", database])
+        runner.invoke(app, ["databases", "remove", database, "--yes"])

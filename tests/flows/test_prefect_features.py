@@ -1,4 +1,4 @@
-"""What Prefect shows for a job: artifacts, a confirmation pause, crashed runs, UI-made blocks."""
+"""What Prefect shows for a job: artifacts, a confirm pause, crashed runs, unknown databases."""
 
 import threading
 import time
@@ -15,18 +15,24 @@ from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterState,
     FlowRunFilterStateType,
+    FlowRunFilterTags,
+    LogFilter,
+    LogFilterFlowRunId,
 )
 from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
+from prefect.input.actions import read_flow_run_input
+from prefect.input.run_input import keyset_from_paused_state
 from prefect.states import Running
 
 from blocks.payroll_database import PayrollDatabase
 from ess.database import ess_engine
-from ess.schema import employee, sync_job
+from ess.schema import employee, payroll_database, sync_job, web_api_log
 from ess.store.jobs import take_job
 from ess.store.log import read_log
-from ess.store.registry import get_database, register_database
+from ess.store.registry import register_database
 from flows.sync_from_payroll import sync_from_payroll
+from flows.sync_leave_balances import sync_leave_balances
 from generator import build_payroll
 from jobs.kinds import SYNC_FROM_PAYROLL
 
@@ -81,6 +87,8 @@ def _answer_when_paused(answer, result):
     while time.monotonic() < deadline:
         paused = _paused_runs()
         if paused:
+            keyset = keyset_from_paused_state(paused[0].state)
+            result["description"] = read_flow_run_input(keyset["description"], paused[0].id)
             resume_flow_run(paused[0].id, run_input={"answer": answer})
             result["answered"] = True
             return
@@ -98,6 +106,8 @@ def test_a_confirmed_run_previews_pauses_and_applies_only_on_yes(acme, answer, m
     assert result.get("answered")
     preview = latest_artifact("sync-from-payroll-preview-acme-payroll")
     assert preview is not None and "40 added" in preview.data
+    # The question shows the preview where it is answered.
+    assert result["description"] == preview.data
     if answer.startswith("Yes"):
         assert state.is_completed()
         assert _employees() == 40
@@ -129,16 +139,53 @@ def test_the_prefect_run_of_an_abandoned_job_is_marked_crashed(acme):
         assert client.read_flow_run(run.id).state.is_crashed()
 
 
-def test_a_payroll_database_block_made_in_the_ui_registers_itself(ess, payroll_sqlite, prefect_api):
-    engine = sa.create_engine(payroll_sqlite)
-    build_payroll(engine, employees=5, leave_types_per_employee=1)
-    engine.dispose()
-    block = PayrollDatabase(
-        database_name="ui_payroll", connection_kind="url", connection_string=payroll_sqlite
+def _ess_rows():
+    with ess_engine().connect() as conn:
+        return {
+            t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+            for t in (payroll_database, employee, sync_job, web_api_log)
+        }
+
+
+@pytest.mark.parametrize("flow_function", [sync_from_payroll, sync_leave_balances])
+def test_a_run_for_a_misspelled_database_fails_in_one_sentence_and_changes_nothing(
+    acme, flow_function
+):
+    # A block made in the Prefect UI for the typo is no registration either.
+    PayrollDatabase(
+        database_name="demo-payroll", connection_kind="url", connection_string=acme
+    ).save("payroll-demo-payroll", overwrite=True)
+    before = _ess_rows()
+    state = flow_function(database="demo-payroll", return_state=True)
+    assert state.is_failed()
+    assert state.message == (
+        "Unknown payroll database 'demo-payroll': the registered ones are acme_payroll. "
+        "Register it with ess-sync databases add."
     )
-    block.save("payroll-ui-payroll", overwrite=True)
-    assert sync_from_payroll(database="ui_payroll", return_state=True).is_completed()
-    assert get_database("ui_payroll").connection_kind == "url"
+    assert _ess_rows() == before
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(
+            LogFilter(flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id]))
+        )
+    assert not any("Traceback" in entry.message for entry in logs)
+
+
+def test_a_sync_run_is_named_and_tagged_for_its_database(acme):
+    from flows.runs import RUN_DATE_ZONE
+
+    state = sync_from_payroll(database="acme_payroll", return_state=True)
+    leave = sync_leave_balances(database="acme_payroll", return_state=True)
+    today = datetime.now(RUN_DATE_ZONE).strftime("%Y-%m-%d")
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)
+        leave_run = client.read_flow_run(leave.state_details.flow_run_id)
+        tagged = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["database:acme_payroll"]))
+        )
+    assert run.name == f"sync acme_payroll {today}"
+    assert leave_run.name == f"leave acme_payroll {today}"
+    assert "database:acme_payroll" in run.tags and "database:acme_payroll" in leave_run.tags
+    assert {run.id, leave_run.id} <= {r.id for r in tagged}
 
 
 def test_flow_runs_end_without_waiting_for_the_heartbeat_thread():

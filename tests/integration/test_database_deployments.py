@@ -86,10 +86,12 @@ def test_prefect_deploy_changes_nothing_twice_and_removes_an_unregistered_databa
         assert f"Deployment {name}: unchanged." in again, again
     assert "created" not in again and "updated" not in again and "removed" not in again
 
-    ok(run(ess_sync("databases", "remove", "gone_payroll"), prefect_world.env))
+    removed = run(ess_sync("databases", "remove", "gone_payroll", "--yes"), prefect_world.env)
+    ok(removed)
+    assert "Deployment sync-from-payroll/gone_payroll: removed." in removed.stdout, removed
+    assert "Deployment sync-leave-balances/gone_payroll: removed." in removed.stdout, removed
     after = deploy(prefect_world)
-    assert "Deployment sync-from-payroll/gone_payroll: removed." in after, after
-    assert "Deployment sync-leave-balances/gone_payroll: removed." in after, after
+    assert "gone_payroll" not in after, after
     assert f"Deployment {SYNC}: unchanged." in after
     with pytest.raises(ObjectNotFound):
         read(prefect_world, "sync-from-payroll/gone_payroll")

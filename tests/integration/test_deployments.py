@@ -122,6 +122,35 @@ def test_a_worker_runs_sync_from_payroll_to_job_completed(synced):
     assert added is not None and int(added.group(1)) > 0, imported
 
 
+def test_a_deployment_run_is_named_and_tagged_for_its_database(synced):
+    assert synced.name.startswith("sync demo_payroll ")
+    assert "database:demo_payroll" in synced.tags
+
+
+def test_a_deployment_run_for_a_misspelled_database_fails_in_one_sentence(prefect_world, synced):
+    import sqlalchemy as sa
+
+    from ess.database import ess_engine
+    from ess.schema import employee, payroll_database, sync_job, web_api_log
+
+    def rows():
+        with ess_engine().connect() as conn:
+            return [
+                conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+                for t in (payroll_database, employee, sync_job, web_api_log)
+            ]
+
+    before = rows()
+    flow_run = run_to_the_end(prefect_world, SYNC, {"database": "demo-payroll"})
+    assert flow_run.state.is_failed()
+    # The world is shared: other modules' databases are registered too.
+    message = flow_run.state.message
+    assert message.startswith("Unknown payroll database 'demo-payroll': the registered ones are ")
+    assert "demo_payroll" in message and "\n" not in message
+    assert message.endswith(". Register it with ess-sync databases add.")
+    assert rows() == before
+
+
 def test_the_sync_leaves_its_summary_as_an_artifact(prefect_world, synced):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId

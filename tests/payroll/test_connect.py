@@ -6,7 +6,7 @@ from pydantic import SecretStr
 from blocks.payroll_database import PayrollDatabase, block_name_for
 from ess.store.registry import UnknownDatabase, get_database, register_database
 from jobs.context import JobContext, job_context
-from payroll.connect import ensure_registered, load_payroll
+from payroll.connect import load_payroll, unregistered
 
 
 def test_a_job_loads_a_block_once_and_every_step_shares_it(ess, payroll_sqlite, prefect_api):
@@ -31,21 +31,27 @@ def test_an_unregistered_database_names_the_registered_ones(ess, payroll_sqlite,
         load_payroll("nowhere")
 
 
-def test_a_block_made_in_the_prefect_ui_registers_itself(ess, payroll_sqlite, prefect_api):
+def test_an_unregistered_name_is_one_sentence_naming_the_registered_ones(
+    ess, payroll_sqlite, prefect_api
+):
+    assert unregistered("acme_payroll") is not None
+    register_database("acme_payroll", url=payroll_sqlite)
+    assert unregistered("acme_payroll") is None
+    assert unregistered("Acme Payroll; --") == (
+        "Unknown payroll database 'Acme Payroll; --': the registered ones are acme_payroll. "
+        "Register it with ess-sync databases add."
+    )
+
+
+def test_a_block_made_in_the_prefect_ui_registers_nothing(ess, payroll_sqlite, prefect_api):
     PayrollDatabase(
         database_name="ui_payroll",
         connection_kind="url",
         connection_string=SecretStr(payroll_sqlite),
     ).save(block_name_for("ui_payroll"), overwrite=True)
-    registered = ensure_registered("ui_payroll")
-    assert registered == get_database("ui_payroll")
-    assert registered.connection_kind == "url"
-    assert load_payroll("ui_payroll").database_name == "ui_payroll"
-
-
-def test_a_database_with_neither_registration_nor_block_says_how_to_add_it(ess, prefect_api):
-    with pytest.raises(UnknownDatabase, match="create a Payroll Database block named"):
-        ensure_registered("gone_payroll")
+    assert "none yet" in (unregistered("ui_payroll") or "")
+    with pytest.raises(UnknownDatabase):
+        get_database("ui_payroll")
 
 
 def test_a_sync_loads_its_payroll_block_once_for_all_its_steps(

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import BROKEN, PASSWORD, A, B, Page
+from tests.web.conftest import BROKEN, PASSWORD, SECRET, A, B, Page
 
 pytestmark = pytest.mark.browser
 
@@ -142,3 +142,54 @@ def test_a_failed_sync_stands_out_and_its_buttons_come_back(page: Any, served: P
 
     if os.environ.get("ESS_UI_SCREENSHOT") == "1":
         page.screenshot(path=os.path.join(REPO_DOCS, "settings-general.png"))
+
+
+def test_a_job_links_to_its_prefect_run_and_its_time_says_its_zone(page: Any, served: Page) -> None:
+    import re
+    import uuid
+
+    from playwright.sync_api import expect
+    from prefect.settings import PREFECT_API_URL
+
+    from ess.store.jobs import FAILED, finish_job, take_job
+    from jobs.kinds import SYNC_FROM_PAYROLL
+
+    run_id = str(uuid.uuid4())
+    job = take_job(SECRET, SYNC_FROM_PAYROLL.name, flow_run_id=run_id)
+    finish_job(job, FAILED, "Job Failed: stand-in.", level="error")
+    ui = str(PREFECT_API_URL.value()).rstrip("/").removesuffix("/api")
+    link = _row(page, SECRET).locator("a.run-link")
+    expect(link).to_have_attribute("href", f"{ui}/runs/flow-run/{run_id}", timeout=10_000)
+    expect(link).to_have_text("Prefect run")
+    # "… failed 2026-11-30 02:00:05 AEDT · …": the time names its zone.
+    expect(_row(page, SECRET).locator(".job")).to_have_text(
+        re.compile(r"failed \d{4}-\d\d-\d\d \d\d:\d\d:\d\d ([A-Z]{2,5}|[+-]\d{4}) ·")
+    )
+
+
+def test_at_390_px_wide_every_sync_button_is_reachable_without_scrolling_sideways(
+    browser: Any, served: Page
+) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    tab = context.new_page()
+    tab.goto(f"{served.url}/settings/general")
+    tab.fill("#password", PASSWORD)
+    tab.click("button[type=submit]")
+    tab.wait_for_url("**/settings/general")
+    buttons = tab.locator("button.sync")
+    expect(buttons.first).to_be_visible()
+    expect(tab.locator("#log-rows tr").first).to_be_visible(timeout=10_000)
+    assert buttons.count() >= 2 * len(served.payrolls)
+    for n in range(buttons.count()):
+        box = buttons.nth(n).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, (n, box)
+    # What sticks out, named, if anything does (the log scrolls inside its own box).
+    wide = tab.evaluate(
+        "[...document.querySelectorAll('body *')]"
+        ".filter(e => e.getBoundingClientRect().right > 390 && !e.closest('table.log'))"
+        ".map(e => `${e.tagName}.${e.className}#${e.id}`)"
+    )
+    assert tab.evaluate("document.scrollingElement.scrollWidth") <= 390, wide
+    context.close()

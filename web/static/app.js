@@ -101,6 +101,14 @@ function renderDatabases(databases) {
     const cell = row.querySelector(".job");
     cell.textContent = text;
     cell.className = `job ${cls}`;
+    if (db.run_url) {
+      // Built by the server from a run id it checked; still set as an attribute, never HTML.
+      const link = el("a", "run-link", "Prefect run");
+      link.href = db.run_url;
+      link.target = "_blank";
+      link.rel = "noopener";
+      cell.append(" · ", link);
+    }
     row.classList.toggle("busy", db.busy);
     const disabled = db.busy || state.clicked.has(db.name);
     for (const button of row.querySelectorAll("button.sync")) button.disabled = disabled;

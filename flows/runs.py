@@ -1,0 +1,64 @@
+"""What a sync's flow run carries in Prefect: its database in its name and its tags (so the
+UI's history can be filtered by database), and a one-sentence end for an unknown database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import httpx
+from prefect.client.orchestration import get_client
+from prefect.runtime import flow_run
+from prefect.states import Failed, State
+
+from ess.store.log import ERROR, WARNING
+from jobs.log import echo
+from payroll.connect import unregistered
+
+# Payroll officers date their runs in Sydney time, as the shipped schedules are: a 02:00
+# sync on a server kept in UTC still carries the date it ran for.
+RUN_DATE_ZONE = ZoneInfo("Australia/Sydney")
+
+
+def database_tag(database: str) -> str:
+    """The tag every flow run of this database carries, e.g. database:demo_payroll."""
+    return f"database:{database}"
+
+
+def run_name(prefix: str) -> Callable[[], str]:
+    """A flow_run_name: `sync demo_payroll 2026-11-30`, the date the run started in Sydney."""
+
+    def name() -> str:
+        database = flow_run.get_parameters().get("database", "?")
+        return f"{prefix} {database} {datetime.now(RUN_DATE_ZONE):%Y-%m-%d}"
+
+    return name
+
+
+def refuse_unregistered(database: str) -> State[Any] | None:
+    """Failed, in one sentence, when the database is not registered; None when it is.
+
+    Nothing is written to ESS: no log row, no job, no registration (the name may be a typo).
+    """
+    problem = unregistered(database)
+    if problem is None:
+        return None
+    echo(problem, ERROR)
+    return Failed(message=problem)
+
+
+def tag_with_database(database: str) -> None:
+    """Add the database's tag to this flow run (a deployment's runs are created without it)."""
+    run_id = flow_run.get_id()
+    if run_id is None:
+        return
+    tags = sorted({*flow_run.get_tags(), database_tag(database)})
+    try:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(UUID(run_id), tags=tags)
+    except httpx.HTTPError as exc:
+        # A tag only helps people filter the history: it never stops a sync.
+        echo(f"The flow run could not be tagged {database_tag(database)} ({exc}).", WARNING)
