@@ -59,6 +59,10 @@ def database_rows() -> list[dict[str, Any]]:
                 "connection": known.connection_display,
                 "last_sync_from_payroll": when(status.last_sync_from_payroll),
                 "last_leave_balance_sync": when(status.last_leave_balance_sync),
+                # In its schedule's own timezone, which the text names (`ess-sync schedule`).
+                "next_run": status.next_scheduled_run.strftime("%Y-%m-%d %H:%M %Z")
+                if status.next_scheduled_run
+                else None,
                 "last_job": None
                 if status.last_job_id is None
                 else {

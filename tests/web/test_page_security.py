@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.web.conftest import PASSWORD, SECRET, Page
+from tests.web.conftest import PASSWORD, SECRET, A, B, Page
 from web.launcher import deployment_names
 from web.settings import UiNotConfigured, UiSettings
 
@@ -164,3 +164,20 @@ def test_jobs_start_through_the_deployments_named_in_prefect_yaml(tmp_path: Path
     }
     assert UiSettings(runner="local").uses_prefect() is False
     assert UiSettings(runner="prefect").uses_prefect() is True
+
+
+def test_the_page_shows_each_database_s_next_scheduled_run(
+    served: Page, client: httpx.Client
+) -> None:
+    from ess.store.schedules import remove_schedule, save_schedule
+
+    served.login(client)
+    save_schedule(A, "sync-from-payroll", "0 2 * * *", "Australia/Sydney")
+    try:
+        rows = {r["name"]: r for r in client.get(f"{served.url}/api/status").json()["databases"]}
+        assert rows[A]["next_run"].endswith((" 02:00 AEDT", " 02:00 AEST"))
+        assert rows[B]["next_run"] is None
+        page = client.get(f"{served.url}/settings/general").text
+        assert f"Next: {rows[A]['next_run']}" in page
+    finally:
+        remove_schedule(A, "sync-from-payroll")

@@ -95,7 +95,9 @@ function renderDatabases(databases) {
       row = newRow(db);
       body.append(row);
     }
-    row.querySelector(".last-sync").textContent = db.last_sync_from_payroll || "Never";
+    const lastSync = row.querySelector(".last-sync");
+    lastSync.textContent = db.last_sync_from_payroll || "Never";
+    if (db.next_run) lastSync.append(el("div", "muted next-run", `Next: ${db.next_run}`));
     row.querySelector(".last-leave").textContent = db.last_leave_balance_sync || "Never";
     const [text, cls] = jobText(db);
     const cell = row.querySelector(".job");
