@@ -12,7 +12,7 @@ from functools import cache
 from itertools import accumulate
 from typing import Any
 
-from core.employees import PAYROLL_COLUMNS
+from core.employees import PAYROLL_COLUMNS, WIDTHS
 from generator import personal_data as people
 from generator import reference_data as ref
 from generator.identifiers import BankAccountSequence, TfnSequence, nine_digit_substrings
@@ -27,18 +27,22 @@ EMPLOYEE_COLUMNS = PAYROLL_COLUMNS
 LEAVE_BALANCE_COLUMNS = ("employee_id", "leave_type_code", "balance", "accrued_to")
 EMPLOYEE_CHANGED_COLUMNS = ("change_id", "employee_id", "changed_at")
 
-# Code columns of `employee` with their declared width: a quirky copy must still fit.
+# Code columns of `employee` with their declared width (ESS's, which equal payroll's):
+# a quirky copy must still fit.
 _CODE_WIDTHS = {
-    "gender_code": 1,
-    "state_code": 3,
-    "country_code": 3,
-    "employment_type_code": 1,
-    "classification_code": 20,
-    "cost_account_code": 20,
-    "location_code": 10,
-    "pay_point_code": 10,
-    "pay_frequency_code": 1,
-    "fund_code": 10,
+    column: WIDTHS[column]
+    for column in (
+        "gender_code",
+        "state_code",
+        "country_code",
+        "employment_type_code",
+        "classification_code",
+        "cost_account_code",
+        "location_code",
+        "pay_point_code",
+        "pay_frequency_code",
+        "fund_code",
+    )
 }
 _CODE_POSITIONS = tuple((EMPLOYEE_COLUMNS.index(c), w) for c, w in _CODE_WIDTHS.items())
 _FTE_HOURS = 52 * 38  # award full-time hours a year: hourly rate = salary / 1976
