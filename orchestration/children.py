@@ -4,6 +4,7 @@ a worker runs each flow in a process of its own)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -104,20 +105,27 @@ def wait_until_answers(
 
 def stop_child(child: subprocess.Popen[bytes], seconds: float = STOP_SECONDS) -> None:
     """SIGTERM the child's session, wait up to SECONDS, then SIGKILL what is left of it."""
+    stop_children([child], seconds)
+
+
+def stop_children(
+    children: Sequence[subprocess.Popen[bytes]], seconds: float = STOP_SECONDS
+) -> None:
+    """SIGTERM every child's session at once, wait up to SECONDS in all, SIGKILL the rest."""
     # The session (process group) id is the child's pid: start_child made it a leader.
-    _signal_group(child.pid, signal.SIGTERM)
-    try:
-        child.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        pass
-    # Its own children may outlive it (a flow run under a worker): the group goes too.
-    _signal_group(child.pid, signal.SIGKILL)
-    if child.poll() is None:
-        child.wait(timeout=seconds)
+    for child in children:
+        _signal_group(child.pid, signal.SIGTERM)
+    deadline = time.monotonic() + seconds
+    for child in children:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
+    # Their own children may outlive them (a flow run under a worker): the groups go too.
+    for child in children:
+        _signal_group(child.pid, signal.SIGKILL)
+        if child.poll() is None:
+            child.wait(timeout=seconds)
 
 
 def _signal_group(pgid: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -26,6 +26,7 @@ from orchestration.children import (
     prefect_command,
     start_child,
     stop_child,
+    stop_children,
     tail,
     wait_until_answers,
 )
@@ -81,9 +82,8 @@ class _Children:
         return None
 
     def stop_all(self) -> None:
-        # The page and the worker first: they talk to the server.
-        for name in reversed(list(self.running)):
-            stop_child(self.running[name])
+        # All at once: one person waits for the slowest, not for the sum.
+        stop_children(list(self.running.values()))
 
 
 def serve(options: ServeOptions, say: Callable[[str], None] = print) -> int:
@@ -142,8 +142,8 @@ def _start_server(options: ServeOptions, children: _Children) -> None:
     env.setdefault(
         "PREFECT_SERVER_DATABASE_CONNECTION_URL", f"sqlite+aiosqlite:///{home / 'prefect.db'}"
     )
-    command = [*prefect_command(), "server", "start", "--host", "127.0.0.1"]
-    children.start("Prefect server", [*command, "--port", str(options.port)], env, home / "server.log")
+    command = [*prefect_command(), "server", "start", "--host", "127.0.0.1", "--port"]
+    children.start("Prefect server", [*command, str(options.port)], env, home / "server.log")
     failed = wait_until_answers(
         children.running["Prefect server"],
         f"{options.api_url}/health",
