@@ -48,18 +48,26 @@ def prefect_command() -> list[str]:
 
 
 def start_child(
-    command: Sequence[str], env: Mapping[str, str], log: Path | None = None
+    command: Sequence[str],
+    env: Mapping[str, str],
+    log: Path | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start COMMAND in a session of its own; its output goes to LOG (appended) or ours."""
     if log is None:
         return subprocess.Popen(
-            list(command), env=dict(env), stdin=subprocess.DEVNULL, start_new_session=True
+            list(command),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as output:
         return subprocess.Popen(
             list(command),
             env=dict(env),
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,

@@ -36,6 +36,11 @@ from orchestration.server import local_server_file, local_server_url
 SERVER_STARTUP_SECONDS = 180
 UI_STARTUP_SECONDS = 60
 STEP_SECONDS = 300
+REPO = Path(__file__).resolve().parent.parent
+PREFECT_YAML = REPO / "deployments" / "prefect.yaml"
+ESS_SYNC = [sys.executable, "-m", "cli.main"]
+SETUP, DEPLOY = "`ess-sync prefect setup`", "`ess-sync prefect deploy`"
+RETENTION = "`prefect deploy` of deployments/prefect.yaml"
 WORK_POOL = "ess-sync"  # orchestration/setup.py's; importing it would import Prefect here
 
 
@@ -121,12 +126,16 @@ def serve(options: ServeOptions, say: Callable[[str], None] = print) -> int:
 def _phases(options: ServeOptions, env: Mapping[str, str]) -> list[Callable[[_Children], None]]:
     # In order; serve checks for Ctrl-C between them.
     record = local_server_file()
-    worker = [*prefect_command(), "worker", "start", "--pool", WORK_POOL, "--type", "process"]
+    prefect = prefect_command()
+    worker = [*prefect, "worker", "start", "--pool", WORK_POOL, "--type", "process"]
+    # The retention deployment is prefect.yaml's (the syncs are `ess-sync prefect deploy`'s).
+    retention = [*prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_YAML)]
     phases: list[Callable[[_Children], None]] = [
         lambda children: _start_server(options, children),
         lambda children: _write_record(record, options.api_url),
-        lambda children: _run_step(["prefect", "setup"], env, children.stop),
-        lambda children: _run_step(["prefect", "deploy"], env, children.stop),
+        lambda children: _run_step(SETUP, [*ESS_SYNC, "prefect", "setup"], env, children.stop),
+        lambda children: _run_step(DEPLOY, [*ESS_SYNC, "prefect", "deploy"], env, children.stop),
+        lambda children: _run_step(RETENTION, retention, env, children.stop),
         lambda children: children.start("worker", worker, env, options.prefect_home / "worker.log"),
     ]
     if options.ui:
@@ -137,7 +146,7 @@ def _phases(options: ServeOptions, env: Mapping[str, str]) -> list[Callable[[_Ch
 def _start_server(options: ServeOptions, children: _Children) -> None:
     home = options.prefect_home
     home.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **PREFECT_DEFAULTS, "PREFECT_HOME": str(home)}
+    env = {**PREFECT_DEFAULTS, **os.environ, "PREFECT_HOME": str(home)}
     env.pop("PREFECT_API_URL", None)
     env.setdefault(
         "PREFECT_SERVER_DATABASE_CONNECTION_URL", f"sqlite+aiosqlite:///{home / 'prefect.db'}"
@@ -171,17 +180,17 @@ def _start_ui(options: ServeOptions, env: Mapping[str, str], children: _Children
 def _client_env(options: ServeOptions) -> dict[str, str]:
     # Every child talks to the served server, whatever the environment named before.
     return {
-        **os.environ,
         **PREFECT_DEFAULTS,
+        **os.environ,
         "PREFECT_API_URL": options.api_url,
         "PREFECT_HOME": str(options.prefect_home),
     }
 
 
-def _run_step(step: list[str], env: Mapping[str, str], stop: threading.Event) -> None:
+def _run_step(name: str, command: list[str], env: Mapping[str, str], stop: threading.Event) -> None:
     # Its output is the person's to read: what was registered, created, deployed.
-    name = f"`ess-sync {' '.join(step)}`"
-    child = start_child([sys.executable, "-m", "cli.main", *step], env)
+    # From the repo root: prefect.yaml's entrypoints are relative to it.
+    child = start_child(command, env, cwd=REPO)
     deadline = time.monotonic() + STEP_SECONDS
     while child.poll() is None:
         if stop.is_set() or time.monotonic() > deadline:

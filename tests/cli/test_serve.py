@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -49,6 +50,11 @@ def _ess_sync(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
         timeout=180,
         check=False,
     )
+
+
+def _words(text: str) -> str:
+    # Rich wraps lines at the terminal's width.
+    return " ".join(text.split())
 
 
 def _api(api_url: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -113,6 +119,7 @@ def test_serve_runs_the_system_other_commands_use_it_and_ctrl_c_leaves_nothing(t
         assert json.loads(record.read_text()) == {"api_url": api_url, "pid": serve.pid}
         assert stat.S_IMODE(record.stat().st_mode) == 0o600
 
+        assert _api(api_url, "/deployments/name/web-api-log-retention/process-worker")
         added = _ess_sync(env, "databases", "add", "tiny_payroll", "--url", f"sqlite:///{payroll}")
         assert added.returncode == 0, added.stdout + added.stderr
         assert "Deployment sync-from-payroll/tiny_payroll: created." in added.stdout
@@ -165,3 +172,37 @@ def test_commands_use_a_running_serve_only_when_nothing_else_is_set(tmp_path, mo
     monkeypatch.delenv("PREFECT_API_URL")
     use_local_server()
     assert "PREFECT_API_URL" not in os.environ
+
+
+def test_serve_refuses_a_busy_port_or_a_second_serve_before_starting_anything(tmp_path):
+    env = _env(tmp_path)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        refused = _ess_sync(env, "serve", "--port", str(port), "--ui-port", str(free_port()))
+    assert refused.returncode == 1
+    assert f"Port {port} is in use: choose another with --port." in _words(refused.stderr)
+
+    record = tmp_path / "data" / LOCAL_SERVER_FILE
+    record.parent.mkdir(exist_ok=True)
+    record.write_text(json.dumps({"api_url": "http://127.0.0.1:4999/api", "pid": os.getpid()}))
+    second = _ess_sync(env, "serve", "--port", str(free_port()), "--ui-port", str(free_port()))
+    assert second.returncode == 1
+    assert "already running on this machine (http://127.0.0.1:4999/api)" in _words(second.stderr)
+    assert record.exists()
+    assert not (tmp_path / "data" / "prefect").exists()
+
+
+def test_serve_without_a_page_password_says_how_to_get_one_and_invents_none(tmp_path):
+    env = _env(tmp_path)
+    del env["ESS_UI_PASSWORD"]
+    with socket.socket() as busy:  # stops serve right after the sentence, before a server
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        result = _ess_sync(env, "serve", "--port", str(busy.getsockname()[1]))
+    assert result.returncode == 1
+    assert "The Settings > General page is not started: set ESS_UI_PASSWORD" in _words(
+        result.stdout
+    )
+    assert "password:" not in result.stdout.lower()
