@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from orchestration.children import (
+    free_port,
+    prefect_command,
+    start_child,
+    stop_child,
+    tail,
+    wait_until_answers,
+)
+
+__all__ = ["free_port", "prefect_env", "prefect_server"]
+
 STARTUP_SECONDS = 180
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def prefect_env(
@@ -40,19 +35,6 @@ def prefect_env(
     if auth_string is not None:
         env["PREFECT_API_AUTH_STRING"] = auth_string
     return env
-
-
-def _prefect_command() -> list[str]:
-    beside = Path(sys.executable).with_name("prefect")
-    found = str(beside) if beside.exists() else shutil.which("prefect")
-    if found is None:
-        raise RuntimeError("the `prefect` command is not installed beside this Python")
-    return [found]
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
-    return "\n".join(text.splitlines()[-lines:])
 
 
 @contextmanager
@@ -75,40 +57,12 @@ def prefect_server(
         env["PREFECT_SERVER_API_AUTH_STRING"] = auth_string
     if database_url is not None:
         env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
-    command = [*_prefect_command(), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    with open(log, "ab") as output:
-        server = subprocess.Popen(
-            command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    command = [*prefect_command(), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    server = start_child(command, env, log)
     try:
-        _wait_healthy(server, api_url, log)
+        failed = wait_until_answers(server, f"{api_url}/health", STARTUP_SECONDS)
+        if failed is not None:
+            raise RuntimeError(f"prefect server start {failed}:\n{tail(log)}")
         yield api_url
     finally:
-        _stop(server)
-
-
-def _wait_healthy(server: subprocess.Popen[bytes], api_url: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"prefect server start exited {server.returncode}:\n{_tail(log)}")
-        try:
-            with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"the Prefect server was not up after {STARTUP_SECONDS} s:\n{_tail(log)}")
-
-
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    if server.poll() is not None:
-        return
-    server.terminate()
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        # Its own session, started above: only the server and what it started.
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=20)
+        stop_child(server, seconds=20)

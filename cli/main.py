@@ -14,12 +14,15 @@ from cli.databases import databases_app
 from cli.employees import rejects, show_app
 from cli.prefect_setup import prefect_app
 from cli.schedule import schedule
+from cli.serve import serve
 from cli.support import support_bundle
 from cli.ui import ui
 from jobs.prefect_defaults import apply_prefect_defaults
+from orchestration.server import use_local_server
 
 # Before any command imports Prefect (nothing above does: tests/cli/test_cli.py checks).
 apply_prefect_defaults()
+use_local_server()
 
 app = typer.Typer(
     help="ESS Payroll Sync: bring payroll databases' changes into Employee Self Service.",
@@ -34,6 +37,7 @@ app.add_typer(prefect_app, name="prefect")
 app.command()(rejects)
 app.command("support-bundle")(support_bundle)
 app.command()(schedule)
+app.command()(serve)
 app.command()(ui)
 console = Console()
 errors = Console(stderr=True)

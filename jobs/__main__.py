@@ -12,9 +12,11 @@ import sys
 from jobs.kinds import kind_named
 from jobs.prefect_defaults import apply_prefect_defaults
 from jobs.start import Outcome, preview_job, start_job
+from orchestration.server import use_local_server
 
 # Before the job's flow imports Prefect (the imports above do not).
 apply_prefect_defaults()
+use_local_server()
 
 OUTCOME_MARK = "ESS-OUTCOME "
 

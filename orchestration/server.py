@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import json
 import os
 import re
 import socket
@@ -26,6 +27,8 @@ _MENTIONS_API = re.compile(r"(?i)api_url|\bapi\b")
 # shown end to end without a second network interface (docs/prefect-server.md).
 TREAT_AS_REMOTE = "ESS_PREFECT_TREAT_AS_REMOTE"
 PROBE_SECONDS = 10
+# Written by `ess-sync serve` in ESS_DATA_DIR while it runs (orchestration/serve.py).
+LOCAL_SERVER_FILE = "prefect-server.json"
 
 
 class NoPrefectServer(RuntimeError):
@@ -56,6 +59,37 @@ def configured_api_url() -> str | None:
     return get_current_settings().api.url or None
 
 
+def local_server_file() -> Path:
+    """Where `ess-sync serve` records its Prefect server while it runs."""
+    from ess.settings import settings
+
+    return settings().data_dir / LOCAL_SERVER_FILE
+
+
+def local_server_url() -> str | None:
+    """The API URL of this machine's `ess-sync serve`, if one is running; else None."""
+    try:
+        record = json.loads(local_server_file().read_text(encoding="utf-8"))
+        api_url, pid = str(record["api_url"]), int(record["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return api_url if _alive(pid) else None
+
+
+def use_local_server() -> None:
+    """Point Prefect at this machine's `ess-sync serve`, unless PREFECT_API_URL says otherwise.
+
+    Call before Prefect is imported: Prefect reads its settings from the environment once.
+    With no serve running nothing changes (a command that needs Prefect starts a temporary
+    server, as before).
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    url = local_server_url()
+    if url is not None:
+        os.environ["PREFECT_API_URL"] = url
+
+
 def required_api_url() -> str:
     """The configured Prefect server's API URL; NoPrefectServer when there is none."""
     url = configured_api_url()
@@ -63,7 +97,8 @@ def required_api_url() -> str:
         raise NoPrefectServer(
             "No Prefect server is configured: PREFECT_API_URL is not set, and a temporary "
             "Prefect server keeps no work pools or automations. Start one with "
-            "`prefect server start` and `export PREFECT_API_URL=http://127.0.0.1:4200/api`."
+            "`ess-sync serve` (or `prefect server start` and "
+            "`export PREFECT_API_URL=http://127.0.0.1:4200/api`)."
         )
     return url
 
@@ -140,6 +175,22 @@ def check_exposure(api_url: str, treat_as_remote: bool | None = None) -> Exposur
     if parts.scheme == "http":
         return Exposure.AUTHENTICATED_PLAIN_HTTP
     return Exposure.AUTHENTICATED
+
+
+def _alive(pid: int) -> bool:
+    # A file left by a serve that was SIGKILLed names a dead pid: ignore it. Pid 0 or
+    # below would signal a whole process group.
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (OSError, OverflowError):
+        return False
+    return True
 
 
 def _loopback_address(text: str) -> bool | None:
