@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,9 @@ SUITES = ("postgres", "odbc", "redis")
 
 # No telemetry from the test servers: this machine reaches no host but package registries.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# A data folder of the test run's own, set before anything imports the CLI: a developer's
+# `ess-sync serve` (found through ~/.ess-sync/prefect-server.json) must never see test runs.
+os.environ["ESS_DATA_DIR"] = tempfile.mkdtemp(prefix="ess-tests-")
 
 # Prefect binds its console handler to the stderr of the moment it sets up logging: do it
 # now, not inside a CliRunner invocation whose stderr is closed when the command returns.
