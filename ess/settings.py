@@ -44,7 +44,8 @@ class Settings(BaseSettings):
         """The ESS database URL, defaulting to a SQLite file in the data directory."""
         if self.database_url is not None:
             return self.database_url.get_secret_value()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # ESS's data (names, addresses, salaries) lives here: its owner's only.
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         return f"sqlite:///{self.data_dir / 'ess.db'}"
 
 

@@ -145,7 +145,9 @@ def _phases(options: ServeOptions, env: Mapping[str, str]) -> list[Callable[[_Ch
 
 def _start_server(options: ServeOptions, children: _Children) -> None:
     home = options.prefect_home
-    home.mkdir(parents=True, exist_ok=True)
+    # The server's database holds every Payroll Database block: its owner's only.
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    home.chmod(0o700)
     env = {**PREFECT_DEFAULTS, **os.environ, "PREFECT_HOME": str(home)}
     env.pop("PREFECT_API_URL", None)
     env.setdefault(

@@ -118,6 +118,8 @@ def test_serve_runs_the_system_other_commands_use_it_and_ctrl_c_leaves_nothing(t
         record = data_dir / LOCAL_SERVER_FILE
         assert json.loads(record.read_text()) == {"api_url": api_url, "pid": serve.pid}
         assert stat.S_IMODE(record.stat().st_mode) == 0o600
+        # The Prefect server's database holds every payroll block: its folder is private.
+        assert stat.S_IMODE((data_dir / "prefect").stat().st_mode) == 0o700
 
         assert _api(api_url, "/deployments/name/web-api-log-retention/process-worker")
         added = _ess_sync(env, "databases", "add", "tiny_payroll", "--url", f"sqlite:///{payroll}")
