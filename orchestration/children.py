@@ -54,25 +54,23 @@ def start_child(
     cwd: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start COMMAND in a session of its own; its output goes to LOG (appended) or ours."""
-    if log is None:
-        return subprocess.Popen(
-            list(command),
-            env=dict(env),
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as output:
+    output = None
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        output = open(log, "ab")  # noqa: SIM115 - the child keeps its own copy once started
+    try:
         return subprocess.Popen(
             list(command),
             env=dict(env),
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=output,
-            stderr=subprocess.STDOUT,
+            stderr=None if output is None else subprocess.STDOUT,
             start_new_session=True,
         )
+    finally:
+        if output is not None:
+            output.close()
 
 
 def tail(path: Path, lines: int = 30) -> str:
