@@ -154,29 +154,44 @@ def _start_server(options: ServeOptions, children: _Children) -> None:
         "PREFECT_SERVER_DATABASE_CONNECTION_URL", f"sqlite+aiosqlite:///{home / 'prefect.db'}"
     )
     command = [*prefect_command(), "server", "start", "--host", "127.0.0.1", "--port"]
-    children.start("Prefect server", [*command, str(options.port)], env, home / "server.log")
-    failed = wait_until_answers(
-        children.running["Prefect server"],
+    _start_answering(
+        children,
+        "Prefect server",
+        [*command, str(options.port)],
+        env,
+        home / "server.log",
         f"{options.api_url}/health",
         SERVER_STARTUP_SECONDS,
-        children.stop.is_set,
     )
-    if failed is not None and failed != "stopped":
-        raise ServeFailed(f"The Prefect server {failed}:\n{tail(home / 'server.log')}")
 
 
 def _start_ui(options: ServeOptions, env: Mapping[str, str], children: _Children) -> None:
-    log = options.prefect_home / "ui.log"
     command = [sys.executable, "-m", "cli.main", "ui", "--port", str(options.ui_port)]
-    children.start("Settings > General page", command, env, log)
-    failed = wait_until_answers(
-        children.running["Settings > General page"],
+    _start_answering(
+        children,
+        "Settings > General page",
+        command,
+        env,
+        options.prefect_home / "ui.log",
         f"http://127.0.0.1:{options.ui_port}/",
         UI_STARTUP_SECONDS,
-        children.stop.is_set,
     )
+
+
+def _start_answering(
+    children: _Children,
+    name: str,
+    command: list[str],
+    env: Mapping[str, str],
+    log: Path,
+    url: str,
+    seconds: float,
+) -> None:
+    """Start a long-running child and wait until URL answers; ServeFailed if it never does."""
+    children.start(name, command, env, log)
+    failed = wait_until_answers(children.running[name], url, seconds, children.stop.is_set)
     if failed is not None and failed != "stopped":
-        raise ServeFailed(f"The Settings > General page {failed}:\n{tail(log)}")
+        raise ServeFailed(f"The {name} {failed}:\n{tail(log)}")
 
 
 def _client_env(options: ServeOptions) -> dict[str, str]:
