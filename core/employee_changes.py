@@ -229,6 +229,17 @@ class EmployeesResult:
     watermark: datetime | None = None
     processed_ids: frozenset[int] = frozenset()
     """Payroll ids read by a sync of changes (a full sync reads everyone and keeps none)."""
+    full_read_reason: str | None = None
+    """Why a sync of changes read everyone instead (its feed lost changes), for the log."""
+
+
+def feed_reaches(since: datetime, oldest: datetime | None) -> bool:
+    """Whether payroll's change feed still holds every change since `since`.
+
+    Only a change kept from `since` or before proves nothing after it was dropped: a feed
+    that starts later (truncated by an upgrade, pruned, or empty) may have lost some.
+    """
+    return oldest is not None and oldest <= since
 
 
 def payroll_time(value: Any) -> datetime | None:

@@ -49,6 +49,28 @@ def duplicate_keys(name: str, keys: list[tuple[object, ...]]) -> str:
     )
 
 
+def feed_gap(watermark: datetime, oldest: datetime | None) -> str:
+    """The row of a sync whose change feed lost changes since the last sync: it reads everyone."""
+    kept = _payroll_clock(oldest) if oldest is not None else "none"
+    return (
+        f"Change feed does not reach back to {_payroll_clock(watermark)} "
+        f"(oldest change kept: {kept}); reading every employee."
+    )
+
+
+def no_watermark(database: str) -> str:
+    """The row of a sync that finds employees in ESS but no record of the feed read."""
+    return (
+        f"ESS holds employees of {database} but no record of how far payroll's change feed "
+        "was read (an ESS restored from a backup?); reading every employee."
+    )
+
+
+def _payroll_clock(moment: datetime) -> str:
+    # Payroll's own clock, as payroll stamps its feed: no timezone to claim.
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
 def job_not_started(database: str, started_at: datetime, run_id: str) -> str:
     """The row and answer for a request while another job holds the database."""
     return (

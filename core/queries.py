@@ -57,6 +57,9 @@ def select_changed_since(paramstyle: str) -> str:
 SELECT_FEED_END = "SELECT MAX(changed_at) FROM employee_changed"
 """Where payroll's change feed ends now (payroll's clock)."""
 
+SELECT_FEED_START = "SELECT MIN(changed_at) FROM employee_changed"
+"""The oldest change payroll still keeps in its feed (payroll's clock)."""
+
 SELECT_DUPLICATE_CODES = (
     "SELECT employee_id, employee_code FROM employee WHERE UPPER(RTRIM(employee_code)) IN ("
     "SELECT UPPER(RTRIM(employee_code)) FROM employee "

@@ -89,6 +89,8 @@ def _import_steps(job: JobSteps, database: str, full: bool) -> None:
 
     with job.step(IMPORTING_EMPLOYEES):
         result = import_employees.with_options(**options)(database, job.id, full, job.preview)
+        if result.full_read_reason:
+            job.say(result.full_read_reason, WARNING)
         # One row per distinct problem: two employees sharing a code make one row naming both.
         issues = {i.message(): i.rejected for i in result.issues}
         for message, rejected in list(issues.items())[: messages.ISSUES_SHOWN]:

@@ -13,9 +13,11 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Connection
 
+from core import messages
 from core.employee_changes import (
     EmployeesResult,
     ManagerScope,
+    feed_reaches,
     payroll_time,
     plan_chunk,
 )
@@ -24,6 +26,7 @@ from core.employees import PAYROLL_COLUMNS, EmployeeCounts, Issue, duplicate_cod
 from core.queries import (
     SELECT_DUPLICATE_CODES,
     SELECT_FEED_END,
+    SELECT_FEED_START,
     select_all,
     select_changed_since,
     select_duplicates_of_changed,
@@ -92,10 +95,10 @@ def _import(
     reader: PayrollReader, conn: Connection, database: str, job_id: int | None, full: bool
 ) -> EmployeesResult:
     """Read payroll a chunk at a time, plan each chunk against ESS, write the plan."""
-    source = _what_to_read(reader, store.watermark(conn, database), full)
-    lookups = store.lookup_codes(conn, database)
     # A first import finds ESS empty: nothing to compare, every row is an insert.
     ess_empty = not store.has_employees(conn, database)
+    source = _what_to_read(reader, store.watermark(conn, database), full, ess_empty, database)
+    lookups = store.lookup_codes(conn, database)
     duplicates = cache(lambda: _duplicate_codes(reader, source.feed_since))
     counts, scope = EmployeeCounts(), ManagerScope(source.everyone)
     issues: list[Issue] = []
@@ -138,6 +141,7 @@ def _import(
         read,
         source.watermark,
         read_ids or frozenset(),
+        source.full_read_reason,
     )
 
 
@@ -152,18 +156,36 @@ class _Reading:
     watermark: datetime | None
     """Where the feed will have been read to once the step commits."""
     chunks: _Chunks
+    full_read_reason: str | None = None
+    """Why a sync of changes reads everyone: the feed cannot say what changed."""
 
 
-def _what_to_read(reader: PayrollReader, watermark: datetime | None, full: bool) -> _Reading:
-    """Everyone on a first or full sync, else the feed since the watermark (less an overlap)."""
-    if full or watermark is None:
-        chunks = _all_employees(reader)
-        return _Reading(True, None, frozenset(), _feed_end(reader) or watermark, chunks)
-    since = watermark - FEED_OVERLAP
-    changed_ids, feed_end = _changed_since(reader, since)
-    chunks = _employees_by_id(reader, sorted(changed_ids))
-    end = max(feed_end, watermark) if feed_end else watermark
-    return _Reading(False, since, frozenset(changed_ids), end, chunks)
+def _what_to_read(
+    reader: PayrollReader,
+    watermark: datetime | None,
+    full: bool,
+    ess_empty: bool,
+    database: str,
+) -> _Reading:
+    """Everyone on a first or full sync, else the feed since the watermark (less an overlap).
+
+    A sync of changes reads everyone too when the feed no longer reaches back to the
+    watermark (it lost changes), or when ESS holds employees but no watermark.
+    """
+    reason = None
+    if watermark is not None and not full:
+        since = watermark - FEED_OVERLAP
+        oldest = _feed_start(reader)
+        if feed_reaches(since, oldest):
+            changed_ids, feed_end = _changed_since(reader, since)
+            chunks = _employees_by_id(reader, sorted(changed_ids))
+            end = max(feed_end, watermark) if feed_end else watermark
+            return _Reading(False, since, frozenset(changed_ids), end, chunks)
+        reason = messages.feed_gap(watermark, oldest)
+    elif watermark is None and not full and not ess_empty:
+        reason = messages.no_watermark(database)
+    chunks = _all_employees(reader)
+    return _Reading(True, None, frozenset(), _feed_end(reader) or watermark, chunks, reason)
 
 
 def _gone(
@@ -177,6 +199,11 @@ def _gone(
     # In the feed, but no longer in payroll.
     missing = sorted(source.changed_ids - processed)
     return store.in_payroll_by_payroll_id(conn, database, missing)
+
+
+def _feed_start(reader: PayrollReader) -> datetime | None:
+    [(start,)] = reader.all(SELECT_FEED_START)
+    return payroll_time(start)
 
 
 def _feed_end(reader: PayrollReader) -> datetime | None:

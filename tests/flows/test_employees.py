@@ -99,6 +99,69 @@ def test_a_change_missed_by_the_feed_is_repaired_by_a_full_sync(acme):
     assert "1 updated" in _employees_row()
 
 
+def _log_messages(database="acme_payroll"):
+    return [r.message for r in read_log(database, limit=500)]
+
+
+def test_a_feed_truncated_past_the_watermark_makes_the_next_sync_read_everyone(acme):
+    _sync()
+    mark = get_database("acme_payroll").employee_watermark
+    # Drift the feed never saw, then a payroll upgrade that keeps only changes after the
+    # watermark: the dropped rows could have named anyone.
+    execute(acme, "UPDATE employee SET surname = 'Unfed' WHERE employee_id = 5")
+    kept = (mark + timedelta(minutes=5)).replace(tzinfo=None)
+    execute(acme, "DELETE FROM employee_changed")
+    _feed(acme, 9, kept.isoformat(sep=" "), 990001)
+    result = _sync()
+    gap = (
+        f"Change feed does not reach back to {mark:%Y-%m-%d %H:%M:%S} "
+        f"(oldest change kept: {kept:%Y-%m-%d %H:%M:%S}); reading every employee."
+    )
+    assert gap in _log_messages()
+    assert _log_messages().index(gap) > _log_messages().index("Importing employees.")
+    assert _ess_employees()["E000005"]["surname"] == "Unfed"
+    counts = result.step("employees")
+    assert counts.count("updated") == 1 and counts.count("unchanged") == 59
+    # The full read moved the watermark to the feed's end: the next sync reads changes.
+    assert get_database("acme_payroll").employee_watermark == kept.replace(tzinfo=UTC)
+
+
+def test_an_emptied_feed_also_reads_everyone_and_says_none_is_kept(acme):
+    _sync()
+    execute(acme, "DELETE FROM employee_changed")
+    execute(acme, "UPDATE employee SET surname = 'Unfed' WHERE employee_id = 7")
+    _sync()
+    assert any("(oldest change kept: none); reading every employee." in m for m in _log_messages())
+    assert _ess_employees()["E000007"]["surname"] == "Unfed"
+
+
+def test_a_feed_reaching_back_past_the_overlap_is_read_as_changes(acme):
+    _sync()
+    execute(acme, "UPDATE employee SET surname = 'Unfed' WHERE employee_id = 5")
+    _sync()
+    assert not any("reading every employee" in m for m in _log_messages())
+    assert _ess_employees()["E000005"]["surname"] != "Unfed"
+
+
+def test_employees_without_a_watermark_are_all_read_and_the_log_says_why(acme):
+    _sync()
+    execute(acme, "UPDATE employee SET surname = 'Unfed' WHERE employee_id = 5")
+    # ESS restored from a backup taken before watermarks were kept.
+    with ess_engine().begin() as conn:
+        conn.execute(
+            payroll_database.update()
+            .where(payroll_database.c.name == "acme_payroll")
+            .values(employee_watermark=None)
+        )
+    _sync()
+    assert (
+        "ESS holds employees of acme_payroll but no record of how far payroll's change feed "
+        "was read (an ESS restored from a backup?); reading every employee."
+    ) in _log_messages()
+    assert _ess_employees()["E000005"]["surname"] == "Unfed"
+    assert get_database("acme_payroll").employee_watermark is not None
+
+
 def test_payroll_updates_only_the_fields_it_owns(acme):
     _sync()
     with ess_engine().begin() as conn:
