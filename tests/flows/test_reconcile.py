@@ -95,14 +95,21 @@ def test_reconcile_reports_exactly_the_drift_and_repair_fixes_the_employees(acme
 
     code, report = _reconcile()
     assert code == 1
-    found = {(d["table"], d["code"], d["field"], d["payroll_value"], d["ess_value"])
-             for d in report["shown"]}
+    found = {
+        (d["table"], d["code"], d["field"], d["payroll_value"], d["ess_value"])
+        for d in report["shown"]
+    }
     assert found == {
         ("employee", x, "surname", "Drifted", x_surname.strip()),
         ("employee", y, "(only in payroll)", "present", ""),
         ("country", country, "description", description, "Edited by hand"),
-        ("leave_balance", f"{z}/{leave_type.strip()}", "balance", "99.5000",
-         f"{float(balance):.4f}"),
+        (
+            "leave_balance",
+            f"{z}/{leave_type.strip()}",
+            "balance",
+            "99.5000",
+            f"{float(balance):.4f}",
+        ),
     }
     assert report["differences"] == 4 and report["employees"] == 3
     assert "Reconciled: 4 differences in 3 employees." in _messages()
@@ -117,8 +124,7 @@ def test_reconcile_reports_exactly_the_drift_and_repair_fixes_the_employees(acme
     messages = _messages()
     assert f"Repairing 3 employees found different by reconciliation {report['id']}." in messages
     assert (
-        "Imported employees: 1 added, 1 updated, 0 terminated, 1 unchanged, 0 rejected."
-        in messages
+        "Imported employees: 1 added, 1 updated, 0 terminated, 1 unchanged, 0 rejected." in messages
     )
     assert sync_leave_balances(database="acme_payroll", return_state=True).is_completed()
     code, report = _reconcile()
@@ -164,3 +170,16 @@ def test_a_changed_tfn_is_masked_on_both_sides_in_every_output(acme, tmp_path):
     for name in ("csv", "xlsx", "html", "json"):
         assert masked_new in outputs[name] and masked_old in outputs[name], name
     assert "&lt;b&gt;x&lt;/b&gt;" in outputs["html"] and "<b>x</b>" not in outputs["html"]
+
+
+def test_status_and_the_support_bundle_show_the_last_reconciliation(acme, tmp_path):
+    execute(acme, "UPDATE employee SET surname = 'Drifted' WHERE employee_id = 3")
+    assert invoke("reconcile", "acme_payroll").exit_code == 1
+    [status] = json.loads(invoke("status", "--json").stdout)
+    assert status["last_reconciliation_differences"] == 1
+    assert status["last_reconciled_at"] is not None
+    bundle = tmp_path / "case.zip"
+    assert invoke("support-bundle", "acme_payroll", "-o", str(bundle)).exit_code == 0
+    with zipfile.ZipFile(bundle) as archive:
+        reconciliation = json.loads(archive.read("reconciliation.json"))
+    assert reconciliation["differences"] == 1 and "shown" not in reconciliation
