@@ -13,6 +13,7 @@ from cli.common import fail, json_default, require_database
 from cli.databases import databases_app
 from cli.employees import rejects, show_app
 from cli.prefect_setup import prefect_app
+from cli.reconcile import reconcile
 from cli.schedule import schedule
 from cli.serve import serve
 from cli.support import support_bundle
@@ -35,6 +36,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(show_app, name="show")
 app.add_typer(prefect_app, name="prefect")
 app.command()(rejects)
+app.command()(reconcile)
 app.command("support-bundle")(support_bundle)
 app.command()(schedule)
 app.command()(serve)
@@ -63,17 +65,28 @@ def run(
     preview: Annotated[
         bool, typer.Option(help="Show what each step would change; change nothing.")
     ] = False,
+    repair: Annotated[
+        bool,
+        typer.Option(help="Re-import only the employees the last reconciliation found different."),
+    ] = False,
 ) -> None:
     """Run Sync from Payroll for one database; exit code 0 only when the job completed."""
-    raise typer.Exit(_run_sync(database, full=full, preview=preview))
+    raise typer.Exit(_run_sync(database, full=full, preview=preview, repair=repair))
 
 
-def _run_sync(database: str, *, full: bool, preview: bool = False) -> int:
+def _run_sync(database: str, *, full: bool, preview: bool = False, repair: bool = False) -> int:
     from jobs.kinds import SYNC_FROM_PAYROLL
 
     require_database(database)
+    if repair and (full or preview):
+        raise fail(
+            "--repair re-imports only what the last reconciliation found: "
+            "not with --full or --preview."
+        )
     if preview:
         return _run_preview(database, full=full)
+    if repair:
+        return _run_job(SYNC_FROM_PAYROLL, database, full=False, repair=True)
     return _run_job(SYNC_FROM_PAYROLL, database, full=full)
 
 

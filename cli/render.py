@@ -34,6 +34,13 @@ def _table(title: str) -> Table:
 _STYLES = {"error": "bold red", "warning": "yellow"}
 
 
+def reconciled(when: datetime | None, differences: int | None) -> str:
+    """The last reconciliation as one cell: when, and how many differences it found."""
+    if when is None:
+        return "never"
+    return f"{_when(when)} ({differences} differences)"
+
+
 def log_table(rows: Sequence[Any], title: str) -> Table:
     """Web API Log rows, oldest first; failures stand out."""
     table = _table(title)
@@ -53,7 +60,15 @@ def log_table(rows: Sequence[Any], title: str) -> Table:
 def status_table(statuses: Iterable[Any]) -> Table:
     """The status of each payroll database."""
     table = _table("Sync status")
-    headings = ("Database", "Last Sync from Payroll", "Last job", "Result", "Message", "Next run")
+    headings = (
+        "Database",
+        "Last Sync from Payroll",
+        "Last job",
+        "Result",
+        "Message",
+        "Next run",
+        "Checked against payroll",
+    )
     for heading in headings:
         table.add_column(heading)
     for s in statuses:
@@ -64,6 +79,7 @@ def status_table(statuses: Iterable[Any]) -> Table:
             data(s.last_job_status),
             data(s.last_job_message),
             _next_run(s.next_scheduled_run),
+            reconciled(s.last_reconciled_at, s.last_reconciliation_differences),
             style=_STYLES["error"] if s.last_job_status in ("failed", "timed_out") else None,
         )
     return table

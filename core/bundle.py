@@ -35,6 +35,8 @@ MEMBERS: dict[str, str] = {
     "versions.json": "Versions of ess-payroll-sync, Python, Prefect, SQLAlchemy, pandas, "
     "pyodbc, and the ESS schema's revision against the newest migration.",
     "config.json": "ESS_* settings and Prefect settings, every secret redacted.",
+    "reconciliation.json": "The database's last reconciliation with payroll (`ess-sync "
+    "reconcile`): when, how many differences, per table and field with example codes.",
 }
 
 LOG_WINDOW_NOTE = "near this job, not part of it"
@@ -122,6 +124,7 @@ class Contents:
     versions: dict[str, Any]
     config: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    reconciliation: dict[str, Any] | None = None
 
     def about(self) -> str:
         """One line on the job the bundle is about."""
@@ -143,6 +146,7 @@ class Contents:
             "prefect.json": to_json(self.prefect),
             "versions.json": to_json(self.versions),
             "config.json": to_json(self.config),
+            "reconciliation.json": to_json(self.reconciliation),
         }
         return {name: members[name] for name in MEMBERS}
 
@@ -158,6 +162,10 @@ class Contents:
             "rejects.json": f"{rejected} rejected, {len(self.issues) - rejected} warnings",
             "prefect.json": flow.get("note")
             or f"{len(flow['states'])} states, {len(flow['logs'])} logs",
+            "reconciliation.json": "never reconciled"
+            if self.reconciliation is None
+            else f"{self.reconciliation['differences']} differences "
+            f"({self.reconciliation['reconciled_at']:%Y-%m-%d %H:%M} UTC)",
         }
 
 

@@ -152,3 +152,31 @@ def log_purged(rows: int, cutoff: datetime, dry_run: bool) -> str:
         f"{verb} {rows} Web API Log row(s) older than {_when(cutoff)} "
         "(entries are kept for one month)."
     )
+
+
+RECONCILING_LOOKUPS = "Reconciling lookups."
+RECONCILING_EMPLOYEES = "Reconciling employees."
+RECONCILING_LEAVE_BALANCES = "Reconciling leave balances."
+
+
+def nothing_to_repair(database: str, reconciliation_id: int | None) -> str:
+    """The repair's one row when there is nothing to re-import."""
+    if reconciliation_id is None:
+        return (
+            f"Nothing to repair: {database} has not been reconciled "
+            f"(run `ess-sync reconcile {database}` first)."
+        )
+    return (
+        f"Nothing to repair: reconciliation {reconciliation_id} of {database} "
+        "found no employee different."
+    )
+
+
+def reconciled(differences: int, employees: int) -> str:
+    """The reconcile job's closing row."""
+    return f"Reconciled: {differences} differences in {employees} employees."
+
+
+def repairing(employees: int, reconciliation_id: int) -> str:
+    """The repair's row before it re-imports the employees a reconciliation found different."""
+    return f"Repairing {employees} employees found different by reconciliation {reconciliation_id}."

@@ -332,3 +332,29 @@ leave_balance = Table(
     Column("synced_at", UTCDateTime, nullable=False),
     UniqueConstraint("payroll_database", "payroll_employee_id", "leave_type_code"),
 )
+
+# Each reconciliation of a payroll database with ESS (`ess-sync reconcile`): when, what it
+# found, and per table its counts (JSON); `ess-sync run --repair` reads its employees.
+reconciliation = Table(
+    "reconciliation",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("payroll_database", DATABASE_NAME, nullable=False),
+    Column("job_id", Integer),
+    Column("reconciled_at", UTCDateTime, nullable=False),
+    Column("differences", Integer, nullable=False),
+    Column("employees", Integer, nullable=False),
+    Column("summary", Text, nullable=False),  # JSON: per table counts, fields, examples
+    Index("ix_reconciliation_database_id", "payroll_database", "id"),
+)
+
+# The employees a reconciliation found different (a field, or on one side only).
+reconciliation_employee = Table(
+    "reconciliation_employee",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("reconciliation_id", Integer, nullable=False),
+    Column("payroll_database", DATABASE_NAME, nullable=False),
+    Column("payroll_employee_id", Integer, nullable=False),
+    Index("ix_reconciliation_employee_reconciliation", "reconciliation_id"),
+)

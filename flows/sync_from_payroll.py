@@ -22,6 +22,7 @@ from core.steps import (
 )
 from ess.store.jobs import JobAlreadyRunning, live_job
 from ess.store.log import ERROR, WARNING
+from ess.store.reconciliations import last_reconciliation
 from flows.runs import refuse_unregistered, run_name, tag_with_database
 from jobs.kinds import SYNC_FROM_PAYROLL
 from jobs.log import log
@@ -48,6 +49,7 @@ def sync_from_payroll(
     full: bool = False,
     preview: bool = False,
     confirm: bool = False,
+    repair: bool = False,
     job_id: SkipJsonSchema[int | None] = None,
 ) -> JobResult | State[Any]:
     """Bring one payroll database's changes into ESS, step by step, as the Web API Log shows.
@@ -57,6 +59,7 @@ def sync_from_payroll(
         full: read every employee rather than payroll's change feed (the repair path).
         preview: compute what each step would change and write nothing but one log row.
         confirm: show the preview, wait for "Yes, sync changes" in the Prefect UI, then sync.
+        repair: re-import only the employees the last reconciliation found different.
         job_id: leave empty; set by `ess-sync run`, which takes the job before Prefect starts.
     """
     refusal = refuse_unregistered(database)
@@ -73,12 +76,12 @@ def sync_from_payroll(
     def steps(job: JobSteps) -> None:
         with job.step(CLEARING_CACHE):
             job.say(messages.cache_cleared(clear_cache.with_options(**step_options())(database)))
-        _import_steps(job, database, full)
+        _import_steps(job, database, full, repair)
 
     return run_as_job(SYNC_FROM_PAYROLL, database, job_id, steps)
 
 
-def _import_steps(job: JobSteps, database: str, full: bool) -> None:
+def _import_steps(job: JobSteps, database: str, full: bool, repair: bool = False) -> None:
     """The import steps; a preview runs them too, computing and writing nothing."""
     options = step_options()
     with job.step(IMPORTING_LOOKUPS):
@@ -88,7 +91,17 @@ def _import_steps(job: JobSteps, database: str, full: bool) -> None:
         _import_lookups(job, (PAY_FREQUENCY,), database, options)
 
     with job.step(IMPORTING_EMPLOYEES):
-        result = import_employees.with_options(**options)(database, job.id, full, job.preview)
+        reconciliation = None
+        if repair:
+            reconciliation = last_reconciliation(database)
+            if reconciliation is None or not reconciliation.employees:
+                found = reconciliation.id if reconciliation else None
+                job.say(messages.nothing_to_repair(database, found))
+                return
+            job.say(messages.repairing(reconciliation.employees, reconciliation.id))
+        result = import_employees.with_options(**options)(
+            database, job.id, full, job.preview, reconciliation.id if reconciliation else None
+        )
         if result.full_read_reason:
             job.say(result.full_read_reason, WARNING)
         # One row per distinct problem: two employees sharing a code make one row naming both.

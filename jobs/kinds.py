@@ -50,7 +50,15 @@ SYNC_LEAVE_BALANCES = JobKind(
     "last_leave_balance_sync",
 )
 
-KINDS: dict[str, JobKind] = {k.name: k for k in (SYNC_FROM_PAYROLL, SYNC_LEAVE_BALANCES)}
+RECONCILE = JobKind(
+    "reconcile",
+    "reconciliation",
+    "reconcile",
+    "flows.reconcile:reconcile",
+    steps.RECONCILE,
+)
+
+KINDS: dict[str, JobKind] = {k.name: k for k in (SYNC_FROM_PAYROLL, SYNC_LEAVE_BALANCES, RECONCILE)}
 
 
 def kind_named(name: str) -> JobKind:

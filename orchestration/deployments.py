@@ -22,14 +22,16 @@ from prefect.client.schemas.schedules import CronSchedule
 from prefect.exceptions import ObjectNotFound
 from prefect.utilities.callables import parameter_schema
 
-from core.schedules import Schedule
+from core.schedules import DEFAULT_TIMEZONE, Schedule
 from ess.store.registry import list_databases
 from ess.store.schedules import all_schedules, schedules_of
-from jobs.kinds import SYNC_FROM_PAYROLL, SYNC_LEAVE_BALANCES, JobKind
+from jobs.kinds import RECONCILE, SYNC_FROM_PAYROLL, SYNC_LEAVE_BALANCES, JobKind
 from orchestration.setup import WORK_POOL
 
 REPO = Path(__file__).resolve().parent.parent
-PER_DATABASE: tuple[JobKind, ...] = (SYNC_FROM_PAYROLL, SYNC_LEAVE_BALANCES)
+PER_DATABASE: tuple[JobKind, ...] = (SYNC_FROM_PAYROLL, SYNC_LEAVE_BALANCES, RECONCILE)
+# Reconcile runs weekly once someone switches it on (`ess-sync schedule` or the Prefect UI).
+RECONCILE_WEEKLY = "0 3 * * 0"
 # Every per-database deployment carries it, so ours are found without guessing by name.
 MANAGED_TAG = "ess-sync:per-database"
 DATABASE_TAG = "database:"
@@ -66,7 +68,7 @@ def deploy_database(database: str) -> list[DeploymentChange]:
     by_kind = {s.kind: s for s in schedules_of(database)}
     with get_client(sync_client=True) as client:
         _require_pool(client)
-        return [_deploy(client, kind, database, by_kind.get(kind.name)) for kind in PER_DATABASE]
+        return [_deploy(client, k, database, _schedule(k, database, by_kind)) for k in PER_DATABASE]
 
 
 def deploy_all() -> list[DeploymentChange]:
@@ -78,7 +80,9 @@ def deploy_all() -> list[DeploymentChange]:
         _require_pool(client)
         for database in registered:
             by_kind = {s.kind: s for s in schedules.get(database, [])}
-            changes += [_deploy(client, k, database, by_kind.get(k.name)) for k in PER_DATABASE]
+            changes += [
+                _deploy(client, k, database, _schedule(k, database, by_kind)) for k in PER_DATABASE
+            ]
         for deployment, database in _managed(client):
             if database not in registered:
                 changes.append(_remove(client, deployment, database))
@@ -89,6 +93,13 @@ def remove_database_deployments(database: str) -> list[DeploymentChange]:
     """Delete the database's deployments (for `databases remove`); their run history stays."""
     with get_client(sync_client=True) as client:
         return [_remove(client, d, db) for d, db in _managed(client) if db == database]
+
+
+def _schedule(kind: JobKind, database: str, kept: dict[str, Schedule]) -> Schedule | None:
+    """The schedule ESS keeps for the kind; reconcile's default is weekly and off."""
+    if kind.name in kept or kind is not RECONCILE:
+        return kept.get(kind.name)
+    return Schedule(database, kind.name, RECONCILE_WEEKLY, DEFAULT_TIMEZONE, active=False)
 
 
 def _require_pool(client: SyncPrefectClient) -> None:

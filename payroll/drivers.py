@@ -55,6 +55,12 @@ class Driver:
         """Query parameters as this driver stores their values."""
         return params
 
+    def begin_snapshot(self, connection: Any) -> bool:
+        """Make the reads that follow see one moment of payroll; False where it cannot."""
+        # SQL Server gives a snapshot only where ALLOW_SNAPSHOT_ISOLATION is on, which a
+        # read-only login cannot check or set: each read sees its own moment there.
+        return False
+
 
 class SqlAlchemyUrl(Driver):
     """A payroll database named by a SQLAlchemy URL; the limit is kept by our watchdog."""
@@ -109,6 +115,11 @@ class SqliteUrl(SqlAlchemyUrl):
         """Timestamps as text: SQLite keeps payroll's as 'YYYY-MM-DD HH:MM:SS'."""
         return [p.isoformat(" ") if isinstance(p, datetime) else p for p in params]
 
+    def begin_snapshot(self, connection: Any) -> bool:
+        """One read transaction: pysqlite opens none for a SELECT on its own."""
+        connection.execute("BEGIN")
+        return True
+
 
 class PostgresUrl(SqlAlchemyUrl):
     """A payroll on PostgreSQL: read-only transactions, the server's statement_timeout."""
@@ -122,6 +133,14 @@ class PostgresUrl(SqlAlchemyUrl):
     def set_timeout(self, driver_connection: Any, seconds: int) -> float | None:
         """None: statement_timeout already ends a long query."""
         return None
+
+    def begin_snapshot(self, connection: Any) -> bool:
+        """A REPEATABLE READ transaction: every read sees the moment of the first."""
+        connection.rollback()  # SET TRANSACTION must be the transaction's first statement
+        cursor = connection.cursor()
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.close()
+        return True
 
     def cursor(self, connection: Any, streamed: bool) -> Any:
         """A server-side (named) cursor when streaming, else a client-side one.

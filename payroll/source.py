@@ -63,6 +63,10 @@ class PayrollReader:
         self._widths: dict[str, dict[str, int | None]] = {}
         self._scales: dict[str, dict[str, int | None]] = {}
 
+    def snapshot(self) -> bool:
+        """Make every read that follows see one moment of payroll; False where it cannot."""
+        return self._driver.begin_snapshot(self._session.connection)
+
     def widths_of(self, sql: str) -> dict[str, int | None]:
         """The declared width of each text column of a query already run (None: unknown).
 

@@ -35,6 +35,7 @@ from ess.database import current_revision, ess_engine, head_revision
 from ess.schema import sync_job, web_api_log
 from ess.settings import Settings, settings
 from ess.store.reads import list_issues
+from ess.store.reconciliations import last_reconciliation
 from ess.store.registry import get_database
 from orchestration.server import configured_api_url
 
@@ -282,10 +283,27 @@ def write_bundle(database: str, output: Path, run: str | None = None) -> Content
         versions=versions(),
         config=configuration(api_url),
         notes=notes,
+        reconciliation=last_reconciliation_shown(database),
     )
     members = contents.members(datetime.now(UTC))
     _write_zip(output, {name: scrub_member(text, secrets) for name, text in members.items()})
     return contents
+
+
+def last_reconciliation_shown(database: str) -> dict[str, Any] | None:
+    """The last reconciliation's counts and example codes (no payroll values: personal data)."""
+    found = last_reconciliation(database)
+    if found is None:
+        return None
+    summary = {k: v for k, v in found.summary.items() if k != "shown"}
+    return {
+        "id": found.id,
+        "job_id": found.job_id,
+        "reconciled_at": found.reconciled_at,
+        "differences": found.differences,
+        "employees": found.employees,
+        **summary,
+    }
 
 
 def _write_zip(output: Path, members: dict[str, str]) -> None:

@@ -35,6 +35,7 @@ from core.queries import (
 from ess.database import ess_engine
 from ess.store import employees as store
 from ess.store.employees import IN_BATCH
+from ess.store.reconciliations import reconciled_payroll_ids
 from jobs.context import cancel_hook, cancellable, current_job
 from jobs.lease import hold_database
 from jobs.retries import STEP_OPTIONS
@@ -57,9 +58,16 @@ _Chunks = Iterator[tuple[list[tuple[Any, ...]], Mapping[str, int | None]]]
     **STEP_OPTIONS,
 )
 def import_employees(
-    database: str, job_id: int | None = None, full: bool = False, preview: bool = False
+    database: str,
+    job_id: int | None = None,
+    full: bool = False,
+    preview: bool = False,
+    repair: int | None = None,
 ) -> EmployeesResult:
     """Bring payroll's changed employees (or all, with full) into ESS.
+
+    `repair`: a reconciliation's id; only the employees it found different are read, by
+    payroll id as a sync of changes reads the feed's, and the watermark stays where it is.
 
     Every write of the step and the new watermark commit together; a preview runs the same
     code and rolls back. Safe to retry: re-reading a change changes nothing.
@@ -73,7 +81,7 @@ def import_employees(
     ):
         transaction = conn.begin()
         try:
-            result = _import(reader, conn, database, job_id, full)
+            result = _import(reader, conn, database, job_id, full, repair)
         except BaseException:
             transaction.rollback()
             raise
@@ -92,12 +100,21 @@ def import_employees(
 
 
 def _import(
-    reader: PayrollReader, conn: Connection, database: str, job_id: int | None, full: bool
+    reader: PayrollReader,
+    conn: Connection,
+    database: str,
+    job_id: int | None,
+    full: bool,
+    repair: int | None = None,
 ) -> EmployeesResult:
     """Read payroll a chunk at a time, plan each chunk against ESS, write the plan."""
     # A first import finds ESS empty: nothing to compare, every row is an insert.
     ess_empty = not store.has_employees(conn, database)
-    source = _what_to_read(reader, store.watermark(conn, database), full, ess_empty, database)
+    mark = store.watermark(conn, database)
+    if repair is not None:
+        source = _repairing(reader, reconciled_payroll_ids(conn, repair), mark)
+    else:
+        source = _what_to_read(reader, mark, full, ess_empty, database)
     lookups = store.lookup_codes(conn, database)
     duplicates = cache(lambda: _duplicate_codes(reader, source.feed_since))
     counts, scope = EmployeeCounts(), ManagerScope(source.everyone)
@@ -186,6 +203,12 @@ def _what_to_read(
         reason = messages.no_watermark(database)
     chunks = _all_employees(reader)
     return _Reading(True, None, frozenset(), _feed_end(reader) or watermark, chunks, reason)
+
+
+def _repairing(reader: PayrollReader, ids: list[int], watermark: datetime | None) -> _Reading:
+    """The employees a reconciliation found different, read by id like the feed's; one
+    gone from payroll is marked removed, and the feed's watermark does not move."""
+    return _Reading(False, None, frozenset(ids), watermark, _employees_by_id(reader, ids))
 
 
 def _gone(

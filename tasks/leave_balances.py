@@ -86,7 +86,7 @@ def import_leave_balances(database: str) -> LeaveBalancesResult:
         cancellable(cancel_hook(conn.connection.driver_connection)),
         conn.begin(),
     ):
-        types = _leave_types(conn, database)
+        types = leave_types(conn, database)
         first = _no_balances(conn, database)
         now = datetime.now(UTC)
         if not first:
@@ -249,7 +249,8 @@ def _no_balances(conn: Connection, database: str) -> bool:
     return found is None
 
 
-def _leave_types(conn: Connection, database: str) -> dict[str, str]:
+def leave_types(conn: Connection, database: str) -> dict[str, str]:
+    """ESS's in-payroll leave types of a database: each code's key to the type's own code."""
     table = LOOKUP_TABLES["leave_type"]
     codes = conn.execute(
         select(table.c.leave_type_code).where(

@@ -23,6 +23,7 @@ DEV_WITHOUT_IMPORT = {
     "ruff": "a command (`make lint`)",
     "mypy": "a command (`make lint`)",
     "types-redis": "stubs mypy reads for redis",
+    "pandas-stubs": "stubs mypy reads for pandas",
 }
 _SKIPPED_DIRS = {"__pycache__", "build", "dist", "node_modules"}
 

@@ -22,7 +22,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 
 from ess.store import history as queries
 from ess.store.registry import UnknownDatabase, check_name, get_database
-from jobs.kinds import SYNC_FROM_PAYROLL, SYNC_LEAVE_BALANCES
+from jobs.kinds import RECONCILE, SYNC_FROM_PAYROLL, SYNC_LEAVE_BALANCES
 from web import errors
 from web.launcher import Busy, Launcher, PreviewFailed, TooManyPreviews
 from web.security import (
@@ -41,7 +41,7 @@ _MAX_FORM_BYTES = 4096
 class StartJob(BaseModel):
     """What a Sync button asks for."""
 
-    kind: Literal["sync-from-payroll", "sync-leave-balances"] = "sync-from-payroll"
+    kind: Literal["sync-from-payroll", "sync-leave-balances", "reconcile"] = "sync-from-payroll"
 
 
 def create_app(settings: UiSettings) -> FastAPI:
@@ -186,6 +186,7 @@ def _add_page_routes(
                 "databases": _statuses(launcher, None),
                 "sync_kind": SYNC_FROM_PAYROLL.name,
                 "leave_kind": SYNC_LEAVE_BALANCES.name,
+                "reconcile_kind": RECONCILE.name,
             },
         )
 

@@ -59,6 +59,10 @@ def database_rows() -> list[dict[str, Any]]:
                 "connection": known.connection_display,
                 "last_sync_from_payroll": when(status.last_sync_from_payroll),
                 "last_leave_balance_sync": when(status.last_leave_balance_sync),
+                "last_reconciled": None
+                if status.last_reconciled_at is None
+                else f"{when(status.last_reconciled_at)}: "
+                f"{status.last_reconciliation_differences} differences",
                 # In its schedule's own timezone, which the text names (`ess-sync schedule`).
                 "next_run": status.next_scheduled_run.strftime("%Y-%m-%d %H:%M %Z")
                 if status.next_scheduled_run

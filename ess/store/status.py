@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from core.schedules import next_scheduled_run
 from ess.database import ess_engine
 from ess.schema import payroll_database, sync_job
+from ess.store.reconciliations import last_reconciliations
 from ess.store.schedules import all_schedules
 
 
@@ -30,6 +31,9 @@ class DatabaseStatus:
     last_job_flow_run_id: str | None = None
     next_scheduled_run: datetime | None = None
     """The soonest run of its switched-on schedules (`ess-sync schedule`), in their timezone."""
+    last_reconciled_at: datetime | None = None
+    """When `ess-sync reconcile` (or Check against payroll) last compared it with payroll."""
+    last_reconciliation_differences: int | None = None
 
 
 def database_statuses() -> list[DatabaseStatus]:
@@ -60,7 +64,13 @@ def database_statuses() -> list[DatabaseStatus]:
     with ess_engine().connect() as conn:
         statuses = [DatabaseStatus(*row) for row in conn.execute(query)]
     schedules, now = all_schedules(), datetime.now(UTC)
+    reconciled = last_reconciliations()
     return [
-        replace(s, next_scheduled_run=next_scheduled_run(schedules.get(s.database, []), now))
+        replace(
+            s,
+            next_scheduled_run=next_scheduled_run(schedules.get(s.database, []), now),
+            last_reconciled_at=reconciled.get(s.database, (None, None))[0],
+            last_reconciliation_differences=reconciled.get(s.database, (None, None))[1],
+        )
         for s in statuses
     ]

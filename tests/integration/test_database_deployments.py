@@ -66,6 +66,17 @@ def test_databases_add_makes_the_database_s_deployments_with_the_database_fixed(
         assert deployment.schedules == []
 
 
+def test_each_database_gets_a_reconcile_deployment_scheduled_weekly_and_switched_off(
+    prefect_world, acme
+):
+    assert f"Deployment reconcile/{DATABASE}: created." in acme
+    deployment = read(prefect_world, f"reconcile/{DATABASE}")
+    assert deployment.parameters == {"database": DATABASE}
+    assert deployment.entrypoint == "flows/reconcile.py:reconcile"
+    [weekly] = deployment.schedules
+    assert (weekly.schedule.cron, weekly.active) == ("0 3 * * 0", False)
+
+
 def test_a_database_s_deployment_run_with_no_parameters_syncs_that_database(prefect_world, acme):
     flow_run = run_to_the_end(prefect_world, SYNC, {})
     assert flow_run.state.is_completed(), flow_run.state.message

@@ -193,3 +193,17 @@ def test_at_390_px_wide_every_sync_button_is_reachable_without_scrolling_sideway
     )
     assert tab.evaluate("document.scrollingElement.scrollWidth") <= 390, wide
     context.close()
+
+
+def test_check_against_payroll_runs_a_reconciliation_and_shows_what_it_found(
+    page: Any, served: Page
+) -> None:
+    from playwright.sync_api import expect
+
+    check = _button(page, A, "reconcile")
+    expect(check).to_be_enabled(timeout=JOB_SECONDS)
+    check.click()
+    expect(page.locator("#status-line")).to_contain_text("Started reconciliation")
+    found = _row(page, A).locator(".reconciled")
+    expect(found).to_contain_text("differences", timeout=JOB_SECONDS)
+    expect(check).to_be_enabled(timeout=10_000)

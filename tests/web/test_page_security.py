@@ -161,6 +161,7 @@ def test_jobs_start_through_the_deployments_named_in_prefect_yaml(tmp_path: Path
     assert deployment_names(tmp_path / "absent.yaml") == {
         "sync-from-payroll": "sync-from-payroll/ess-sync",
         "sync-leave-balances": "sync-leave-balances/ess-sync",
+        "reconcile": "reconcile/ess-sync",
     }
     assert UiSettings(runner="local").uses_prefect() is False
     assert UiSettings(runner="prefect").uses_prefect() is True

@@ -7,6 +7,7 @@ const POLL_MS = 2000;
 const KIND_LABELS = {
   "sync-from-payroll": "Sync from Payroll",
   "sync-leave-balances": "Leave-balance sync",
+  "reconcile": "Check against payroll",
 };
 const FAILED = new Set(["failed", "timed_out", "abandoned"]);
 
@@ -77,8 +78,10 @@ function newRow(db) {
   sync.dataset.kind = "sync-from-payroll";
   const leave = el("button", "sync", "Sync leave balances");
   leave.dataset.kind = "sync-leave-balances";
-  for (const button of [sync, leave]) button.type = "button";
-  actions.append(sync, leave);
+  const check = el("button", "sync", "Check against payroll");
+  check.dataset.kind = "reconcile";
+  for (const button of [sync, leave, check]) button.type = "button";
+  actions.append(sync, leave, check);
   row.append(name, el("td", "last-sync"), el("td", "last-leave"), el("td", "job"), actions);
   return row;
 }
@@ -98,7 +101,10 @@ function renderDatabases(databases) {
     const lastSync = row.querySelector(".last-sync");
     lastSync.textContent = db.last_sync_from_payroll || "Never";
     if (db.next_run) lastSync.append(el("div", "muted next-run", `Next: ${db.next_run}`));
-    row.querySelector(".last-leave").textContent = db.last_leave_balance_sync || "Never";
+    const lastLeave = row.querySelector(".last-leave");
+    lastLeave.textContent = db.last_leave_balance_sync || "Never";
+    lastLeave.append(el("div", "muted reconciled",
+      `Checked against payroll: ${db.last_reconciled || "never"}`));
     const [text, cls] = jobText(db);
     const cell = row.querySelector(".job");
     cell.textContent = text;
@@ -254,6 +260,16 @@ function askToSyncLeave(name) {
   $("confirm-yes").disabled = false;
 }
 
+async function checkAgainstPayroll(name) {
+  // Read-only on both sides: nothing to confirm. The job takes the database like a sync.
+  lockRow(name, true);
+  const answer = await api(`/api/databases/${encodeURIComponent(name)}/jobs`,
+    { method: "POST", body: { kind: "reconcile" } });
+  lockRow(name, false);
+  say(answer.ok ? answer.data.message : answer.data.error || "The job did not start.", !answer.ok);
+  await refreshNow();
+}
+
 async function confirmYes() {
   const action = state.action;
   if (!action) return;
@@ -285,6 +301,7 @@ $("databases").addEventListener("click", (event) => {
   if (!button || button.disabled) return;
   const name = button.closest("tr").dataset.database;
   if (button.dataset.kind === "sync-from-payroll") askToSync(name);
+  else if (button.dataset.kind === "reconcile") checkAgainstPayroll(name);
   else askToSyncLeave(name);
 });
 $("confirm-yes").addEventListener("click", confirmYes);
