@@ -70,7 +70,8 @@ def status_table(statuses: Iterable[Any]) -> Table:
         "Checked against payroll",
     )
     for heading in headings:
-        table.add_column(heading)
+        # A time or a name broken over lines is misread; the message wraps instead.
+        table.add_column(heading, no_wrap=heading in ("Database", "Next run"))
     for s in statuses:
         table.add_row(
             data(s.database),

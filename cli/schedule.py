@@ -26,6 +26,13 @@ def schedule(
         str | None,
         typer.Option(help="Cron for the leave-balance sync, e.g. '0 3 * * *'; 'off' forgets it."),
     ] = None,
+    reconcile: Annotated[
+        str | None,
+        typer.Option(
+            help="Cron for the check against payroll, e.g. '0 3 * * 0' (Sundays 03:00); "
+            "'off' forgets it."
+        ),
+    ] = None,
     timezone: Annotated[
         str | None,
         typer.Option(help="IANA timezone the crons are read in (default Australia/Sydney)."),
@@ -40,15 +47,20 @@ def schedule(
     """
     from core.schedules import DEFAULT_TIMEZONE, InvalidSchedule, check_cron, check_timezone
     from ess.store import schedules as store
-    from jobs.kinds import SYNC_FROM_PAYROLL, SYNC_LEAVE_BALANCES
+    from jobs.kinds import RECONCILE, SYNC_FROM_PAYROLL, SYNC_LEAVE_BALANCES
 
     require_database(database)
-    crons = {SYNC_FROM_PAYROLL.name: sync, SYNC_LEAVE_BALANCES.name: leave}
+    crons = {
+        SYNC_FROM_PAYROLL.name: sync,
+        SYNC_LEAVE_BALANCES.name: leave,
+        RECONCILE.name: reconcile,
+    }
     if off and on:
         raise fail("Give --off or --on, not both.")
     if (off or on) and any(crons.values()):
         raise fail(
-            "--off and --on switch the existing schedules: give them without --sync/--leave."
+            "--off and --on switch the existing schedules: "
+            "give them without --sync/--leave/--reconcile."
         )
     try:
         zone = check_timezone(timezone) if timezone is not None else None

@@ -3,12 +3,16 @@
 Every difference is read back from the spool a chunk at a time (memory stays flat); secret
 fields were masked before they reached the spool. Payroll values are data: HTML escapes
 them, and Excel is told each one is text (a value starting with '=' is never a formula).
+A CSV cannot say "text", so a value Excel would run as a formula (starting with =, +, @,
+a tab, or a - that is not a number) is written with a leading apostrophe, as OWASP's CSV
+injection guidance advises; Excel shows the value without it.
 """
 
 from __future__ import annotations
 
 import html
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ FORMATS = (".csv", ".xlsx", ".html")
 COLUMNS = (*DIFFERENCE_COLUMNS, "reason")
 _READ = 50_000  # spool rows a read
 _EXCEL_ROWS = 1_048_575  # a worksheet's rows, less its header
+_FORMULA = re.compile(r"^(?:[=+@\t\r]|-(?![0-9.]+$))")
 
 
 @task(name="export-reconciliation", task_run_name="writing the report", cache_policy=NO_CACHE)
@@ -57,14 +62,22 @@ def _rejected(summary: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(COLUMNS), dtype=object)
 
 
+def inert(value: Any) -> Any:
+    """A CSV cell Excel opens as the text it is, never as a formula."""
+    if isinstance(value, str) and _FORMULA.match(value):
+        return "'" + value
+    return value
+
+
 def _csv(spool: str, summary: dict[str, Any], target: Path) -> None:
     header = True
     for chunk in _chunks(spool):
-        chunk.assign(reason="").to_csv(
+        chunk.assign(reason="").map(inert).to_csv(
             target, mode="w" if header else "a", header=header, index=False
         )
         header = False
-    _rejected(summary).to_csv(target, mode="w" if header else "a", header=header, index=False)
+    rejected = _rejected(summary).map(inert)
+    rejected.to_csv(target, mode="w" if header else "a", header=header, index=False)
 
 
 def _xlsx(spool: str, summary: dict[str, Any], target: Path) -> None:

@@ -47,6 +47,16 @@ def test_a_schedule_is_kept_in_ess_with_sydney_as_its_default_timezone(acme):
     )
 
 
+def test_the_weekly_check_against_payroll_is_scheduled_and_forgotten_like_the_syncs(acme):
+    result = invoke("schedule", acme, "--reconcile", "0 3 * * 0")
+    assert result.exit_code == 0, result.output
+    assert [(s.kind, s.cron, s.active) for s in schedules_of(acme)] == [
+        ("reconcile", "0 3 * * 0", True)
+    ]
+    assert invoke("schedule", acme, "--reconcile", "off").exit_code == 0
+    assert schedules_of(acme) == []
+
+
 def test_off_keeps_the_crons_and_on_brings_them_back(acme):
     invoke("schedule", acme, "--sync", "0 2 * * *")
     assert invoke("schedule", acme, "--off").exit_code == 0

@@ -145,6 +145,11 @@ def test_a_changed_tfn_is_masked_on_both_sides_in_every_output(acme, tmp_path):
     new_tfn = "876543210" if not str(old_tfn).endswith("210") else "876543321"
     execute(acme, f"UPDATE employee SET tax_file_number = '{new_tfn}' WHERE employee_id = 4")
     execute(acme, "UPDATE employee SET surname = '<b>x</b>' WHERE employee_id = 6")
+    execute(
+        acme,
+        """UPDATE employee SET surname = '=HYPERLINK("http://x","y")' """
+        "WHERE employee_id = 7",
+    )
     outputs = {}
     for suffix in ("csv", "xlsx", "html"):
         path = tmp_path / f"report.{suffix}"
@@ -170,6 +175,8 @@ def test_a_changed_tfn_is_masked_on_both_sides_in_every_output(acme, tmp_path):
     for name in ("csv", "xlsx", "html", "json"):
         assert masked_new in outputs[name] and masked_old in outputs[name], name
     assert "&lt;b&gt;x&lt;/b&gt;" in outputs["html"] and "<b>x</b>" not in outputs["html"]
+    # Excel runs a CSV cell starting with '=': the report's is marked as text.
+    assert "'=HYPERLINK" in outputs["csv"] and ",=HYPERLINK" not in outputs["csv"]
 
 
 def test_status_and_the_support_bundle_show_the_last_reconciliation(acme, tmp_path):
