@@ -122,10 +122,10 @@ def test_one_failure_sends_one_message_naming_the_database_its_job_line_and_run(
     assert FINE not in " ".join(p["body"] for p in second)
     email = message_from_string(mail["data"], policy=default)
     assert email["To"] == "payroll@example.com" and BROKEN in email["Subject"]
-    text = email.get_content()
-    assert failed.state.message in text and f"/runs/flow-run/{failed.id}" in text
+    content = email.get_content()
+    assert failed.state.message in content and f"/runs/flow-run/{failed.id}" in content
     for fragment in secret_fragments(broken):
-        for text in (body, post["subject"], mail["data"], text):
+        for text in (body, post["subject"], mail["data"], content):
             assert fragment not in text, f"{fragment!r} leaked into {text!r}"
 
 
