@@ -115,7 +115,9 @@ def add_notification(
     window = within if within is not None else default_within(after)
     with get_client(sync_client=True) as client:
         if client.read_automations_by_name(AUTOMATION_PREFIX + name):
-            raise NotificationExists(f"A notification named {name!r} exists: remove it first.")
+            raise NotificationExists(
+                f"A notification named {name!r} exists: give another --name, or remove it first."
+            )
     block = _block(name, target)
     block_id: UUID = block.save(BLOCK_PREFIX + name, overwrite=True)  # type: ignore[assignment]
     automation = notification_automation(name, block_id, after, window, on_success)
