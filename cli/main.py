@@ -12,6 +12,7 @@ from cli import render
 from cli.common import fail, json_default, require_database
 from cli.databases import databases_app
 from cli.employees import rejects, show_app
+from cli.notify import notify_app
 from cli.prefect_setup import prefect_app
 from cli.reconcile import reconcile
 from cli.schedule import schedule
@@ -35,6 +36,7 @@ db_app = typer.Typer(help="The ESS database's schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(show_app, name="show")
 app.add_typer(prefect_app, name="prefect")
+app.add_typer(notify_app, name="notify")
 app.command()(rejects)
 app.command()(reconcile)
 app.command("support-bundle")(support_bundle)

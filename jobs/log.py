@@ -28,3 +28,12 @@ def echo(message: str, level: str = INFO) -> None:
     except MissingContextError:
         return
     logger.log(_LEVELS.get(level, logging.INFO), message)
+
+
+def echo_exception(exc: BaseException) -> None:
+    """Put a failed job's traceback in the Prefect run's logs, where support looks for it."""
+    try:
+        logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = get_run_logger()
+    except MissingContextError:
+        return
+    logger.error("The job failed with this exception:", exc_info=exc)

@@ -32,7 +32,7 @@ from ess.store.registry import job_limit_seconds
 from jobs.context import JobContext, JobLost, job_context
 from jobs.kinds import JobKind
 from jobs.lease import heartbeat
-from jobs.log import echo, log
+from jobs.log import echo, echo_exception, log
 from jobs.reporting import JobReport
 from orchestration.runs import crash_abandoned_runs
 from payroll.faults import describe
@@ -182,7 +182,10 @@ def _failed(running: RunningJob, context: JobContext, exc: Exception, seconds: f
     except LostLease:
         # What failed was a job another had already taken over: that is its real end.
         return _lost(running)
-    raise exc
+    # The run's state says what the Web API Log says (a notification quotes it), not the
+    # exception's text; the traceback stays in the run's logs for support.
+    echo_exception(exc)
+    return Failed(message=message)
 
 
 def _lost(running: RunningJob) -> State[Any]:

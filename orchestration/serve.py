@@ -153,6 +153,9 @@ def _start_server(options: ServeOptions, children: _Children) -> None:
     env.setdefault(
         "PREFECT_SERVER_DATABASE_CONNECTION_URL", f"sqlite+aiosqlite:///{home / 'prefect.db'}"
     )
+    # Notifications link to their run with Prefect's `ui_url` filter, which the server can
+    # only fill in when it knows its own UI's address (it has no PREFECT_API_URL to infer it).
+    env.setdefault("PREFECT_UI_URL", f"http://127.0.0.1:{options.port}")
     command = [*prefect_command(), "server", "start", "--host", "127.0.0.1", "--port"]
     _start_answering(
         children,

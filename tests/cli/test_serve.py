@@ -122,6 +122,8 @@ def test_serve_runs_the_system_other_commands_use_it_and_ctrl_c_leaves_nothing(t
         assert stat.S_IMODE((data_dir / "prefect").stat().st_mode) == 0o700
 
         assert _api(api_url, "/deployments/name/web-api-log-retention/process-worker")
+        # A notification's link to its run is built on the server from its UI's address.
+        assert _api(api_url, "/admin/settings")["ui_url"] == f"http://127.0.0.1:{port}"
         added = _ess_sync(env, "databases", "add", "tiny_payroll", "--url", f"sqlite:///{payroll}")
         assert added.returncode == 0, added.stdout + added.stderr
         assert "Deployment sync-from-payroll/tiny_payroll: created." in added.stdout
