@@ -114,10 +114,10 @@ def deploy() -> None:
 
 
 def print_changes(changes: Iterable[Any]) -> None:
-    """One line per deployment: its full name and what happened to it."""
+    """One line per deployment (or concurrency limit): its full name and what happened to it."""
     for change in changes:
         console.print(
-            f"Deployment {change.deployment}: {change.outcome}.", markup=False, highlight=False
+            f"{change.what} {change.deployment}: {change.outcome}.", markup=False, highlight=False
         )
 
 
