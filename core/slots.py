@@ -73,6 +73,6 @@ def crash_message(run: SeenRun) -> str:
     """The message of a run marked Crashed because its ESS job died."""
     job = f"job {run.job_id}" if run.job_id is not None else "its job"
     return (
-        f"Crashed: its process stopped ({job} in ESS stopped renewing its lease), "
-        "so ess-sync released its hold on the payroll database."
+        f"Its process died: {job} in ESS stopped renewing its lease, so ess-sync ended "
+        "the run and gave back its concurrency slot."
     )

@@ -28,9 +28,9 @@ from ess.store.registry import list_databases
 from ess.store.schedules import all_schedules, schedules_of
 from jobs.kinds import SYNC_FROM_PAYROLL, SYNC_LEAVE_BALANCES, JobKind
 from orchestration.limits import (
-    database_of_limit,
     ensure_limit,
     limit_name,
+    our_limits,
     point_at_limit,
     read_limit,
     remove_limit,
@@ -97,11 +97,10 @@ def deploy_all() -> list[DeploymentChange]:
             if database not in registered:
                 changes.append(_remove(client, deployment, database))
         changes += _remove_legacy(client)
-        for limit in client.read_global_concurrency_limits(limit=200):
-            owner = database_of_limit(limit.name)
-            if owner is not None and owner not in registered:
+        for owner in our_limits(client):
+            if owner not in registered:
                 remove_limit(client, owner)
-                changes.append(DeploymentChange(limit.name, REMOVED, LIMIT))
+                changes.append(DeploymentChange(limit_name(owner), REMOVED, LIMIT))
     return changes
 
 

@@ -26,6 +26,7 @@ from prefect.exceptions import ObjectNotFound
 # Database names are [a-z][a-z0-9_]*: nothing Prefect's names forbid (/ % & > <).
 LIMIT_PREFIX = "ess-sync-database-"
 CANCEL_NEW = ConcurrencyLimitStrategy.CANCEL_NEW
+PAGE = 200  # the most Prefect's server returns at once
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
 
 
@@ -45,6 +46,31 @@ def read_limit(client: SyncPrefectClient, database: str) -> GlobalConcurrencyLim
         return client.read_global_concurrency_limit_by_name(limit_name(database))
     except ObjectNotFound:
         return None
+
+
+def our_limits(client: SyncPrefectClient) -> dict[str, GlobalConcurrencyLimitResponse]:
+    """Every database's concurrency limit on the server, by database."""
+    found: dict[str, GlobalConcurrencyLimitResponse] = {}
+    offset = 0
+    while True:
+        page = client.read_global_concurrency_limits(limit=PAGE, offset=offset)
+        for limit in page:
+            database = database_of_limit(limit.name)
+            if database is not None:
+                found[database] = limit
+        if len(page) < PAGE:
+            return found
+        offset += PAGE
+
+
+def release_slots(client: SyncPrefectClient, database: str, slots: int) -> None:
+    """Give back slots of the database's limit (never below 0: Prefect's server clamps)."""
+    response = client.request(
+        "POST",
+        "/v2/concurrency_limits/decrement",
+        json={"names": [limit_name(database)], "slots": slots},
+    )
+    response.raise_for_status()
 
 
 def ensure_limit(client: SyncPrefectClient, database: str) -> tuple[UUID, str]:
