@@ -140,7 +140,8 @@ def release_slots(
     from orchestration.slots import reconcile_forever, reconcile_slots
 
     def say(line: str) -> None:
-        console.print(line, markup=False, highlight=False)
+        # One line per action, unwrapped: the loop's output is a log file.
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     def say_when(line: str) -> None:
         say(f"{datetime.now().astimezone():%Y-%m-%d %H:%M:%S%z} {line}")

@@ -9,9 +9,9 @@ keeps looking. The decision is core/slots.py's; this module reads Prefect and ES
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -37,24 +37,20 @@ from core.slots import (
     crash_message,
     decide_slots,
 )
-from ess.store.holders import jobs_of_runs
-from ess.store.jobs import live_job
+from ess.store.holders import jobs_of_runs, lease_left
 from orchestration.deployments import DATABASE_TAG, MANAGED_TAG
 from orchestration.limits import limit_name, our_limits, release_slots
 
 EVERY_SECONDS = 15.0
-_logger = logging.getLogger("ess_sync.slots")
+# ESS's clock and ours differ by the round's own time: look again just after the lease.
+_AFTER_LEASE = 0.5
+_MIN_WAIT = 0.5
 _HOLDING = [StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
 
 
 def reconcile_slots(now: datetime | None = None) -> list[str]:
     """Release every database's leaked slots and crash runs whose job died; what was done."""
-    done: list[str] = []
-    with get_client(sync_client=True) as client:
-        for database, limit in sorted(our_limits(client).items()):
-            if limit.active_slots > 0:
-                done += _reconcile(client, database, limit, now or datetime.now(UTC))
-    return done
+    return _round(now).done
 
 
 def reconcile_forever(
@@ -62,41 +58,71 @@ def reconcile_forever(
     stop: threading.Event | None = None,
     say: Callable[[str], None] = print,
 ) -> None:
-    """Reconcile every `every` seconds until `stop` is set; a failed round is tried again."""
+    """Reconcile every `every` seconds until `stop` is set; a failed round is tried again.
+
+    A database held by a job whose lease runs out sooner is looked at again just after it
+    does, so a dead job's slot comes back within a second of ESS calling the database free.
+    """
     stop = stop or threading.Event()
     while True:
+        wait = every
         try:
-            for line in reconcile_slots():
-                say(line)
+            found = _round()
         except Exception as exc:  # a server restarting, ESS busy: the next round sees it
             say(f"Could not reconcile concurrency slots ({type(exc).__name__}); trying again.")
-        if stop.wait(every):
+        else:
+            for line in found.done:
+                say(line)
+            if found.recheck_in is not None:
+                wait = min(every, max(found.recheck_in, _MIN_WAIT))
+        if stop.wait(wait):
             return
 
 
+@dataclass
+class _Round:
+    done: list[str] = field(default_factory=list)
+    recheck_in: float | None = None  # seconds until a held database's job lease runs out
+
+    def recheck(self, seconds: float) -> None:
+        self.recheck_in = seconds if self.recheck_in is None else min(self.recheck_in, seconds)
+
+
+def _round(now: datetime | None = None) -> _Round:
+    found = _Round()
+    with get_client(sync_client=True) as client:
+        for database, limit in sorted(our_limits(client).items()):
+            if limit.active_slots > 0:
+                _reconcile(client, database, limit, now or datetime.now(UTC), found)
+    return found
+
+
 def _reconcile(
-    client: SyncPrefectClient, database: str, limit: GlobalConcurrencyLimitResponse, now: datetime
-) -> list[str]:
+    client: SyncPrefectClient,
+    database: str,
+    limit: GlobalConcurrencyLimitResponse,
+    now: datetime,
+    found: _Round,
+) -> None:
     # Read in this order: the limit, then ESS, then the runs. A run that takes the slot or
     # its ESS job after an earlier read is still seen by a later one, and counted.
-    busy = live_job(database) is not None
+    left = lease_left(database)
+    busy = left is not None and left > 0
+    if busy and left is not None:
+        found.recheck(left + _AFTER_LEASE)
     runs = _seen_runs(client, database)
     decision = decide_slots(limit.active_slots, busy, runs, now)
-    done = []
     for run in decision.crash:
-        # Forced, as Prefect's own zombie automation does; ending it gives its slot back.
         message = crash_message(run)
+        # Forced, as Prefect's own zombie automation does; ending it gives its slot back.
         client.set_flow_run_state(UUID(run.id), Crashed(message=message), force=True)
-        done.append(f"Marked flow run {run.name} ({run.id}) of {database} Crashed: {message}")
+        found.done.append(f"Marked flow run {run.name} ({run.id}) of {database} Crashed: {message}")
     if decision.release:
         release_slots(client, database, decision.release)
-        done.append(
+        found.done.append(
             f"Released {decision.release} slot(s) of {limit_name(database)}: ESS holds no "
             f"job on {database} and no run of it is starting."
         )
-    for line in done:
-        _logger.warning(line)
-    return done
 
 
 def _seen_runs(client: SyncPrefectClient, database: str) -> list[SeenRun]:

@@ -37,3 +37,22 @@ def jobs_of_runs(flow_run_ids: Collection[str]) -> dict[str, tuple[int, str]]:
         else:
             found[run_id] = (job_id, JOB_DEAD if status == ABANDONED else JOB_ENDED)
     return found
+
+
+def lease_left(database: str) -> float | None:
+    """Seconds until the lease of the job running on the database runs out, by ESS's clock.
+
+    None when no job is running there; zero or less when its process died (it stopped
+    renewing the lease), which is when ESS calls the database free.
+    """
+    lease = settings().job_lease_seconds
+    with ess_engine().connect() as conn:
+        row = conn.execute(
+            select(last_beat(conn.dialect.name), db_now()).where(
+                sync_job.c.payroll_database == database, sync_job.c.status == RUNNING
+            )
+        ).first()
+    if row is None:
+        return None
+    beat, now = row
+    return float(lease - (now - beat).total_seconds())
