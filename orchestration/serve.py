@@ -140,11 +140,14 @@ def _phases(options: ServeOptions, env: Mapping[str, str]) -> list[Callable[[_Ch
         lambda children: _run_step(DEPLOY, [*ESS_SYNC, "prefect", "deploy"], env, children.stop),
         lambda children: _run_step(RETENTION, retention, env, children.stop),
         lambda children: children.start("worker", worker, env, options.prefect_home / "worker.log"),
-        # Gives back concurrency slots a killed run or a restarted server leaked.
-        lambda children: children.start("slot reconciler", slots, env, home / "slots.log"),
     ]
     if options.ui:
         phases.append(lambda children: _start_ui(options, env, children))
+    # Last, so it does not slow the page's start: it gives back concurrency slots a killed
+    # run or a restarted server leaked (nothing leaks before a run has started).
+    phases.append(
+        lambda children: children.start("slot reconciler", slots, env, home / "slots.log")
+    )
     return phases
 
 

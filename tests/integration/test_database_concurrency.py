@@ -57,7 +57,8 @@ def busy(prefect_world: PrefectWorld) -> Iterator[str]:
     added = words(ok(run(ess_sync("databases", "add", DATABASE, "--url", url), prefect_world.env)))
     assert f"Concurrency limit {LIMIT}: created." in added, added
     yield url
-    ok(run(ess_sync("databases", "remove", DATABASE, "--yes"), prefect_world.env))
+    removed = ok(run(ess_sync("databases", "remove", DATABASE, "--yes"), prefect_world.env))
+    assert f"Concurrency limit {LIMIT}: removed." in words(removed), removed
     _drop_postgres_database(name)
 
 
@@ -153,6 +154,9 @@ def test_prefect_deploy_remakes_a_deleted_limit_and_removes_the_old_process_work
     again = words(ok(run(ess_sync("prefect", "deploy"), prefect_world.env)))
     assert f"Concurrency limit {LIMIT}: unchanged." in again, again
     assert f"Deployment {SYNC}: unchanged." in again and f"Deployment {LEAVE}: unchanged." in again
+    # Nothing runs and nothing leaked: the one-shot reconciler says so and changes nothing.
+    released = words(ok(run(ess_sync("prefect", "release-slots"), prefect_world.env)))
+    assert released == "No leaked slot: every database's concurrency slots match ESS.", released
 
 
 @pytest.mark.parametrize("second", [SYNC, LEAVE], ids=["same deployment", "the other kind"])
