@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -113,11 +114,62 @@ def deploy() -> None:
         console.print("No payroll database is registered: nothing to deploy.", highlight=False)
 
 
+@prefect_app.command("release-slots")
+def release_slots(
+    every: Annotated[
+        float | None,
+        typer.Option(
+            min=1,
+            help="Keep going, looking every EVERY seconds (ess-sync serve runs it with 15).",
+        ),
+    ] = None,
+) -> None:
+    """Release concurrency slots that leaked (a worker killed, a server restarted mid-run).
+
+    A database's slot is released only when ESS holds no job on it and no run of it is
+    starting; a run left Running whose ESS job died is marked Crashed. Prints what it did.
+    """
+    from rich.markup import escape
+
+    from orchestration.server import NoPrefectServer, required_api_url
+
+    try:
+        url = required_api_url()
+    except NoPrefectServer as exc:
+        raise fail(str(exc)) from None
+    from orchestration.slots import reconcile_forever, reconcile_slots
+
+    def say(line: str) -> None:
+        # One line per action, unwrapped: the loop's output is a log file.
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    def say_when(line: str) -> None:
+        say(f"{datetime.now().astimezone():%Y-%m-%d %H:%M:%S%z} {line}")
+
+    if every is not None:
+        say(f"Releasing leaked concurrency slots on {url} every {every:g} s.")
+        try:
+            reconcile_forever(every, say=say_when)
+        except KeyboardInterrupt:
+            return
+        return
+    try:
+        done = reconcile_slots()
+    except Exception as exc:
+        raise fail(
+            f"Could not reconcile concurrency slots on {escape(url)} ({type(exc).__name__})."
+        ) from None
+    for line in done:
+        say(line)
+    if not done:
+        say("No leaked slot: every database's concurrency slots match ESS.")
+
+
 def print_changes(changes: Iterable[Any]) -> None:
-    """One line per deployment: its full name and what happened to it."""
+    """One line per deployment (or concurrency limit): its full name and what happened to it."""
     for change in changes:
         console.print(
-            f"Deployment {change.deployment}: {change.outcome}.", markup=False, highlight=False
+            f"{change.what} {change.deployment}: {change.outcome}.", markup=False, highlight=False
         )
 
 

@@ -1,9 +1,10 @@
 """One Prefect deployment per payroll database and job kind, kept up to date from ESS.
 
 `sync-from-payroll/<database>` and `sync-leave-balances/<database>` have the database fixed
-in their parameters (Run in the Prefect UI is one click) and the schedules ESS keeps
-(`ess-sync schedule`). deployments/prefect.yaml declares none of them, so `prefect deploy
---all` never touches them; `ess-sync prefect deploy` brings them all in line with ESS.
+in their parameters (Run in the Prefect UI is one click), the schedules ESS keeps
+(`ess-sync schedule`) and one concurrency limit of 1 between them (orchestration/limits.py).
+deployments/prefect.yaml declares none of them, so `prefect deploy --all` never touches
+them; `ess-sync prefect deploy` brings them all in line with ESS.
 """
 
 from __future__ import annotations
@@ -26,6 +27,15 @@ from core.schedules import DEFAULT_TIMEZONE, Schedule
 from ess.store.registry import list_databases
 from ess.store.schedules import all_schedules, schedules_of
 from jobs.kinds import RECONCILE, SYNC_FROM_PAYROLL, SYNC_LEAVE_BALANCES, JobKind
+from orchestration.limits import (
+    ensure_limit,
+    limit_name,
+    our_limits,
+    point_at_limit,
+    read_limit,
+    remove_limit,
+    uses_limit,
+)
 from orchestration.setup import WORK_POOL
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,6 +48,9 @@ DATABASE_TAG = "database:"
 # The one schedule of a deployment that ESS owns; others (added in the UI) are left alone.
 SCHEDULE_SLUG = "ess-sync"
 CREATED, UPDATED, UNCHANGED, REMOVED = "created", "updated", "unchanged", "removed"
+# The one deployment per flow for all databases that releases before 0.4 made.
+LEGACY_DEPLOYMENT = "process-worker"
+LIMIT = "Concurrency limit"
 
 
 class NotSetUp(RuntimeError):
@@ -50,6 +63,7 @@ class DeploymentChange:
 
     deployment: str
     outcome: str
+    what: str = "Deployment"
 
 
 def deployment_name(kind: JobKind, database: str) -> str:
@@ -68,7 +82,7 @@ def deploy_database(database: str) -> list[DeploymentChange]:
     by_kind = {s.kind: s for s in schedules_of(database)}
     with get_client(sync_client=True) as client:
         _require_pool(client)
-        return [_deploy(client, k, database, _schedule(k, database, by_kind)) for k in PER_DATABASE]
+        return _deploy_database(client, database, by_kind)
 
 
 def deploy_all() -> list[DeploymentChange]:
@@ -80,19 +94,28 @@ def deploy_all() -> list[DeploymentChange]:
         _require_pool(client)
         for database in registered:
             by_kind = {s.kind: s for s in schedules.get(database, [])}
-            changes += [
-                _deploy(client, k, database, _schedule(k, database, by_kind)) for k in PER_DATABASE
-            ]
+            changes += _deploy_database(client, database, by_kind)
         for deployment, database in _managed(client):
             if database not in registered:
                 changes.append(_remove(client, deployment, database))
+        changes += _remove_legacy(client)
+        for owner in our_limits(client):
+            if owner not in registered:
+                remove_limit(client, owner)
+                changes.append(DeploymentChange(limit_name(owner), REMOVED, LIMIT))
     return changes
 
 
 def remove_database_deployments(database: str) -> list[DeploymentChange]:
     """Delete the database's deployments (for `databases remove`); their run history stays."""
     with get_client(sync_client=True) as client:
-        return [_remove(client, d, db) for d, db in _managed(client) if db == database]
+        had_limit = read_limit(client, database) is not None
+        changes = [_remove(client, d, db) for d, db in _managed(client) if db == database]
+        # Deleting a deployment deletes its limit too: whichever went, the limit is gone.
+        remove_limit(client, database)
+        if had_limit:
+            changes.append(DeploymentChange(limit_name(database), REMOVED, LIMIT))
+        return changes
 
 
 def _schedule(kind: JobKind, database: str, kept: dict[str, Schedule]) -> Schedule | None:
@@ -110,6 +133,37 @@ def _require_pool(client: SyncPrefectClient) -> None:
             f"The Prefect server has no {WORK_POOL!r} work pool to run deployments on: run "
             "`ess-sync prefect setup`, then `ess-sync prefect deploy`."
         ) from None
+
+
+def _deploy_database(
+    client: SyncPrefectClient, database: str, by_kind: dict[str, Schedule]
+) -> list[DeploymentChange]:
+    """The database's deployments, its concurrency limit, and every deployment held to it."""
+    changes = [
+        _deploy(client, kind, database, _schedule(kind, database, by_kind)) for kind in PER_DATABASE
+    ]
+    limit_id, outcome = ensure_limit(client, database)
+    for index, change in enumerate(changes):
+        deployment = client.read_deployment_by_name(change.deployment)
+        if not uses_limit(deployment, limit_id):
+            point_at_limit(client, deployment.id, limit_id)
+            if change.outcome == UNCHANGED:
+                changes[index] = DeploymentChange(change.deployment, UPDATED)
+    return [DeploymentChange(limit_name(database), outcome, LIMIT), *changes]
+
+
+def _remove_legacy(client: SyncPrefectClient) -> list[DeploymentChange]:
+    """Delete the one-for-all-databases deployments of our flows that older releases made."""
+    removed = []
+    for kind in PER_DATABASE:
+        name = deployment_name(kind, LEGACY_DEPLOYMENT)
+        try:
+            legacy = client.read_deployment_by_name(name)
+        except ObjectNotFound:
+            continue
+        client.delete_deployment(legacy.id)
+        removed.append(DeploymentChange(name, REMOVED))
+    return removed
 
 
 def _deploy(

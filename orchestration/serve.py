@@ -36,6 +36,7 @@ from orchestration.server import local_server_file, local_server_url
 SERVER_STARTUP_SECONDS = 180
 UI_STARTUP_SECONDS = 60
 STEP_SECONDS = 300
+SLOT_SECONDS = 15
 REPO = Path(__file__).resolve().parent.parent
 PREFECT_YAML = REPO / "deployments" / "prefect.yaml"
 ESS_SYNC = [sys.executable, "-m", "cli.main"]
@@ -128,6 +129,8 @@ def _phases(options: ServeOptions, env: Mapping[str, str]) -> list[Callable[[_Ch
     record = local_server_file()
     prefect = prefect_command()
     worker = [*prefect, "worker", "start", "--pool", WORK_POOL, "--type", "process"]
+    slots = [*ESS_SYNC, "prefect", "release-slots", "--every", str(SLOT_SECONDS)]
+    home = options.prefect_home
     # The retention deployment is prefect.yaml's (the syncs are `ess-sync prefect deploy`'s).
     retention = [*prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_YAML)]
     phases: list[Callable[[_Children], None]] = [
@@ -140,6 +143,11 @@ def _phases(options: ServeOptions, env: Mapping[str, str]) -> list[Callable[[_Ch
     ]
     if options.ui:
         phases.append(lambda children: _start_ui(options, env, children))
+    # Last, so it does not slow the page's start: it gives back concurrency slots a killed
+    # run or a restarted server leaked (nothing leaks before a run has started).
+    phases.append(
+        lambda children: children.start("slot reconciler", slots, env, home / "slots.log")
+    )
     return phases
 
 

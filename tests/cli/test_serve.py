@@ -127,6 +127,7 @@ def test_serve_runs_the_system_other_commands_use_it_and_ctrl_c_leaves_nothing(t
         added = _ess_sync(env, "databases", "add", "tiny_payroll", "--url", f"sqlite:///{payroll}")
         assert added.returncode == 0, added.stdout + added.stderr
         assert "Deployment sync-from-payroll/tiny_payroll: created." in added.stdout
+        assert "Concurrency limit ess-sync-database-tiny_payroll: created." in added.stdout
         deployment = _api(api_url, "/deployments/name/sync-from-payroll/tiny_payroll")
         assert deployment["parameters"] == {"database": "tiny_payroll"}
 
@@ -139,8 +140,11 @@ def test_serve_runs_the_system_other_commands_use_it_and_ctrl_c_leaves_nothing(t
         )
         assert [r["state_type"] for r in runs] == ["COMPLETED"]
 
-        # serve, the server, the worker, the page: the check below would see them.
-        assert len(_processes_of(data_dir)) >= 4
+        # The slot reconciler runs beside the worker and has looked at least once.
+        slots_log = data_dir / "prefect" / "slots.log"
+        assert "Releasing leaked concurrency slots" in slots_log.read_text(), slots_log
+        # serve, the server, the worker, the reconciler, the page: the check below sees them.
+        assert len(_processes_of(data_dir)) >= 5
         serve.send_signal(signal.SIGINT)
         assert serve.wait(timeout=STOP_SECONDS) == 0, output.read_text()
         assert not record.exists()

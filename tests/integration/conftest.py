@@ -33,6 +33,7 @@ PREFECT_FILE = REPO / "deployments" / "prefect.yaml"
 T = TypeVar("T")
 # A flow run on the worker: a workspace process, then the flow's own process, then the sync.
 RUN_TIMEOUT = 90
+WORKER = ["prefect", "worker", "start"]
 
 
 @dataclass
@@ -161,6 +162,8 @@ class PrefectWorld:
     worker: Service | None = None
     setup_output: str = ""
     deployed: list[str] = field(default_factory=list)
+    server_command: list[str] = field(default_factory=list)
+    server_env: dict[str, str] = field(default_factory=dict)
 
     def api(self) -> AbstractContextManager[Any]:
         """In-process Prefect calls go to this server (not the session's harness) inside this."""
@@ -169,6 +172,16 @@ class PrefectWorld:
         return temporary_settings(
             {PREFECT_API_URL: self.api_url, PREFECT_API_AUTH_STRING: self.auth_string}
         )
+
+    def restart_server(self, log_name: str) -> None:
+        """Stop the server and start it again on the same port with the same database."""
+        self.server.stop()
+        self.server = start_service(log_name, self.server_command, self.server_env, self.home)
+        wait_for(lambda: _healthy(self.server, self.api_url), 90, "the server", self.server.tail)
+
+    def start_worker(self, log_name: str) -> None:
+        """Start a process worker on the ess-sync pool (the world's worker from now on)."""
+        self.worker = start_service(log_name, [*WORKER, "--pool", "ess-sync"], self.env, self.home)
 
     def logs(self) -> str:
         """The server's and worker's recent output, for failure messages."""
@@ -225,13 +238,11 @@ def prefect_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectW
     # The scheduler looks for deployments to schedule every 60 s by default: a schedule set
     # by `ess-sync schedule` would wait for it.
     server_env["PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS"] = "5"
-    server = start_service(
-        "server",
-        ["prefect", "server", "start", "--host", "127.0.0.1", "--port", port],
-        {**server_env, "PREFECT_SERVER_API_AUTH_STRING": auth_string},
-        root,
-    )
+    server_command = ["prefect", "server", "start", "--host", "127.0.0.1", "--port", port]
+    server_env["PREFECT_SERVER_API_AUTH_STRING"] = auth_string
+    server = start_service("server", server_command, server_env, root)
     world = PrefectWorld(api_url, env, auth_string, root, server)
+    world.server_command, world.server_env = server_command, server_env
     with pytest.MonkeyPatch.context() as patch:
         for key, value in ess.items():
             patch.setenv(key, value)
@@ -239,15 +250,14 @@ def prefect_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectW
         try:
             wait_for(lambda: _healthy(server, api_url), 90, f"{api_url}/health", server.tail)
             world.setup_output = ok(run(ess_sync("prefect", "setup"), env))
-            world.worker = start_service(
-                "worker", ["prefect", "worker", "start", "--pool", "ess-sync"], env, root
-            )
+            world.start_worker("worker")
             world.deployed = _deploy(env)
             yield world
         finally:
             if world.worker is not None:
                 world.worker.stop()
-            server.stop()
+            # A test may have restarted it: the world's server is the one running now.
+            world.server.stop()
             dispose_engines()
 
 
