@@ -58,3 +58,20 @@ class PayrollDatabase(Block):
 def block_name_for(database: str) -> str:
     """The Prefect block document name of a payroll database (blocks allow no underscores)."""
     return "payroll-" + database.replace("_", "-")
+
+
+def delete_block(database: str) -> bool:
+    """Delete a payroll database's block, and with it its connection secret; False if none."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            document = client.read_block_document_by_name(
+                name=block_name_for(database),
+                block_type_slug=PayrollDatabase.get_block_type_slug(),
+            )
+        except ObjectNotFound:
+            return False
+        client.delete_block_document(document.id)
+    return True

@@ -82,7 +82,7 @@ def remove(
     name: Annotated[str, typer.Argument(help="The payroll database's name.")],
     yes: Annotated[bool, typer.Option("--yes", help="Remove without asking first.")] = False,
 ) -> None:
-    """Forget a payroll database and delete everything ESS holds from it (asks first)."""
+    """Forget a payroll database: its ESS data, its block and its deployments (asks first)."""
     from ess.store.jobs import JobAlreadyRunning
     from ess.store.registry import UnknownDatabase, get_database
     from ess.store.removal import remove_database_data
@@ -94,7 +94,8 @@ def remove(
         raise typer.Exit(2) from None
     question = (
         f"Remove payroll database {name} and delete everything ESS holds from it (its "
-        "employees, lookups, leave balances, held-back issues, cache, jobs and Web API Log)?"
+        "employees, lookups, leave balances, held-back issues, cache, jobs and Web API Log), "
+        "and delete its saved connection?"
     )
     if not yes:
         if not _interactive():
@@ -118,9 +119,32 @@ def remove(
         f"{removed.total - employees} other row(s) deleted from ESS.",
         markup=False,
     )
+    _delete_connection(name)
     from cli.prefect_setup import remove_database_deployments_if_served
 
     remove_database_deployments_if_served(name)
+
+
+def _delete_connection(name: str) -> None:
+    """Delete the database's block (its secret) where `add` saved it; exit 1 saying what is left."""
+    from blocks.payroll_database import PayrollDatabase, block_name_for
+    from ess.store.registry import delete_connection
+
+    block = f"{PayrollDatabase.get_block_type_slug()}/{block_name_for(name)}"
+    try:
+        deleted = delete_connection(name)
+    except Exception as exc:  # ESS's side is done; the secret must not be forgotten silently
+        errors.print(
+            f"Error: Prefect did not delete {name}'s Payroll Database block {block} "
+            f"({type(exc).__name__}), so its connection string is still saved there. Once the "
+            f"Prefect server answers, run `prefect block delete {block}`"
+            " and `ess-sync prefect deploy` (which removes the database's deployments).",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(1) from None
+    outcome = "deleted, with its connection string" if deleted else "none saved, nothing to delete"
+    console.print(f"Payroll Database block {block}: {outcome}.", markup=False, highlight=False)
 
 
 def _interactive() -> bool:

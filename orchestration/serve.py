@@ -43,6 +43,8 @@ ESS_SYNC = [sys.executable, "-m", "cli.main"]
 SETUP, DEPLOY = "`ess-sync prefect setup`", "`ess-sync prefect deploy`"
 RETENTION = "`prefect deploy` of deployments/prefect.yaml"
 WORK_POOL = "ess-sync"  # orchestration/setup.py's; importing it would import Prefect here
+# Prefect's settings of the server's own database (connection URL, password, pool, ...).
+_SERVER_DATABASE = "PREFECT_SERVER_DATABASE_"
 
 
 class ServeFailed(RuntimeError):
@@ -102,7 +104,7 @@ def serve(options: ServeOptions, say: Callable[[str], None] = print) -> int:
     for port, what in ((options.port, "--port"), (options.ui_port, "--ui-port")):
         if (what == "--port" or options.ui) and not port_is_free(port):
             raise ServeFailed(f"Port {port} is in use: choose another with {what}.")
-    env = _client_env(options)
+    env = client_env(options, os.environ)
     record = local_server_file()
     try:
         for phase in _phases(options, env):
@@ -156,20 +158,12 @@ def _start_server(options: ServeOptions, children: _Children) -> None:
     # The server's database holds every Payroll Database block: its owner's only.
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     home.chmod(0o700)
-    env = {**PREFECT_DEFAULTS, **os.environ, "PREFECT_HOME": str(home)}
-    env.pop("PREFECT_API_URL", None)
-    env.setdefault(
-        "PREFECT_SERVER_DATABASE_CONNECTION_URL", f"sqlite+aiosqlite:///{home / 'prefect.db'}"
-    )
-    # Notifications link to their run with Prefect's `ui_url` filter, which the server can
-    # only fill in when it knows its own UI's address (it has no PREFECT_API_URL to infer it).
-    env.setdefault("PREFECT_UI_URL", f"http://127.0.0.1:{options.port}")
     command = [*prefect_command(), "server", "start", "--host", "127.0.0.1", "--port"]
     _start_answering(
         children,
         "Prefect server",
         [*command, str(options.port)],
-        env,
+        server_env(options, os.environ),
         home / "server.log",
         f"{options.api_url}/health",
         SERVER_STARTUP_SECONDS,
@@ -205,14 +199,41 @@ def _start_answering(
         raise ServeFailed(f"The {name} {failed}:\n{tail(log)}")
 
 
-def _client_env(options: ServeOptions) -> dict[str, str]:
-    # Every child talks to the served server, whatever the environment named before.
-    return {
+def server_env(options: ServeOptions, environ: Mapping[str, str]) -> dict[str, str]:
+    """The Prefect server's environment: its database under PREFECT_HOME unless one is named.
+
+    PREFECT_SERVER_DATABASE_CONNECTION_URL in ENVIRON (PostgreSQL: postgresql+asyncpg://...)
+    is the server's database; without it, SQLite in PREFECT_HOME.
+    """
+    home = options.prefect_home
+    env = {**PREFECT_DEFAULTS, **environ, "PREFECT_HOME": str(home)}
+    env.pop("PREFECT_API_URL", None)
+    env.setdefault(
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL", f"sqlite+aiosqlite:///{home / 'prefect.db'}"
+    )
+    # Notifications link to their run with Prefect's `ui_url` filter, which the server can
+    # only fill in when it knows its own UI's address (it has no PREFECT_API_URL to infer it).
+    env.setdefault("PREFECT_UI_URL", f"http://127.0.0.1:{options.port}")
+    # A payroll officer's UI has no use for Prefect Cloud's upgrade adverts.
+    env.setdefault("PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT", "false")
+    return env
+
+
+def client_env(options: ServeOptions, environ: Mapping[str, str]) -> dict[str, str]:
+    """Every other child's environment: the served server's API, never its database.
+
+    The worker hands its environment to every flow run; the Prefect database's connection
+    string (a password, on PostgreSQL) is the server's alone.
+    """
+    env = {
         **PREFECT_DEFAULTS,
-        **os.environ,
+        **environ,
         "PREFECT_API_URL": options.api_url,
         "PREFECT_HOME": str(options.prefect_home),
     }
+    for name in [n for n in env if n.startswith(_SERVER_DATABASE)]:
+        del env[name]
+    return env
 
 
 def _run_step(name: str, command: list[str], env: Mapping[str, str], stop: threading.Event) -> None:

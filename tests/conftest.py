@@ -1,7 +1,7 @@
 """Shared fixtures: real SQLite files, a real PostgreSQL (a database per test), real ODBC.
 
 A suite whose server or driver is missing is skipped with the reason, unless
-ESS_REQUIRE_SUITES names it (CI sets postgres,odbc,redis): then its absence fails the run.
+ESS_REQUIRE_SUITES names it (CI sets postgres,odbc,redis,browser): then its absence fails the run.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 from prefect.logging.configuration import ensure_logging_setup
 
-from tests.support import payroll_schema_sql
+from tests.support import browser_problem, payroll_schema_sql
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "ESS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -26,7 +26,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 REDIS_URL = os.environ.get("ESS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ODBC_DRIVER = os.environ.get("ESS_TEST_ODBC_DRIVER", "PostgreSQL Unicode")
 REQUIRED = {s.strip() for s in os.environ.get("ESS_REQUIRE_SUITES", "").split(",") if s.strip()}
-SUITES = ("postgres", "odbc", "redis")
+SUITES = ("postgres", "odbc", "redis", "browser")
 
 # No telemetry from the test servers: this machine reaches no host but package registries.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -82,7 +82,12 @@ _PROBLEMS: dict[str, str | None] = {}
 def suite_problem(suite: str) -> str | None:
     """Why a suite cannot run here, or None."""
     if suite not in _PROBLEMS:
-        check = {"postgres": _postgres_problem, "odbc": _odbc_problem, "redis": _redis_problem}
+        check = {
+            "postgres": _postgres_problem,
+            "odbc": _odbc_problem,
+            "redis": _redis_problem,
+            "browser": browser_problem,
+        }
         _PROBLEMS[suite] = check[suite]()
     return _PROBLEMS[suite]
 

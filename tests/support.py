@@ -1,7 +1,8 @@
-"""Helpers the tests share: the payroll schema and rows to put in it."""
+"""Helpers the tests share: the payroll schema and rows to put in it; the browser's launch."""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,27 @@ import sqlalchemy as sa
 REPO = Path(__file__).resolve().parent.parent
 SHARED_SCHEMA = REPO.parent / "shared" / "payroll" / "schema.sql"
 VENDORED_SCHEMA = REPO / "generator" / "schema.sql"
+# Debian's Chromium, driven by Playwright: CI reaches no host that serves browser builds.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def browser_problem() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} missing (apt-get install -y chromium)"
+    if importlib.util.find_spec("playwright") is None:
+        return "the playwright package is missing (pip install playwright)"
+    return None
 
 
 def payroll_schema_sql() -> list[str]:

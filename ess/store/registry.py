@@ -101,6 +101,17 @@ def record_registration(
     return get_database(name)
 
 
+def delete_connection(name: str) -> bool:
+    """Delete a payroll database's Payroll Database block (its secret); False if there was none.
+
+    The block lives on the Prefect server `register_database` saved it to: the configured
+    one, or with none the temporary server, whose database is kept in PREFECT_HOME.
+    """
+    from blocks.payroll_database import delete_block
+
+    return delete_block(name)
+
+
 def remove_database(name: str) -> None:
     """Forget a payroll database's registration (what was synced from it stays in ESS)."""
     get_database(name)

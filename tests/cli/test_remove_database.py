@@ -1,10 +1,13 @@
 """`ess-sync databases remove`: the registration and everything ESS holds from the database,
 in one transaction, after a confirmation, never while a job holds it (SQLite and PostgreSQL)."""
 
+import socket
+
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
 import cli.databases
+from blocks.payroll_database import PayrollDatabase, block_name_for
 from cli.main import app
 from core.lookups import spec_named
 from ess.database import ess_engine
@@ -76,6 +79,7 @@ def test_remove_is_refused_while_a_job_holds_the_database(ess, payroll_sqlite, p
     assert result.exit_code == 3, result.output
     assert result.output.startswith("Job Not Started: a sync of acme_payroll is already running")
     assert _counts("acme_payroll") == before
+    assert _block("acme_payroll") is not None
 
 
 def test_remove_without_a_terminal_or_yes_refuses_and_removes_nothing(
@@ -120,3 +124,61 @@ def test_a_removal_that_fails_removes_nothing_and_frees_the_database(
     assert after["employee"] == before["employee"] and after["ess_cache"] == before["ess_cache"]
     assert after["sync_job"] == before["sync_job"] + 1
     assert sync_from_payroll(database="acme_payroll", return_state=True).is_completed()
+
+
+def _block(database):
+    """The database's saved Payroll Database block, or None when Prefect has none."""
+    try:
+        return PayrollDatabase.load(block_name_for(database))
+    except ValueError:  # Prefect's "Unable to find block document named ..."
+        return None
+
+
+def test_remove_deletes_the_database_s_block_and_with_it_its_connection_string(
+    ess, payroll_sqlite, tmp_path, prefect_api
+):
+    register_database("acme_payroll", url=payroll_sqlite)
+    register_database("other_payroll", url=f"sqlite:///{tmp_path / 'other.db'}")
+    assert _block("acme_payroll").connection_string.get_secret_value() == payroll_sqlite
+
+    result = runner.invoke(app, ["databases", "remove", "acme_payroll", "--yes"])
+
+    assert result.exit_code == 0, result.output
+    assert (
+        "Payroll Database block payroll-database/payroll-acme-payroll: deleted, with its "
+        "connection string." in " ".join(result.output.split())
+    )
+    assert _block("acme_payroll") is None
+    assert _block("other_payroll") is not None
+
+
+def test_remove_says_so_when_the_database_s_block_was_already_gone(
+    ess, payroll_sqlite, prefect_api
+):
+    register_database("acme_payroll", url=payroll_sqlite)
+    PayrollDatabase.delete(block_name_for("acme_payroll"))
+    result = runner.invoke(app, ["databases", "remove", "acme_payroll", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "payroll-acme-payroll: none saved, nothing to delete." in " ".join(result.output.split())
+    assert _counts("acme_payroll")["payroll_database"] == 0
+
+
+def test_remove_without_prefect_removes_the_ess_data_and_names_the_block_left(
+    ess, payroll_sqlite, prefect_api
+):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    register_database("acme_payroll", url=payroll_sqlite)
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}):
+        result = runner.invoke(app, ["databases", "remove", "acme_payroll", "--yes"])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    assert "Removed payroll database acme_payroll" in output
+    assert "Prefect did not delete acme_payroll's Payroll Database block" in output
+    assert "`prefect block delete payroll-database/payroll-acme-payroll`" in output
+    assert payroll_sqlite not in output
+    assert _counts("acme_payroll")["payroll_database"] == 0
+    assert _block("acme_payroll") is not None

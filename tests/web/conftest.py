@@ -1,13 +1,13 @@
 """The page's fixtures: ESS and payrolls on SQLite files, the page served by `ess-sync ui`.
 
 One server for the whole web suite (session scope): starting Prefect-backed jobs is what
-takes time, not the page. Browser tests need Debian's Chromium and the playwright package;
-without them they are skipped with the reason (or fail the run when CI requires them).
+takes time, not the page. Browser tests (marker `browser`) need Debian's Chromium and the
+playwright package; tests/conftest.py skips them with the reason when either is missing (or
+fails the run when ESS_REQUIRE_SUITES names browser).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import sqlite3
@@ -24,40 +24,11 @@ import httpx
 import pytest
 from sqlalchemy import create_engine
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.support import CHROMIUM, CHROMIUM_ARGS
+
 PASSWORD = "correct horse battery staple"
 SECRET_URL = "postgresql+psycopg://payroll:S3cret@127.0.0.1:5432/x"
 A, B, BROKEN, SECRET = "acme_payroll", "bravo_payroll", "broken_payroll", "secret_payroll"
-
-
-def _browser_problem() -> str | None:
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} missing (apt-get install -y chromium)"
-    if importlib.util.find_spec("playwright") is None:
-        return "the playwright package is missing (pip install playwright)"
-    return None
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    problem = _browser_problem()
-    if problem is None:
-        return
-    required = "browser" in os.environ.get("ESS_REQUIRE_SUITES", "").split(",")
-    for item in items:
-        if item.get_closest_marker("browser") is not None:
-            if required:
-                raise pytest.UsageError(f"The browser suite is required here but {problem}.")
-            item.add_marker(pytest.mark.skip(reason=f"browser suite skipped: {problem}"))
 
 
 @dataclass(frozen=True)
