@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import ast
 import functools
 import os
+import re
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import DBAPIError
 
 from ess.settings import settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _engines: dict[str, Engine] = {}
@@ -115,25 +117,78 @@ def _sqlite_pragmas(leases: str, dbapi_connection: Any, _record: Any) -> None:
 
 def alembic_config() -> Config:
     """Alembic's configuration for ESS's migrations."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     return config
 
 
+# `revision = "0006"`, `down_revision: str | None = "0005"`: how each migration names itself.
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(.+)$", re.MULTILINE)
+
+
 def head_revision() -> str | None:
     """The newest migration's revision."""
+    head = _head_from_files()
+    if head is not None:
+        return head
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _head_from_files() -> str | None:
+    """The one revision no migration builds on, read from the files; None if unsure.
+
+    Every command opens ESS, and importing alembic to ask it costs more than `ess-sync
+    status` may spend in all. A merge's tuple of parents is followed; a file this cannot
+    read plainly leaves the answer to alembic. tests/ess/test_migrations.py checks both agree.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    try:
+        for path in (_MIGRATIONS / "versions").glob("*.py"):
+            found = dict(_REVISION_LINE.findall(path.read_text(encoding="utf-8")))
+            revision = ast.literal_eval(found["revision"])
+            down = ast.literal_eval(found.get("down_revision", "None"))
+            if not isinstance(revision, str):
+                return None
+            revisions.add(revision)
+            parents.update([down] if isinstance(down, str) else down or ())
+    except (OSError, KeyError, ValueError, SyntaxError, TypeError):
+        return None
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
 
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the ESS database is at."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def _stamped_revision(engine: Engine) -> str | None:
+    """What alembic_version holds when it holds one revision; None otherwise (or no table)."""
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    except DBAPIError:
+        return None
+    return str(rows[0][0]) if len(rows) == 1 else None
 
 
 def upgrade(engine: Engine) -> bool:
     """Bring the ESS schema to the newest revision; True when a migration ran."""
     head = head_revision()
+    # The usual case, an ESS already at head, is answered without importing alembic.
+    if head is not None and _stamped_revision(engine) == head:
+        return False
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
     if current_revision(engine) == head:
         return False
     config = alembic_config()

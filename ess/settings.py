@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -9,9 +10,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """Where ESS and its cache live. Read fresh each call so tests can point elsewhere."""
+    """Where ESS and its cache live, and how jobs behave; read from the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="ESS_", extra="ignore")
+    # Frozen: settings() hands the same instance to every caller until the environment changes.
+    model_config = SettingsConfigDict(env_prefix="ESS_", extra="ignore", frozen=True)
 
     data_dir: Path = Field(
         default=Path.home() / ".ess-sync",
@@ -49,6 +51,16 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.data_dir / 'ess.db'}"
 
 
+_built: dict[tuple[tuple[str, str], ...], Settings] = {}
+
+
 def settings() -> Settings:
-    """The settings as the environment says now."""
-    return Settings()
+    """The settings as the environment says now (tests and callers may change it any time)."""
+    # A job asks a dozen times; building Settings costs ~10 ms of CPU each time, reading
+    # the environment microseconds. pydantic-settings matches ESS_ in any case: so does this.
+    key = tuple(sorted((k, v) for k, v in os.environ.items() if k[:4].upper() == "ESS_"))
+    current = _built.get(key)
+    if current is None:
+        _built.clear()
+        current = _built[key] = Settings()
+    return current

@@ -15,17 +15,13 @@ from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
 from ess.store.log import ERROR, WARNING
+from jobs.kinds import database_tag
 from jobs.log import echo
 from payroll.connect import unregistered
 
 # Payroll officers date their runs in Sydney time, as the shipped schedules are: a 02:00
 # sync on a server kept in UTC still carries the date it ran for.
 RUN_DATE_ZONE = ZoneInfo("Australia/Sydney")
-
-
-def database_tag(database: str) -> str:
-    """The tag every flow run of this database carries, e.g. database:demo_payroll."""
-    return f"database:{database}"
 
 
 def run_name(prefix: str) -> Callable[[], str]:
@@ -51,9 +47,12 @@ def refuse_unregistered(database: str) -> State[Any] | None:
 
 
 def tag_with_database(database: str) -> None:
-    """Add the database's tag to this flow run (a deployment's runs are created without it)."""
+    """Add the database's tag to this flow run, unless it was created with it.
+
+    start_job() creates its runs tagged; a run from a deployment of all databases is not.
+    """
     run_id = flow_run.get_id()
-    if run_id is None:
+    if run_id is None or database_tag(database) in flow_run.get_tags():
         return
     tags = sorted({*flow_run.get_tags(), database_tag(database)})
     try:

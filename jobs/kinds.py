@@ -61,6 +61,11 @@ RECONCILE = JobKind(
 KINDS: dict[str, JobKind] = {k.name: k for k in (SYNC_FROM_PAYROLL, SYNC_LEAVE_BALANCES, RECONCILE)}
 
 
+def database_tag(database: str) -> str:
+    """The tag every flow run of this database carries, e.g. database:demo_payroll."""
+    return f"database:{database}"
+
+
 def kind_named(name: str) -> JobKind:
     """The kind of job by its name; ValueError naming the kinds there are."""
     try:

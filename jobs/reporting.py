@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
@@ -24,7 +25,8 @@ class JobReport:
 
     Artifacts are for people: a failure to write one is logged, never fails the sync. They
     are written in order by one background thread, so the steps never wait for the Prefect
-    API; publish() (or close()) waits until all are written.
+    API; publish() (or close()) waits until all are written. Steps that end while the
+    progress bar is still being moved are shown by its next move: one call, not one a step.
     """
 
     def __init__(self, kind: str, database: str, steps: int) -> None:
@@ -33,6 +35,8 @@ class JobReport:
         self.steps = max(steps, 1)
         self.done = 0
         self._progress: UUID | None = None
+        self._moving = threading.Lock()
+        self._move_queued = False
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ess-artifacts")
         self._safely(self._start)
 
@@ -51,14 +55,21 @@ class JobReport:
 
     def step_done(self) -> None:
         """Move the progress artifact on by one step."""
-        self.done += 1
+        with self._moving:
+            self.done += 1
+            if self._move_queued:
+                return  # the queued move has not read `done` yet: it shows this step too
+            self._move_queued = True
         self._safely(self._update)
 
     def _update(self) -> None:
         from prefect.artifacts import update_progress_artifact
 
+        with self._moving:
+            self._move_queued = False
+            done = self.done
         if self._progress is not None:
-            update_progress_artifact(self._progress, min(100.0, 100.0 * self.done / self.steps))
+            update_progress_artifact(self._progress, min(100.0, 100.0 * done / self.steps))
 
     def publish(self, job_id: int, result: JobResult) -> None:
         """Publish the job's markdown summary and its Web API Log rows as a table; wait."""

@@ -20,7 +20,7 @@ from ess.store.jobs import (
     running_job,
     take_job,
 )
-from jobs.kinds import JobKind
+from jobs.kinds import JobKind, database_tag
 from jobs.lease import heartbeat
 
 COMPLETED, NOT_STARTED, CANCELLED = "completed", "not_started", "cancelled"
@@ -54,7 +54,8 @@ def start_job(kind: JobKind, database: str, **parameters: Any) -> Outcome:
         return Outcome(NOT_STARTED, refused(database, busy.running))
     with heartbeat(job), _failed_if_never_started(job):
         flow = kind.flow_function()
-        state = flow(database=database, job_id=job.id, return_state=True, **parameters)
+        with _tagged(database):
+            state = flow(database=database, job_id=job.id, return_state=True, **parameters)
     return _outcome(state, job.id)
 
 
@@ -64,8 +65,21 @@ def preview_job(kind: JobKind, database: str, **parameters: Any) -> Outcome:
     if running is not None:
         return Outcome(NOT_STARTED, str(JobAlreadyRunning(running)))
     flow = kind.flow_function()
-    state = flow(database=database, preview=True, return_state=True, **parameters)
+    with _tagged(database):
+        state = flow(database=database, preview=True, return_state=True, **parameters)
     return _outcome(state, None)
+
+
+@contextmanager
+def _tagged(database: str) -> Iterator[None]:
+    """Flow runs started in the block are created with the database's tag.
+
+    The flow would otherwise add it with one more call to the Prefect API.
+    """
+    from prefect import tags  # the flow has imported Prefect by now
+
+    with tags(database_tag(database)):
+        yield
 
 
 def _outcome(state: Any, job_id: int | None) -> Outcome:

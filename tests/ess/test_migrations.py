@@ -54,3 +54,29 @@ def test_only_a_running_job_is_unique_per_database_on_sql_server_too():
     assert "DROP INDEX uq_sync_job_one_running ON sync_job" in sql
     assert "CREATE UNIQUE INDEX uq_sync_job_one_running ON sync_job (payroll_database) " in sql
     assert "WHERE status = 'running'" in sql
+
+
+def test_the_newest_revision_read_from_the_files_is_alembics():
+    from alembic.script import ScriptDirectory
+
+    from ess.database import _head_from_files, alembic_config
+
+    assert _head_from_files() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert _head_from_files() is not None
+
+
+def test_an_ess_behind_the_newest_revision_is_upgraded_and_one_at_it_is_left_alone(tmp_path):
+    from alembic import command
+
+    from ess.database import alembic_config, create_ess_engine
+
+    engine = create_ess_engine(f"sqlite:///{tmp_path / 'ess.db'}")
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0005")
+    assert current_revision(engine) == "0005"
+    assert upgrade(engine) is True
+    assert current_revision(engine) == head_revision()
+    assert upgrade(engine) is False
+    engine.dispose()

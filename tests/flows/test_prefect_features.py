@@ -203,6 +203,27 @@ def test_flow_runs_end_without_waiting_for_the_heartbeat_thread():
     assert flow_engine._send_heartbeats is prefect_compat._send_heartbeats_without_waiting
 
 
+def test_a_flow_runs_plain_parameters_are_stored_as_prefects_own_serialiser_stores_them():
+    from decimal import Decimal
+    from pathlib import Path
+
+    from fastapi.encoders import jsonable_encoder
+    from prefect.flows import Flow
+
+    from orchestration import prefect_compat
+
+    assert prefect_compat.INSTALLED
+    assert Flow.serialize_parameters is prefect_compat._serialize_plain_parameters
+    plain = {"database": "acme_payroll", "full": True, "job_id": 7, "share": 0.5, "none": None}
+    assert sync_from_payroll.serialize_parameters(plain) == jsonable_encoder(plain)
+    # Anything else still goes through Prefect's serialiser (FastAPI's encoder).
+    other = {"database": "acme_payroll", "when": datetime(2025, 7, 1), "path": Path("/x")}
+    other["amount"] = Decimal("1.50")
+    assert sync_from_payroll.serialize_parameters(other) == {
+        key: jsonable_encoder(value) for key, value in other.items()
+    }
+
+
 def test_a_flow_run_still_sends_heartbeats_and_leaves_no_thread_sending(prefect_api, monkeypatch):
     from prefect import flow_engine
 

@@ -100,3 +100,24 @@ def test_a_step_a_kind_does_not_declare_is_refused(acme, kind):
 def test_an_unknown_kind_is_named_with_the_kinds_there_are():
     with pytest.raises(ValueError, match="the kinds are sync-from-payroll, sync-leave-balances"):
         kind_named("sync-from-pay-roll")
+
+
+def test_a_job_started_through_start_job_runs_in_a_flow_run_created_with_its_database_tag(
+    acme, kind
+):
+    import sqlalchemy as sa
+    from prefect.client.orchestration import get_client
+
+    from ess.database import ess_engine
+    from ess.schema import sync_job
+
+    outcome = start_job(kind, "acme_payroll")
+    assert outcome.ok, outcome.message
+    with ess_engine().connect() as conn:
+        run_id = conn.execute(
+            sa.select(sync_job.c.flow_run_id).where(sync_job.c.id == outcome.job_id)
+        ).scalar_one()
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(run_id)
+    # This flow never tags its run: the tag was there from the run's creation.
+    assert run.tags == ["database:acme_payroll"]
