@@ -6,8 +6,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from itertools import repeat
-from operator import itemgetter
+from itertools import compress, repeat
+from operator import itemgetter, ne
 from typing import Any
 
 from core.employees import code_key, parse_date
@@ -81,6 +81,53 @@ def prepare_balances(
     prepared.rows = rows
     prepared.employees = len(set(map(itemgetter(0), rows)))
     return prepared
+
+
+Balance = tuple[int, str, Decimal, date]
+"""(payroll employee id, the leave type's own code, balance, accrued_to): one balance."""
+
+
+@dataclass
+class BalanceDiff:
+    """What makes ESS's balances of some employees equal payroll's."""
+
+    new: list[Balance] = field(default_factory=list)
+    """Payroll's balances ESS does not hold."""
+    changed: list[Balance] = field(default_factory=list)
+    """Payroll's balances whose value or date differs from ESS's."""
+    gone: list[tuple[int, str]] = field(default_factory=list)
+    """Keys (employee id, type code) of ESS's balances payroll no longer has."""
+
+    def __len__(self) -> int:
+        return len(self.new) + len(self.changed) + len(self.gone)
+
+
+def compare_balances(payroll: Sequence[Balance], ess: Sequence[Balance]) -> BalanceDiff:
+    """What differs between payroll's and ESS's balances of the same employees.
+
+    Both sides come in key order (employee id, type code), as their indexes give them, so
+    the usual re-sync (nothing changed, or balances changed in place) is decided by
+    comparing the two lists position by position. When keys differ at a position (a
+    balance new or gone, or the two databases order type codes differently) the balances
+    are matched by key instead: the answer is the same, only slower.
+    """
+    if payroll == ess:
+        return BalanceDiff()
+    if len(payroll) == len(ess):
+        at = list(compress(range(len(payroll)), map(ne, payroll, ess)))
+        if all(payroll[i][:2] == ess[i][:2] for i in at):
+            return BalanceDiff(changed=[payroll[i] for i in at])
+    held = {b[:2]: b for b in ess}
+    diff = BalanceDiff()
+    for balance in payroll:
+        key = balance[:2]
+        same = held.pop(key, None)
+        if same is None:
+            diff.new.append(balance)
+        elif same != balance:
+            diff.changed.append(balance)
+    diff.gone = list(held)
+    return diff
 
 
 def by_whole_employees(
