@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -70,14 +71,15 @@ def prepare_balances(
     rows: list[Any] = list(zip(kept_ids, kept_codes, places, days, *ends))  # noqa: B905
     if prepared.unknown_types:
         rows = [r for r in rows if r[1] is not None]
-    known = [m for m in own.values() if m is not None]
-    if len(set(known)) < len(known):  # two codes name one type: keep each key once
-        keys = list(zip(map(itemgetter(0), rows), map(itemgetter(1), rows), strict=True))
-        if len(set(keys)) < len(keys):
-            first: dict[tuple[int, str], Any] = {}
-            for key, row in zip(keys, rows, strict=True):
-                first.setdefault(key, row)
-            rows = list(first.values())
+    spellings = Counter(m for m in own.values() if m is not None)
+    shared = {m for m, n in spellings.items() if n > 1}
+    # Two codes name one type: only balances of such a type can share a key.
+    suspects = list(compress(rows, map(shared.__contains__, map(itemgetter(1), rows))))
+    if suspects and len(set(map(itemgetter(0, 1), suspects))) < len(suspects):
+        first: dict[tuple[int, str], Any] = {}
+        for row in rows:
+            first.setdefault(row[:2], row)
+        rows = list(first.values())
     prepared.rows = rows
     prepared.employees = len(set(map(itemgetter(0), rows)))
     return prepared
@@ -105,14 +107,16 @@ class BalanceDiff:
 def compare_balances(payroll: Sequence[Balance], ess: Sequence[Balance]) -> BalanceDiff:
     """What differs between payroll's and ESS's balances of the same employees.
 
-    Both sides come in key order (employee id, type code), as their indexes give them, so
-    the usual re-sync (nothing changed, or balances changed in place) is decided by
-    comparing the two lists position by position. When keys differ at a position (a
-    balance new or gone, or the two databases order type codes differently) the balances
-    are matched by key instead: the answer is the same, only slower.
+    Each side comes in key order (employee id, type code) as its database gives it, so the
+    usual re-sync (nothing changed, or balances changed in place) is decided by comparing
+    the two lists position by position. Payroll orders the codes it spells ('al', ' AL')
+    and a database's collation may order codes differently from Python: then both sides
+    are sorted here first, cheaply, as they are nearly in order already. Keys that still
+    differ at a position (a balance new or gone) are matched by key instead.
     """
     if payroll == ess:
         return BalanceDiff()
+    payroll, ess = sorted(payroll), sorted(ess)  # keys are unique: values never compared
     if len(payroll) == len(ess):
         at = list(compress(range(len(payroll)), map(ne, payroll, ess)))
         if all(payroll[i][:2] == ess[i][:2] for i in at):

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import (
     Column,
     Connection,
     Date,
+    Dialect,
     Integer,
     MetaData,
+    Select,
     Table,
     bindparam,
     delete,
@@ -48,18 +51,36 @@ _DIFF = Table(
 
 
 def held_balances(conn: Connection, database: str, after: int | None, upto: int) -> list[Balance]:
-    """ESS's balances of the database's employees after `after` (None: the first) up to
-    `upto`, in key order: the unique key's index gives them in that order, no sort."""
+    """ESS's balances of the database's employees after `after` (None: from the first) up
+    to `upto`, in key order: the unique key's index gives them in that order, no sort."""
+    params = {"database": database, "upto": upto, "after": after}
+    if conn.dialect.name == "postgresql":
+        # psycopg's own types (int, str, Decimal, date) are the ones compared: its fetchall
+        # makes every row in one call, where SQLAlchemy's result fetched and converted each
+        # row on its own (most of a no-change re-sync's time).
+        driver: Any = conn.connection.driver_connection
+        with driver.cursor() as cursor:
+            cursor.execute(_held_query(conn.dialect, after is None), params)
+            rows: list[Balance] = cursor.fetchall()
+        return rows
+    return [tuple(r) for r in conn.execute(_held_select(after is None), params)]
+
+
+@cache
+def _held_select(from_first: bool) -> Select[Any]:
     lb = leave_balance
     query = select(*_KEY, *_VALUES).where(
         lb.c.payroll_database == bindparam("database"),
         lb.c.payroll_employee_id <= bindparam("upto"),
     )
-    if after is not None:
+    if not from_first:
         query = query.where(lb.c.payroll_employee_id > bindparam("after"))
-    query = query.order_by(*_KEY)
-    params = {"database": database, "upto": upto, "after": after}
-    return [tuple(r) for r in conn.execute(query, params)]
+    return query.order_by(*_KEY)
+
+
+@lru_cache(maxsize=8)  # one an engine
+def _held_query(dialect: Dialect, from_first: bool) -> str:
+    return str(_held_select(from_first).compile(dialect=dialect))
 
 
 class BalanceWriter:
