@@ -67,10 +67,19 @@ def _ess_balances():
     return {(e, t): (b, d) for e, t, b, d in rows}
 
 
+def _synced_at():
+    lb = leave_balance
+    with ess_engine().connect() as conn:
+        rows = conn.execute(
+            sa.select(lb.c.payroll_employee_id, lb.c.leave_type_code, lb.c.synced_at)
+        ).all()
+    return {(e, t): at for e, t, at in rows}
+
+
 def test_a_re_sync_of_many_changes_leaves_ess_equal_to_payroll_and_counts_each_write(payroll):
     first = import_leave_balances.fn("big_payroll")
     assert (first.employees, first.changed, first.unchanged) == (300, 450, 0)
-    before = set(_payroll_balances(payroll))
+    before, stamps = set(_payroll_balances(payroll)), _synced_at()
     execute(payroll, "UPDATE leave_balance SET balance = balance + 1 WHERE employee_id % 3 = 0")
     execute(payroll, "DELETE FROM leave_balance WHERE employee_id BETWEEN 100 AND 119")
     execute(payroll, "DELETE FROM leave_balance WHERE employee_id > 290")
@@ -78,7 +87,8 @@ def test_a_re_sync_of_many_changes_leaves_ess_equal_to_payroll_and_counts_each_w
     # Another spelling of the same type, ordered after SL in payroll: the same balance.
     execute(
         payroll,
-        "UPDATE leave_balance SET leave_type_code = 'al ' WHERE employee_id = 50 AND leave_type_code = 'AL'",
+        "UPDATE leave_balance SET leave_type_code = 'al ' "
+        "WHERE employee_id = 50 AND leave_type_code = 'AL'",
     )
     new = [(1, "SL"), (3, "SL"), (400, "AL"), (401, "AL")]
     insert_rows(
@@ -93,6 +103,8 @@ def test_a_re_sync_of_many_changes_leaves_ess_equal_to_payroll_and_counts_each_w
     again = import_leave_balances.fn("big_payroll")
 
     assert _ess_balances() == expected
+    rewritten = {k for k, at in _synced_at().items() if at != stamps.get(k)}
+    assert rewritten == changed | set(new)  # an unchanged balance is not written
     assert (len(gone), len(changed)) == (45, 136)
     assert again.changed == len(gone) + len(changed) + len(new)
     assert again.unchanged == len(expected) - len(changed) - len(new)
