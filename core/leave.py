@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from itertools import repeat
-from operator import itemgetter
+from itertools import compress, repeat
+from operator import itemgetter, ne
 from typing import Any
 
 from core.employees import code_key, parse_date
@@ -70,17 +71,67 @@ def prepare_balances(
     rows: list[Any] = list(zip(kept_ids, kept_codes, places, days, *ends))  # noqa: B905
     if prepared.unknown_types:
         rows = [r for r in rows if r[1] is not None]
-    known = [m for m in own.values() if m is not None]
-    if len(set(known)) < len(known):  # two codes name one type: keep each key once
-        keys = list(zip(map(itemgetter(0), rows), map(itemgetter(1), rows), strict=True))
-        if len(set(keys)) < len(keys):
-            first: dict[tuple[int, str], Any] = {}
-            for key, row in zip(keys, rows, strict=True):
-                first.setdefault(key, row)
-            rows = list(first.values())
+    spellings = Counter(m for m in own.values() if m is not None)
+    shared = {m for m, n in spellings.items() if n > 1}
+    # Two codes name one type: only balances of such a type can share a key.
+    suspects = list(compress(rows, map(shared.__contains__, map(itemgetter(1), rows))))
+    if suspects and len(set(map(itemgetter(0, 1), suspects))) < len(suspects):
+        first: dict[tuple[int, str], Any] = {}
+        for row in rows:
+            first.setdefault(row[:2], row)
+        rows = list(first.values())
     prepared.rows = rows
     prepared.employees = len(set(map(itemgetter(0), rows)))
     return prepared
+
+
+Balance = tuple[int, str, Decimal, date]
+"""(payroll employee id, the leave type's own code, balance, accrued_to): one balance."""
+
+
+@dataclass
+class BalanceDiff:
+    """What makes ESS's balances of some employees equal payroll's."""
+
+    new: list[Balance] = field(default_factory=list)
+    """Payroll's balances ESS does not hold."""
+    changed: list[Balance] = field(default_factory=list)
+    """Payroll's balances whose value or date differs from ESS's."""
+    gone: list[tuple[int, str]] = field(default_factory=list)
+    """Keys (employee id, type code) of ESS's balances payroll no longer has."""
+
+    def __len__(self) -> int:
+        return len(self.new) + len(self.changed) + len(self.gone)
+
+
+def compare_balances(payroll: Sequence[Balance], ess: Sequence[Balance]) -> BalanceDiff:
+    """What differs between payroll's and ESS's balances of the same employees.
+
+    Each side comes in key order (employee id, type code) as its database gives it, so the
+    usual re-sync (nothing changed, or balances changed in place) is decided by comparing
+    the two lists position by position. Payroll orders the codes it spells ('al', ' AL')
+    and a database's collation may order codes differently from Python: then both sides
+    are sorted here first, cheaply, as they are nearly in order already. Keys that still
+    differ at a position (a balance new or gone) are matched by key instead.
+    """
+    if payroll == ess:
+        return BalanceDiff()
+    payroll, ess = sorted(payroll), sorted(ess)  # keys are unique: values never compared
+    if len(payroll) == len(ess):
+        at = list(compress(range(len(payroll)), map(ne, payroll, ess)))
+        if all(payroll[i][:2] == ess[i][:2] for i in at):
+            return BalanceDiff(changed=[payroll[i] for i in at])
+    held = {b[:2]: b for b in ess}
+    diff = BalanceDiff()
+    for balance in payroll:
+        key = balance[:2]
+        same = held.pop(key, None)
+        if same is None:
+            diff.new.append(balance)
+        elif same != balance:
+            diff.changed.append(balance)
+    diff.gone = list(held)
+    return diff
 
 
 def by_whole_employees(

@@ -2,51 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy import (
-    Column,
-    Connection,
-    Date,
-    Integer,
-    MetaData,
-    Table,
-    and_,
-    case,
-    delete,
-    func,
-    insert,
-    literal,
-    or_,
-    select,
-    true,
-    update,
-)
+from sqlalchemy import Connection, select
 
 from core.employees import code_key
-from core.leave import BALANCE_COLUMNS, PLACES, by_whole_employees, prepare_balances
+from core.leave import (
+    BALANCE_COLUMNS,
+    PLACES,
+    by_whole_employees,
+    compare_balances,
+    prepare_balances,
+)
 from core.queries import select_all
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES, leave_balance
 from ess.store.bulk import BulkWriter, analyze, bind_constants
+from ess.store.leave_balances import BalanceWriter, held_balances
 from jobs.context import cancel_hook, cancellable, current_job
 from jobs.lease import hold_database
 from jobs.retries import STEP_OPTIONS
 from payroll.connect import load_payroll
+from payroll.source import PayrollReader
 
 CHUNK = 4_000  # balances a read (whole employees); small chunks stay in the CPU's cache
-_INSERT_COLUMNS = (
-    "payroll_database",
-    "payroll_employee_id",
-    "leave_type_code",
-    "balance",
-    "accrued_to",
-    "synced_at",
-)
 
 
 @dataclass
@@ -73,13 +57,12 @@ def import_leave_balances(database: str) -> LeaveBalancesResult:
     """Bring every employee's leave balances into ESS; only changed balances are written.
 
     Balances are a snapshot "as at the last pay": one gone from payroll is deleted from
-    ESS. A first import copies payroll's balances straight in; later ones stage them in a
-    temporary table, find what differs with one join, and write only that (delete what is
-    gone, update what differs, insert what is new). The whole step commits together; a
-    retry starts it again from the top.
+    ESS. A first import copies payroll's balances straight in. Later ones read payroll's
+    and ESS's balances side by side in key order, a chunk of whole employees at a time,
+    and write only what differs (delete what is gone, update what differs, insert what is
+    new). The whole step commits together; a retry starts it again from the top.
     """
     result = LeaveBalancesResult()
-    job = current_job()
     with (
         load_payroll(database).reader() as reader,
         ess_engine().connect() as conn,
@@ -87,159 +70,86 @@ def import_leave_balances(database: str) -> LeaveBalancesResult:
         conn.begin(),
     ):
         types = leave_types(conn, database)
-        first = _no_balances(conn, database)
         now = datetime.now(UTC)
-        if not first:
-            _STAGE.drop(conn, checkfirst=True)
-            _STAGE.create(conn)
-        sql = select_all("leave_balance", BALANCE_COLUMNS, order_by=("employee_id",))
-        staged = 0
-        tail: tuple[Any, ...] = ()
-        if first:
-            # The same two values end every row: converted once, added as rows are made.
-            constants = bind_constants(
-                conn, leave_balance, {"payroll_database": database, "synced_at": now}
-            )
-            tail = tuple(constants.values())
-            writer = BulkWriter(
-                conn,
-                leave_balance,
-                [*_STAGE_COLUMNS, *constants],
-                converted=tuple(constants),
-                binary=True,
-            )
+        if _no_balances(conn, database):
+            _copy(conn, database, now, reader, types, result)
         else:
-            writer = BulkWriter(conn, _STAGE, _STAGE_COLUMNS, binary=True)
-        with writer:
-            for rows in by_whole_employees(reader.chunks(sql, size=CHUNK)):
-                if job is not None:
-                    job.check()
-                exact = reader.scales_of(sql).get("balance") == PLACES
-                prepared = prepare_balances(rows, types, exact=exact, tail=tail)
-                result.employees += prepared.employees
-                for code, n in prepared.unknown_types.items():
-                    result.unknown_types[code] = result.unknown_types.get(code, 0) + n
-                writer.write(prepared.rows)
-                staged += len(prepared.rows)
-        if first:
-            result.changed = staged
-            # Millions of rows where there were none: the next re-sync's plans need to know.
-            analyze(conn, leave_balance, _PLANNED_COLUMNS)
-        else:
-            _apply_stage(conn, database, now, staged, result)
-            _STAGE.drop(conn)
+            _compare(conn, database, now, reader, types, result)
         hold_database(conn)  # the balances count only while the job holds its database
     return result
 
 
-_STAGE_COLUMNS = ("payroll_employee_id", "leave_type_code", "balance", "accrued_to")
-# What a re-sync's statements filter and join ESS's balances on.
-_PLANNED_COLUMNS = ("id", "payroll_database", "payroll_employee_id", "leave_type_code")
-# Payroll's balances for this step, in the step's own connection (a temporary table).
-_STAGE = Table(
-    "ess_staged_leave_balance",
-    MetaData(),
-    Column("payroll_employee_id", Integer, nullable=False),
-    Column("leave_type_code", leave_balance.c.leave_type_code.type, nullable=False),
-    Column("balance", leave_balance.c.balance.type, nullable=False),
-    Column("accrued_to", Date, nullable=False),
-    prefixes=["TEMPORARY"],
-)
-# What differs between the stage and ESS: ess_id None = new in payroll, payroll_employee_id
-# None = gone from payroll, both set = changed.
-_DIFF = Table(
-    "ess_leave_balance_diff",
-    MetaData(),
-    Column("ess_id", Integer),
-    *(Column(c.name, c.type) for c in _STAGE.c),
-    prefixes=["TEMPORARY"],
-)
-
-
-def _apply_stage(
-    conn: Connection, database: str, now: datetime, staged: int, result: LeaveBalancesResult
+def _copy(
+    conn: Connection,
+    database: str,
+    now: datetime,
+    reader: PayrollReader,
+    types: dict[str, str],
+    result: LeaveBalancesResult,
 ) -> None:
-    """Make ESS's balances of the database equal the staged ones, writing only differences.
+    """A first import: every balance in one COPY."""
+    # The same two values end every row: converted once, added as rows are made.
+    constants = bind_constants(
+        conn, leave_balance, {"payroll_database": database, "synced_at": now}
+    )
+    columns = [*_BALANCE_FIELDS, *constants]
+    with BulkWriter(conn, leave_balance, columns, converted=tuple(constants), binary=True) as copy:
+        for _, rows in _prepared(reader, types, tuple(constants.values()), result):
+            copy.write(rows)
+            result.changed += len(rows)
+    # Millions of rows where there were none: the next re-sync's reads need to know.
+    analyze(conn, leave_balance, _PLANNED_COLUMNS)
 
-    One full join of the staged balances with ESS's keeps only what differs (new, changed,
-    gone) in a small table; the three writes then read that, not the 8 million-row join
-    again. A re-sync with no change costs the one join; a pay run's adds only the writes.
-    """
-    ess, stage, diff = leave_balance, _STAGE, _DIFF
-    analyze(conn, stage)
-    of_database = ess.c.payroll_database == database
-    held: Any  # ESS's balances of this database, as the join's other side
-    if conn.dialect.name == "sqlite":
-        # SQLite would materialise a subquery on this side of a full join and scan it once
-        # per staged balance. On the table itself it looks each one up by ESS's unique key,
-        # then scans ESS (every database's balances) for those nothing matched: the
-        # database is filtered in the join, and other databases' balances after it.
-        held, own = ess, of_database
-    else:
-        # PostgreSQL hashes one side. Its scan of ESS reads only this database's balances
-        # (by the unique key's first column when they are a small part of ESS).
-        held = select(ess.c.id, *(ess.c[name] for name in _STAGE_COLUMNS))
-        held, own = held.where(of_database).subquery("held"), true()
-    same_key = and_(
-        own,
-        held.c.payroll_employee_id == stage.c.payroll_employee_id,
-        held.c.leave_type_code == stage.c.leave_type_code,
-    )
-    differs = or_(
-        held.c.id.is_(None),  # payroll's balance is new
-        and_(
-            own,  # not another payroll database's balance
-            or_(
-                stage.c.payroll_employee_id.is_(None),  # ESS's balance is gone from payroll
-                held.c.balance != stage.c.balance,
-                held.c.accrued_to != stage.c.accrued_to,
-            ),
-        ),
-    )
-    diff.create(conn)
-    conn.execute(
-        insert(diff).from_select(
-            ["ess_id", *_STAGE_COLUMNS],
-            select(held.c.id, *stage.c)
-            .select_from(stage.join(held, same_key, full=True))
-            .where(differs),
-        )
-    )
-    gone = diff.c.payroll_employee_id.is_(None)
-    new = diff.c.ess_id.is_(None)
-    tally = [func.coalesce(func.sum(case((c, 1), else_=0)), 0) for c in (gone, new)]
-    differing, deleted, inserted = conn.execute(
-        select(func.count(), *tally).select_from(diff)
-    ).one()
-    updated = differing - deleted - inserted
-    if deleted or updated or inserted:
-        analyze(conn, diff)
-        if conn.dialect.name == "postgresql":
-            # A re-sync's diff is mostly a small part of ESS's balances: looking each up by
-            # id beats hashing the diff and scanning all of ESS's (80,000 of 8 million:
-            # 0.3 s against 1.6 s), but PostgreSQL's default cost of a random read (4, for
-            # spinning disks) makes it choose the scan. With an SSD's (1.1), for this
-            # step's transaction only, it looks small diffs up and still hashes large ones
-            # (a pay run's, which change most balances).
-            conn.exec_driver_sql("SET LOCAL random_page_cost = 1.1")
-    if deleted:
-        conn.execute(delete(ess).where(ess.c.id.in_(select(diff.c.ess_id).where(gone))))
-    if updated:
-        conn.execute(
-            update(ess)
-            .where(ess.c.id == diff.c.ess_id, ~gone)
-            .values(balance=diff.c.balance, accrued_to=diff.c.accrued_to, synced_at=now)
-        )
-    if inserted:
-        rows = select(
-            literal(database, ess.c.payroll_database.type),
-            *(diff.c[name] for name in _STAGE_COLUMNS),
-            literal(now, ess.c.synced_at.type),
-        ).where(new)
-        conn.execute(insert(ess).from_select(_INSERT_COLUMNS, rows))
-    diff.drop(conn)
-    result.changed += deleted + updated + inserted
-    result.unchanged += staged - updated - inserted
+
+def _compare(
+    conn: Connection,
+    database: str,
+    now: datetime,
+    reader: PayrollReader,
+    types: dict[str, str],
+    result: LeaveBalancesResult,
+) -> None:
+    """A re-sync: payroll's and ESS's balances side by side, writing only what differs."""
+    writer = BalanceWriter(conn, database, now)
+    kept = 0
+    after: int | None = None  # the last employee compared
+    for upto, rows in _prepared(reader, types, (), result):
+        held = held_balances(conn, database, after, upto)
+        writer.add(compare_balances(rows, held))
+        kept += len(rows)
+        after = upto
+    writer.delete_after(after)  # employees after payroll's last
+    writer.finish()
+    result.changed = writer.deleted + writer.updated + writer.inserted
+    result.unchanged = kept - writer.updated - writer.inserted
+
+
+def _prepared(
+    reader: PayrollReader,
+    types: dict[str, str],
+    tail: tuple[Any, ...],
+    result: LeaveBalancesResult,
+) -> Iterator[tuple[int, list[Any]]]:
+    """Payroll's balances, whole employees at a time, as ESS keeps them, with the chunk's
+    last employee id (whether or not any of its balances were kept); counts go to result."""
+    job = current_job()
+    sql = select_all("leave_balance", BALANCE_COLUMNS, order_by=_KEY_ORDER)
+    for rows in by_whole_employees(reader.chunks(sql, size=CHUNK)):
+        if job is not None:
+            job.check()
+        exact = reader.scales_of(sql).get("balance") == PLACES
+        prepared = prepare_balances(rows, types, exact=exact, tail=tail)
+        result.employees += prepared.employees
+        for code, n in prepared.unknown_types.items():
+            result.unknown_types[code] = result.unknown_types.get(code, 0) + n
+        yield int(rows[-1][0]), prepared.rows
+
+
+# Payroll's key: both sides are read in this order (ESS's unique key gives the same).
+_KEY_ORDER = ("employee_id", "leave_type_code")
+_BALANCE_FIELDS = ("payroll_employee_id", "leave_type_code", "balance", "accrued_to")
+# What a re-sync's reads and writes filter on.
+_PLANNED_COLUMNS = ("payroll_database", "payroll_employee_id", "leave_type_code")
 
 
 def _no_balances(conn: Connection, database: str) -> bool:

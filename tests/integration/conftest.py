@@ -26,7 +26,15 @@ from typing import IO, Any, TypeVar
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import yaml
+
+from tests.conftest import (
+    _create_postgres_database,
+    _drop_postgres_database,
+    postgres_url,
+    suite_problem,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 PREFECT_FILE = REPO / "deployments" / "prefect.yaml"
@@ -240,6 +248,12 @@ def prefect_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectW
     server_env["PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS"] = "5"
     server_command = ["prefect", "server", "start", "--host", "127.0.0.1", "--port", port]
     server_env["PREFECT_SERVER_API_AUTH_STRING"] = auth_string
+    # PostgreSQL, as a production server's should be, where the postgres suite runs: on SQLite
+    # the server answers 503 while its file is locked, and the Prefect UI does not retry.
+    prefect_database = None if suite_problem("postgres") else _create_postgres_database("world")
+    if prefect_database is not None:
+        url = sa.make_url(postgres_url(prefect_database)).set(drivername="postgresql+asyncpg")
+        server_env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = url.render_as_string(False)
     server = start_service("server", server_command, server_env, root)
     world = PrefectWorld(api_url, env, auth_string, root, server)
     world.server_command, world.server_env = server_command, server_env
@@ -259,6 +273,8 @@ def prefect_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectW
             # A test may have restarted it: the world's server is the one running now.
             world.server.stop()
             dispose_engines()
+            if prefect_database is not None:
+                _drop_postgres_database(prefect_database)
 
 
 def _healthy(server: Service, api_url: str) -> bool:
