@@ -231,7 +231,13 @@ def prefect_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectW
     port = str(free_port())
     api_url = f"http://127.0.0.1:{port}/api"
     auth_string = f"ess-sync:{secrets.token_urlsafe(16)}"
-    ess = {"ESS_DATABASE_URL": f"sqlite:///{root / 'ess.db'}", "ESS_DATA_DIR": str(root / "data")}
+    ess = {
+        "ESS_DATABASE_URL": f"sqlite:///{root / 'ess.db'}",
+        "ESS_DATA_DIR": str(root / "data"),
+        # A third of the default: a test that waits out a dead job's lease (a leaked
+        # concurrency slot) waits 30 s, not 90, for the same behaviour.
+        "ESS_JOB_LEASE_SECONDS": "30",
+    }
     env = isolated_env(
         PREFECT_HOME=str(root / "prefect-home"),
         PREFECT_API_URL=api_url,
