@@ -27,6 +27,7 @@ from core.lookups import LOOKUPS, PAY_FREQUENCY
 from core.queries import SELECT_DUPLICATE_CODES, select_all
 from core.reconcile import (
     CODE,
+    DIFFERENCE_COLUMNS,
     EMPLOYEE,
     KEY,
     Rejected,
@@ -35,6 +36,7 @@ from core.reconcile import (
     compare,
     frame,
     lookup_key,
+    same_rows,
 )
 from ess.database import ess_engine
 from ess.store import reconciliations as store
@@ -174,19 +176,19 @@ def reconcile_employees(snap: Snapshot) -> TableReport:
             if key in shared
         ]
         owned = [rows.columns[c] for c in PAYROLL_OWNED]
-        payroll = frame(
-            (
-                (k, code, pid, *values)
-                for k, pid, code, *values in zip(
-                    rows.keys, rows.payroll_ids, rows.columns["employee_code"], *owned, strict=True
-                )
-                if k not in held_back
-            ),
-            columns,
-        )
+        payroll = [
+            (k, code, pid, *values)
+            for k, pid, code, *values in zip(
+                rows.keys, rows.payroll_ids, rows.columns["employee_code"], *owned, strict=True
+            )
+            if k not in held_back
+        ]
         # ESS keeps what it had for an employee held back: not a difference, listed apart.
-        ess = frame(((k, c, p, *v) for k, p, c, *v in held if k not in held_back), columns)
-        found = compare("employee", payroll, ess, PAYROLL_OWNED)
+        ess = [(k, c, p, *v) for k, p, c, *v in held if k not in held_back]
+        if same_rows(payroll, ess, 1):
+            report.merge(_in_step(snap, "employee", len(payroll), len(ess)))
+            continue
+        found = compare("employee", frame(payroll, columns), frame(ess, columns), PAYROLL_OWNED)
         snap.keep(found.report, found.differences)
         snap.employees.update(found.employees)
         report.merge(found.report)
@@ -209,6 +211,9 @@ def reconcile_leave_balances(snap: Snapshot) -> TableReport:
     for chunk, held in _merged(chunks, ess_rows, 0):
         _check()
         prepared = prepare_balances(chunk, types)
+        if same_rows(prepared.rows, held, 2):
+            report.merge(_in_step(snap, "leave_balance", len(prepared.rows), len(held)))
+            continue
         payroll = frame(
             ((balance_key(p, t), f"{p}/{t}", p, b, d) for p, t, b, d in prepared.rows), columns
         )
@@ -224,6 +229,13 @@ def reconcile_leave_balances(snap: Snapshot) -> TableReport:
         snap.employees.update(found.employees)
         report.merge(found.report)
     return report
+
+
+def _in_step(snap: Snapshot, table: str, in_payroll: int, in_ess: int) -> TableReport:
+    """A chunk found the same on both sides: only its counts to keep."""
+    found = TableReport(table, in_payroll, in_ess)
+    snap.keep(found, frame([], DIFFERENCE_COLUMNS))
+    return found
 
 
 def _balance_code(shown: str, codes: dict[int, str]) -> str:
