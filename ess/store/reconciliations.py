@@ -74,7 +74,7 @@ def _stream(conn: Connection, query: Any, size: int) -> Iterator[list[Row]]:
         # PostgreSQL (Decimal, date), without SQLAlchemy's Row and result processors, a
         # third of the time of reading millions of rows.
         compiled = query.compile(dialect=conn.dialect)
-        driver = conn.connection.driver_connection
+        driver: Any = conn.connection.driver_connection  # the snapshot's own connection
         with driver.cursor(name=f"ess_reconcile_{next(_cursor_ids)}") as cursor:
             cursor.execute(str(compiled), compiled.params)
             while batch := cursor.fetchmany(size):
