@@ -11,6 +11,7 @@ from typing import Any
 
 EMPLOYEES = "employees"
 LEAVE = "leave"
+RECONCILING = "reconcile"
 
 FULL_SYNC = "full sync"
 NO_CHANGE_SYNC = "no-change re-sync"
@@ -18,6 +19,7 @@ CHANGED_SYNC = "1% changed re-sync"
 LEAVE_FIRST = "leave first sync"
 LEAVE_NO_CHANGE = "leave no-change re-sync"
 LEAVE_CHANGED = "leave 1% changed re-sync"
+RECONCILE = "reconcile"
 
 OPS: tuple[tuple[str, str], ...] = (
     (FULL_SYNC, EMPLOYEES),
@@ -26,6 +28,8 @@ OPS: tuple[tuple[str, str], ...] = (
     (LEAVE_FIRST, LEAVE),
     (LEAVE_NO_CHANGE, LEAVE),
     (LEAVE_CHANGED, LEAVE),
+    # Last: it compares the pair the syncs left, which should then match (0 differences).
+    (RECONCILE, RECONCILING),
 )
 """Every operation measured, in the order it runs, with the raw figure it is compared to."""
 
@@ -40,6 +44,8 @@ SCALE_TIME = 5.5
 SCALE_RSS = 1.2
 FIXED_SECONDS = 2.5
 """A no-change re-sync's whole process minus its data phase: what every run pays besides data."""
+RECONCILE_RATIO = 1.0
+"""The reconcile at 200,000 takes at most this many times the full sync's data phase."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,9 @@ def ratio(seconds: float | None, raw_seconds: float | None) -> float | None:
 
 
 def raw_seconds_for(kind: str, raw: Mapping[str, Any]) -> float | None:
-    """The raw figure an operation of `kind` is compared with."""
+    """The raw figure an operation of `kind` is compared with (none for the reconcile)."""
+    if kind == RECONCILING:
+        return None  # it copies nothing: it is compared with the full sync (check_targets)
     return raw.get("balances_s") if kind == LEAVE else raw.get("employees_s")
 
 
@@ -182,7 +190,33 @@ def check_targets(runs: Sequence[Mapping[str, Any]]) -> list[Target]:
             "MB",
         )
     )
-    return targets
+    return targets + _reconcile_targets(base, scaled)
+
+
+def _reconcile_targets(
+    base: Mapping[str, Any] | None, scaled: Mapping[str, Any] | None
+) -> list[Target]:
+    """The reconcile's own: time against the full sync at 200,000, peak RSS across sizes."""
+    reconcile, full = _op(base, RECONCILE), _op(base, FULL_SYNC)
+    large = _op(scaled, RECONCILE)
+    small_rss = None if reconcile is None else reconcile.get("data_peak_rss_mb")
+    return [
+        _at_most(
+            f"{RECONCILE} at {TARGET_SIZE:,} employees ≤ {RECONCILE_RATIO}x {FULL_SYNC}",
+            ratio(
+                None if reconcile is None else reconcile.get("data_s"),
+                None if full is None else full.get("data_s"),
+            ),
+            RECONCILE_RATIO,
+            "x",
+        ),
+        _at_most(
+            f"{RECONCILE} peak RSS at {SCALE_SIZE:,} ≤ {SCALE_RSS}x its {TARGET_SIZE:,} figure",
+            None if large is None else large.get("data_peak_rss_mb"),
+            None if small_rss is None else SCALE_RSS * small_rss,
+            "MB",
+        ),
+    ]
 
 
 def _number(value: float | None, digits: int = 2) -> str:

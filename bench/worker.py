@@ -58,10 +58,15 @@ def run_raw(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _flows() -> dict[str, Any]:
+    from flows.reconcile import reconcile
     from flows.sync_from_payroll import sync_from_payroll
     from flows.sync_leave_balances import sync_leave_balances
 
-    return {"sync-from-payroll": sync_from_payroll, "sync-leave-balances": sync_leave_balances}
+    return {
+        "sync-from-payroll": sync_from_payroll,
+        "sync-leave-balances": sync_leave_balances,
+        "reconcile": reconcile,
+    }
 
 
 def _completed(state: Any, what: str) -> JobResult:
@@ -98,8 +103,7 @@ def run_flow(args: dict[str, Any]) -> dict[str, Any]:
     seconds = statistics.median(runs)
     if profiler is not None:
         profiler.dump_stats(args["profile"])
-    step = result.step("employees") or result.step("leave balances")
-    counts = dict(step.counts) if step else {}
+    counts = _counts(result)
     return {
         "seconds": seconds,
         "runs_s": runs,
@@ -107,6 +111,17 @@ def run_flow(args: dict[str, Any]) -> dict[str, Any]:
         "warm_rss_mb": warm_rss,
         "counts": counts,
     }
+
+
+def _counts(result: JobResult) -> dict[str, int]:
+    """What the operation did: a sync's step counts; a reconcile's rows found different."""
+    if result.kind == "reconcile":
+        return {
+            name: sum(step.count(name) for step in result.steps)
+            for name in ("only in payroll", "only in ESS", "differing")
+        }
+    step = result.step("employees") or result.step("leave balances")
+    return dict(step.counts) if step else {}
 
 
 def _profiler(path: str | None) -> Any:
@@ -128,9 +143,13 @@ def run_cli(args: dict[str, Any]) -> dict[str, Any]:
             check=False,
         )
         seconds = time.perf_counter() - started
-    if done.returncode != 0:
+    if done.returncode not in args.get("exit_codes", [0]):
         raise RuntimeError(f"ess-sync {' '.join(args['argv'])} exited {done.returncode}")
-    return {"seconds": seconds, "peak_rss_mb": children_peak_rss_mb()}
+    return {
+        "seconds": seconds,
+        "peak_rss_mb": children_peak_rss_mb(),
+        "exit_code": done.returncode,
+    }
 
 
 OPS = {"raw": run_raw, "flow": run_flow, "cli": run_cli}

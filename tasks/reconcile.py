@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+from bisect import bisect_right
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import pandas as pd
@@ -27,6 +30,7 @@ from core.lookups import LOOKUPS, PAY_FREQUENCY
 from core.queries import SELECT_DUPLICATE_CODES, select_all
 from core.reconcile import (
     CODE,
+    DIFFERENCE_COLUMNS,
     EMPLOYEE,
     KEY,
     Rejected,
@@ -35,6 +39,7 @@ from core.reconcile import (
     compare,
     frame,
     lookup_key,
+    same_rows,
 )
 from ess.database import ess_engine
 from ess.store import reconciliations as store
@@ -45,7 +50,11 @@ from payroll.connect import load_payroll
 from payroll.source import PayrollReader
 from tasks.leave_balances import leave_types
 
-CHUNK = 10_000  # employees (or balances) a chunk: one pandas merge each
+CHUNK = 10_000  # balances a chunk (four values each)
+# Employees a chunk, as the sync reads them: a chunk of 10,000 (45 values each, held as
+# payroll's rows, their prepared columns and ESS's rows at once) peaked 110 MB above the warm
+# process; 2,000 (the size the sync reads in) held it to about 25 MB.
+EMPLOYEE_CHUNK = 2_000
 SHOWN = 100  # differences kept with the summary, for the CLI and --json
 
 
@@ -159,8 +168,8 @@ def reconcile_employees(snap: Snapshot) -> TableReport:
     sql = select_all("employee", PAYROLL_COLUMNS, order_by=("employee_id",))
     columns = [KEY, CODE, EMPLOYEE, *PAYROLL_OWNED]
     report = TableReport("employee")
-    ess_rows = store.employees_by_payroll_id(snap.ess, snap.database, CHUNK)
-    for chunk, held in _merged(snap.reader.chunks(sql, size=CHUNK), ess_rows, 1):
+    ess_rows = store.employees_by_payroll_id(snap.ess, snap.database, EMPLOYEE_CHUNK)
+    for chunk, held in _merged(snap.reader.chunks(sql, size=EMPLOYEE_CHUNK), ess_rows, 1):
         _check()
         rows = prepare_rows(chunk, lookups, snap.reader.widths_of(sql))
         # Judged as a sync would judge payroll now, not by what the last sync held back.
@@ -174,19 +183,19 @@ def reconcile_employees(snap: Snapshot) -> TableReport:
             if key in shared
         ]
         owned = [rows.columns[c] for c in PAYROLL_OWNED]
-        payroll = frame(
-            (
-                (k, code, pid, *values)
-                for k, pid, code, *values in zip(
-                    rows.keys, rows.payroll_ids, rows.columns["employee_code"], *owned, strict=True
-                )
-                if k not in held_back
-            ),
-            columns,
-        )
+        payroll = [
+            (k, code, pid, *values)
+            for k, pid, code, *values in zip(
+                rows.keys, rows.payroll_ids, rows.columns["employee_code"], *owned, strict=True
+            )
+            if k not in held_back
+        ]
         # ESS keeps what it had for an employee held back: not a difference, listed apart.
-        ess = frame(((k, c, p, *v) for k, p, c, *v in held if k not in held_back), columns)
-        found = compare("employee", payroll, ess, PAYROLL_OWNED)
+        ess = [(k, c, p, *v) for k, p, c, *v in held if k not in held_back]
+        if same_rows(payroll, ess, 1):
+            report.merge(_in_step(snap, "employee", len(payroll), len(ess)))
+            continue
+        found = compare("employee", frame(payroll, columns), frame(ess, columns), PAYROLL_OWNED)
         snap.keep(found.report, found.differences)
         snap.employees.update(found.employees)
         report.merge(found.report)
@@ -209,6 +218,9 @@ def reconcile_leave_balances(snap: Snapshot) -> TableReport:
     for chunk, held in _merged(chunks, ess_rows, 0):
         _check()
         prepared = prepare_balances(chunk, types)
+        if same_rows(prepared.rows, held, 2):
+            report.merge(_in_step(snap, "leave_balance", len(prepared.rows), len(held)))
+            continue
         payroll = frame(
             ((balance_key(p, t), f"{p}/{t}", p, b, d) for p, t, b, d in prepared.rows), columns
         )
@@ -224,6 +236,13 @@ def reconcile_leave_balances(snap: Snapshot) -> TableReport:
         snap.employees.update(found.employees)
         report.merge(found.report)
     return report
+
+
+def _in_step(snap: Snapshot, table: str, in_payroll: int, in_ess: int) -> TableReport:
+    """A chunk found the same on both sides: only its counts to keep."""
+    found = TableReport(table, in_payroll, in_ess)
+    snap.keep(found, frame([], DIFFERENCE_COLUMNS))
+    return found
 
 
 def _balance_code(shown: str, codes: dict[int, str]) -> str:
@@ -248,25 +267,24 @@ def record(snap: Snapshot, job_id: int | None) -> int:
 
 def _merged(
     payroll: Iterator[list[tuple[Any, ...]]],
-    ess: Iterator[tuple[Any, ...]],
+    ess: Iterator[list[tuple[Any, ...]]],
     at: int,
 ) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
-    """Pair each payroll chunk (ordered by payroll id) with ESS's rows (payroll id at `at`)
-    up to its last id; ESS's rows after payroll's last come last, with no payroll rows."""
-    pending: tuple[Any, ...] | None = next(ess, None)
+    """Pair each payroll chunk (ordered by payroll id) with ESS's rows (batches, payroll id
+    at `at`) up to its last id; ESS's rows after payroll's last come last, with no payroll
+    rows. Cut by bisection: no Python step per row."""
+    key = itemgetter(at)
+    pending: list[tuple[Any, ...]] = []
+    more = True
     for chunk in payroll:
         upto = int(chunk[-1][0])
-        held: list[tuple[Any, ...]] = []
-        while pending is not None and int(pending[at]) <= upto:
-            held.append(pending)
-            pending = next(ess, None)
+        while more and (not pending or key(pending[-1]) <= upto):
+            batch = next(ess, None)
+            more = batch is not None
+            pending += batch or ()
+        cut = bisect_right(pending, upto, key=key)
+        held, pending = pending[:cut], pending[cut:]
         yield chunk, held
-    rest: list[tuple[Any, ...]] = []
-    while pending is not None:
-        rest.append(pending)
-        if len(rest) >= CHUNK:
-            yield [], rest
-            rest = []
-        pending = next(ess, None)
-    if rest:
-        yield [], rest
+    for rest in chain([pending], ess):
+        for start in range(0, len(rest), CHUNK):
+            yield [], rest[start : start + CHUNK]

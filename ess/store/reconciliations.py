@@ -3,6 +3,7 @@ keeping what each reconciliation found (for `ess-sync run --repair` and status).
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from ess.schema import (
 from ess.store.employees import IN_BATCH
 
 Row = tuple[Any, ...]
+_cursor_ids = itertools.count()
 EMPLOYEE_COLUMNS = ("code_key", "payroll_employee_id", "employee_code", *PAYROLL_OWNED)
 """What ESS's employee stream gives, in this order."""
 BALANCE_COLUMNS = ("payroll_employee_id", "leave_type_code", "balance", "accrued_to")
@@ -65,14 +67,27 @@ def ess_snapshot() -> Iterator[Connection]:
             conn.rollback()
 
 
-def _stream(conn: Connection, query: Any, size: int) -> Iterator[Row]:
+def _stream(conn: Connection, query: Any, size: int) -> Iterator[list[Row]]:
+    """The query's rows, `size` at a time, read within the snapshot's transaction."""
+    if conn.dialect.name == "postgresql":
+        # psycopg's own named cursor: its rows are already the values ESS's types give on
+        # PostgreSQL (Decimal, date), without SQLAlchemy's Row and result processors, a
+        # third of the time of reading millions of rows.
+        compiled = query.compile(dialect=conn.dialect)
+        driver: Any = conn.connection.driver_connection  # the snapshot's own connection
+        with driver.cursor(name=f"ess_reconcile_{next(_cursor_ids)}") as cursor:
+            cursor.execute(str(compiled), compiled.params)
+            while batch := cursor.fetchmany(size):
+                yield batch
+        return
+    # SQLite keeps decimals as text and dates as ISO text: SQLAlchemy's types convert them.
     result = conn.execution_options(stream_results=True, yield_per=size).execute(query)
     for part in result.partitions(size):
-        yield from (tuple(r) for r in part)
+        yield [tuple(r) for r in part]
 
 
-def employees_by_payroll_id(conn: Connection, database: str, size: int) -> Iterator[Row]:
-    """ESS's in-payroll employees (EMPLOYEE_COLUMNS) in payroll id order, streamed."""
+def employees_by_payroll_id(conn: Connection, database: str, size: int) -> Iterator[list[Row]]:
+    """ESS's in-payroll employees (EMPLOYEE_COLUMNS) in payroll id order, `size` at a time."""
     query = (
         select(*(employee.c[c] for c in EMPLOYEE_COLUMNS))
         .where(employee.c.payroll_database == database, employee.c.in_payroll)
@@ -81,8 +96,8 @@ def employees_by_payroll_id(conn: Connection, database: str, size: int) -> Itera
     return _stream(conn, query, size)
 
 
-def balances_by_payroll_id(conn: Connection, database: str, size: int) -> Iterator[Row]:
-    """ESS's leave balances (BALANCE_COLUMNS) in payroll id order, streamed."""
+def balances_by_payroll_id(conn: Connection, database: str, size: int) -> Iterator[list[Row]]:
+    """ESS's leave balances (BALANCE_COLUMNS) in payroll id order, `size` at a time."""
     query = (
         select(*(leave_balance.c[c] for c in BALANCE_COLUMNS))
         .where(leave_balance.c.payroll_database == database)

@@ -13,6 +13,7 @@ from bench.report import (
     LEAVE_NO_CHANGE,
     NO_CHANGE_SYNC,
     OPS,
+    RECONCILE,
     check_targets,
     peak_rss,
     ratio,
@@ -71,24 +72,40 @@ def test_every_op_is_measured_once_in_a_fixed_order():
         LEAVE_FIRST,
         LEAVE_NO_CHANGE,
         LEAVE_CHANGED,
+        RECONCILE,
     ]
 
 
 def test_targets_at_200000_on_postgresql_are_met_when_within_their_limits():
     run = _run(
-        fixed=2.5, **{FULL_SYNC: 3.0, LEAVE_FIRST: 6.0, NO_CHANGE_SYNC: 0.4, CHANGED_SYNC: 0.9}
+        fixed=2.5,
+        **{
+            FULL_SYNC: 3.0,
+            LEAVE_FIRST: 6.0,
+            NO_CHANGE_SYNC: 0.4,
+            CHANGED_SYNC: 0.9,
+            RECONCILE: 3.0,
+        },
     )
     targets = [t for t in check_targets([run]) if "1,000,000" not in t.name]
-    assert len(targets) == 6
+    assert len(targets) == 7
     assert all(t.met for t in targets), targets
 
 
 def test_targets_over_their_limits_are_not_met():
     run = _run(
-        rss=301, **{FULL_SYNC: 3.1, LEAVE_FIRST: 6.1, NO_CHANGE_SYNC: 0.6, CHANGED_SYNC: 1.1}
+        rss=301,
+        fixed=2.6,
+        **{
+            FULL_SYNC: 3.1,
+            LEAVE_FIRST: 6.1,
+            NO_CHANGE_SYNC: 0.6,
+            CHANGED_SYNC: 1.1,
+            RECONCILE: 3.2,
+        },
     )
     targets = [t for t in check_targets([run]) if "1,000,000" not in t.name]
-    assert [t.met for t in targets] == [False] * 6
+    assert [t.met for t in targets] == [False] * 7
     assert next(t for t in targets if "peak RSS" in t.name).measured == 301
 
 
@@ -103,11 +120,26 @@ def test_at_a_million_each_time_may_be_five_and_a_half_times_its_200000_time():
     fine = _targets([small, _run(size=1_000_000, scale=5.5, rss=240)])
     slow = _targets([small, _run(size=1_000_000, scale=5.6, rss=241)])
     scaled = [name for name in fine if "1,000,000" in name]
-    assert len(scaled) == len(OPS) + 1
+    assert len(scaled) == len(OPS) + 2  # and the peak RSS of the run, and of the reconcile
     assert all(fine[name].met for name in scaled)
     assert not any(slow[name].met for name in scaled)
     full = fine[f"{FULL_SYNC} at 1,000,000 ≤ 5.5x its 200,000 time"]
     assert math.isclose(full.limit or 0, 5.5) and math.isclose(full.measured or 0, 5.5)
+
+
+def test_the_reconcile_is_held_to_the_full_syncs_time_and_its_own_peak_rss_at_a_million():
+    small = _run(**{FULL_SYNC: 4.0, RECONCILE: 5.0})
+    small["ops"][-1]["data_peak_rss_mb"] = 250
+    large = _run(size=1_000_000, rss=180)
+    large["ops"][-1]["data_peak_rss_mb"] = 301
+    targets = _targets([small, large])
+    time = targets[f"{RECONCILE} at 200,000 employees ≤ 1.0x {FULL_SYNC}"]
+    assert (time.measured, time.met) == (1.25, False)
+    rss = targets[f"{RECONCILE} peak RSS at 1,000,000 ≤ 1.2x its 200,000 figure"]
+    assert (rss.limit, rss.measured, rss.met) == (300.0, 301, False)
+    # It copies nothing: no raw limit, no ratio to one.
+    row = table_rows([small])[-1]
+    assert row[2:6] == [RECONCILE, "-", "5.00", "-"]
 
 
 def test_peak_rss_is_the_largest_data_phase_peak_of_the_run():
