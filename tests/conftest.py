@@ -92,8 +92,16 @@ def suite_problem(suite: str) -> str | None:
     return _PROBLEMS[suite]
 
 
+# `make test` runs on both cores (pytest-xdist, --dist loadgroup). The integration tests
+# share one Prefect server and worker (a package-scoped fixture): keep them on one worker.
+_ONE_WORKER = {"tests/integration/": "prefect_world"}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
+        for folder, group in _ONE_WORKER.items():
+            if folder in item.nodeid:
+                item.add_marker(pytest.mark.xdist_group(group))
         for suite in SUITES:
             if item.get_closest_marker(suite) is None:
                 continue
