@@ -49,6 +49,7 @@ from jobs.lease import hold_database
 from payroll.connect import load_payroll
 from payroll.source import PayrollReader
 from tasks.leave_balances import leave_types
+from tasks.read_ahead import read_ahead
 
 CHUNK = 10_000  # balances a chunk (four values each)
 # Employees a chunk, as the sync reads them: a chunk of 10,000 (45 values each, held as
@@ -166,40 +167,55 @@ def reconcile_employees(snap: Snapshot) -> TableReport:
     lookups = lookup_codes(snap.ess, snap.database)
     shared = duplicate_codes(snap.reader.all(SELECT_DUPLICATE_CODES))
     sql = select_all("employee", PAYROLL_COLUMNS, order_by=("employee_id",))
-    columns = [KEY, CODE, EMPLOYEE, *PAYROLL_OWNED]
     report = TableReport("employee")
     ess_rows = store.employees_by_payroll_id(snap.ess, snap.database, EMPLOYEE_CHUNK)
-    for chunk, held in _merged(snap.reader.chunks(sql, size=EMPLOYEE_CHUNK), ess_rows, 1):
-        _check()
-        rows = prepare_rows(chunk, lookups, snap.reader.widths_of(sql))
-        # Judged as a sync would judge payroll now, not by what the last sync held back.
-        held_back = set(rows.rejected_keys) | (set(rows.codes) & set(shared))
-        snap.rejected += [
-            Rejected(i.employee_code, i.field, i.reason) for i in rows.issues if i.rejected
-        ]
-        snap.rejected += [
-            Rejected(key, "employee_code", "is held by more than one payroll employee")
-            for key in rows.codes
-            if key in shared
-        ]
-        owned = [rows.columns[c] for c in PAYROLL_OWNED]
-        payroll = [
-            (k, code, pid, *values)
-            for k, pid, code, *values in zip(
-                rows.keys, rows.payroll_ids, rows.columns["employee_code"], *owned, strict=True
-            )
-            if k not in held_back
-        ]
-        # ESS keeps what it had for an employee held back: not a difference, listed apart.
-        ess = [(k, c, p, *v) for k, p, c, *v in held if k not in held_back]
-        if same_rows(payroll, ess, 1):
-            report.merge(_in_step(snap, "employee", len(payroll), len(ess)))
-            continue
-        found = compare("employee", frame(payroll, columns), frame(ess, columns), PAYROLL_OWNED)
-        snap.keep(found.report, found.differences)
-        snap.employees.update(found.employees)
-        report.merge(found.report)
+    with (
+        read_ahead(snap.reader.chunks(sql, size=EMPLOYEE_CHUNK)) as payroll_rows,
+        read_ahead(ess_rows) as ess_read,
+    ):
+        for chunk, held in _merged(payroll_rows, ess_read, 1):
+            _check()
+            report.merge(_compare_employees(snap, chunk, held, lookups, sql, shared))
     return report
+
+
+def _compare_employees(
+    snap: Snapshot,
+    chunk: list[tuple[Any, ...]],
+    held: list[tuple[Any, ...]],
+    lookups: Any,
+    sql: str,
+    shared: Any,
+) -> TableReport:
+    """One chunk of payroll's employees against ESS's rows for the same payroll ids."""
+    columns = [KEY, CODE, EMPLOYEE, *PAYROLL_OWNED]
+    rows = prepare_rows(chunk, lookups, snap.reader.widths_of(sql))
+    # Judged as a sync would judge payroll now, not by what the last sync held back.
+    held_back = set(rows.rejected_keys) | (set(rows.codes) & set(shared))
+    snap.rejected += [
+        Rejected(i.employee_code, i.field, i.reason) for i in rows.issues if i.rejected
+    ]
+    snap.rejected += [
+        Rejected(key, "employee_code", "is held by more than one payroll employee")
+        for key in rows.codes
+        if key in shared
+    ]
+    owned = [rows.columns[c] for c in PAYROLL_OWNED]
+    payroll = [
+        (k, code, pid, *values)
+        for k, pid, code, *values in zip(
+            rows.keys, rows.payroll_ids, rows.columns["employee_code"], *owned, strict=True
+        )
+        if k not in held_back
+    ]
+    # ESS keeps what it had for an employee held back: not a difference, listed apart.
+    ess = [(k, c, p, *v) for k, p, c, *v in held if k not in held_back]
+    if same_rows(payroll, ess, 1):
+        return _in_step(snap, "employee", len(payroll), len(ess))
+    found = compare("employee", frame(payroll, columns), frame(ess, columns), PAYROLL_OWNED)
+    snap.keep(found.report, found.differences)
+    snap.employees.update(found.employees)
+    return found.report
 
 
 @task(
@@ -211,10 +227,23 @@ def reconcile_leave_balances(snap: Snapshot) -> TableReport:
     """Compare every leave balance, whole employees at a time."""
     types = leave_types(snap.ess, snap.database)
     sql = select_all("leave_balance", BALANCE_COLUMNS, order_by=("employee_id",))
-    columns = [KEY, CODE, EMPLOYEE, "balance", "accrued_to"]
     report = TableReport("leave_balance")
     ess_rows = store.balances_by_payroll_id(snap.ess, snap.database, CHUNK)
-    chunks = by_whole_employees(snap.reader.chunks(sql, size=CHUNK))
+    # ESS's side stays on this thread: a difference looks its codes up on the same connection.
+    with read_ahead(by_whole_employees(snap.reader.chunks(sql, size=CHUNK))) as chunks:
+        report = _compare_balances(snap, chunks, ess_rows, types, report)
+    return report
+
+
+def _compare_balances(
+    snap: Snapshot,
+    chunks: Iterator[list[tuple[Any, ...]]],
+    ess_rows: Iterator[list[tuple[Any, ...]]],
+    types: Any,
+    report: TableReport,
+) -> TableReport:
+    """Each chunk of payroll's balances against ESS's for the same employees."""
+    columns = [KEY, CODE, EMPLOYEE, "balance", "accrued_to"]
     for chunk, held in _merged(chunks, ess_rows, 0):
         _check()
         prepared = prepare_balances(chunk, types)
