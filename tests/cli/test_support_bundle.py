@@ -214,7 +214,9 @@ def test_a_refusal_in_the_jobs_time_window_is_in_its_log(vault, tmp_path):
     assert "This job has no Prefect flow run" in result.output
 
 
-@pytest.mark.parametrize("run", ["999", "99999999999999999999", "3f2504e0-4f89-11d3-9a0c-0305e82c3301", "last-week"])
+@pytest.mark.parametrize(
+    "run", ["999", "99999999999999999999", "3f2504e0-4f89-11d3-9a0c-0305e82c3301", "last-week"]
+)
 def test_an_unknown_run_id_exits_2_and_writes_nothing(vault, tmp_path, run):
     result, path = _bundle(tmp_path, vault, "--run", run)
     assert result.exit_code == 2
