@@ -46,10 +46,10 @@ from ess.store import reconciliations as store
 from ess.store.employees import lookup_codes
 from jobs.context import current_job
 from jobs.lease import hold_database
+from jobs.read_ahead import read_ahead
 from payroll.connect import load_payroll
 from payroll.source import PayrollReader
 from tasks.leave_balances import leave_types
-from tasks.read_ahead import read_ahead
 
 CHUNK = 10_000  # balances a chunk (four values each)
 # Employees a chunk, as the sync reads them: a chunk of 10,000 (45 values each, held as

@@ -8,7 +8,7 @@ from contextvars import ContextVar
 
 import pytest
 
-from tasks.read_ahead import read_ahead
+from jobs.read_ahead import read_ahead
 
 _who: ContextVar[str] = ContextVar("who", default="nobody")
 
