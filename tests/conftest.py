@@ -94,7 +94,8 @@ def suite_problem(suite: str) -> str | None:
 
 # `make test` runs on both cores (pytest-xdist, --dist loadgroup). The integration tests
 # share one Prefect server and worker (a package-scoped fixture): keep them on one worker.
-_ONE_WORKER = {"tests/integration/": "prefect_world"}
+# The Redis tests share one Redis server's keys: two at once would clear each other's.
+_ONE_WORKER = {"tests/integration/": "prefect_world", "tests/ess/test_cache.py": "redis"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
