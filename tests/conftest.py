@@ -95,7 +95,12 @@ def suite_problem(suite: str) -> str | None:
 # `make test` runs on both cores (pytest-xdist, --dist loadgroup). The integration tests
 # share one Prefect server and worker (a package-scoped fixture): keep them on one worker.
 # The Redis tests share one Redis server's keys: two at once would clear each other's.
-_ONE_WORKER = {"tests/integration/": "prefect_world", "tests/ess/test_cache.py": "redis"}
+# The browser tests share one served ESS and one Chromium: two would only compete for cores.
+_ONE_WORKER = {
+    "tests/integration/": "prefect_world",
+    "tests/ess/test_cache.py": "redis",
+    "tests/web/test_page_in_browser.py": "browser",
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

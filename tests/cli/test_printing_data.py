@@ -38,7 +38,11 @@ def marked(ess, payroll_sqlite, prefect_api):
 def test_names_and_codes_holding_rich_markup_print_literally_and_the_run_exits_zero(
     marked, monkeypatch
 ):
-    monkeypatch.setenv("COLUMNS", "300")  # one log row per line: a value is never wrapped
+    # One log row per line, so a value is never wrapped. Rich fixes a console's width when
+    # COLUMNS is set as it is made (at import), so setting COLUMNS now would not be enough.
+    from cli import main
+
+    monkeypatch.setattr(main.console, "_width", 300)
     run = invoke("run", "acme_payroll")
     assert run.exit_code == 0, run.output
     assert "Job Completed." in run.output
