@@ -12,7 +12,7 @@ import zipfile
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
@@ -64,10 +64,12 @@ def no_retries(monkeypatch):
 
 
 @pytest.mark.usefixtures("prefect_api", "no_retries")
-# End to end, a few examples per ESS engine: the redaction itself gets hundreds in
-# tests/core/test_redact.py; this proves every place a person looks uses it.
+# End to end, a few examples per ESS engine (each is jobs and bundles, about 8 s): the
+# redaction itself gets hundreds in tests/core/test_redact.py; this proves every place a
+# person looks uses it. The explicit example: every ASCII punctuation mark, a space, Unicode.
+@example(password=MARKER + string.punctuation + " é€😀" + MARKER)
 @settings(
-    max_examples=10,
+    max_examples=4,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
