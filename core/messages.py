@@ -66,6 +66,14 @@ def no_watermark(database: str) -> str:
     )
 
 
+def feed_names_most(named: int, held: int) -> str:
+    """The row of a sync whose change feed names so many employees that reading all is faster."""
+    return (
+        f"The change feed names {named:,} of {held:,} employees; reading every employee "
+        "(faster than reading them by id)."
+    )
+
+
 def _payroll_clock(moment: datetime) -> str:
     # Payroll's own clock, as payroll stamps its feed: no timezone to claim.
     return moment.strftime("%Y-%m-%d %H:%M:%S")

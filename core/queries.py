@@ -46,6 +46,16 @@ def select_where_in(
     return f"SELECT {cols} FROM {_identifier(table)} WHERE {_identifier(column)} IN ({marks})"
 
 
+def select_where_between(table: str, columns: Sequence[str], column: str, paramstyle: str) -> str:
+    """SELECT the rows whose `column` lies in a key range (two parameters), in key order."""
+    cols, key = ", ".join(_identifier(c) for c in columns), _identifier(column)
+    low, high = placeholder(paramstyle, 0), placeholder(paramstyle, 1)
+    return (
+        f"SELECT {cols} FROM {_identifier(table)} WHERE {key} BETWEEN {low} AND {high} "
+        f"ORDER BY {key}"
+    )
+
+
 def select_changed_since(paramstyle: str) -> str:
     """Payroll's change feed from a watermark: which employees changed, and when."""
     return (

@@ -23,6 +23,7 @@ from core.employee_changes import (
 )
 from core.employee_rows import prepare_rows
 from core.employees import PAYROLL_COLUMNS, EmployeeCounts, Issue, duplicate_codes
+from core.plans import FULL_READ_FROM, id_runs, reads_everyone
 from core.queries import (
     SELECT_DUPLICATE_CODES,
     SELECT_FEED_END,
@@ -30,6 +31,7 @@ from core.queries import (
     select_all,
     select_changed_since,
     select_duplicates_of_changed,
+    select_where_between,
     select_where_in,
 )
 from ess.database import ess_engine
@@ -114,7 +116,8 @@ def _import(
     if repair is not None:
         source = _repairing(reader, reconciled_payroll_ids(conn, repair), mark)
     else:
-        source = _what_to_read(reader, mark, full, ess_empty, database)
+        in_ess = 0 if ess_empty else store.count_employees(conn, database)
+        source = _what_to_read(reader, mark, full, ess_empty, database, in_ess)
     lookups = store.lookup_codes(conn, database)
     duplicates = cache(lambda: _duplicate_codes(reader, source.feed_since))
     counts, scope = EmployeeCounts(), ManagerScope(source.everyone)
@@ -183,11 +186,13 @@ def _what_to_read(
     full: bool,
     ess_empty: bool,
     database: str,
+    held: int = 0,
 ) -> _Reading:
     """Everyone on a first or full sync, else the feed since the watermark (less an overlap).
 
     A sync of changes reads everyone too when the feed no longer reaches back to the
-    watermark (it lost changes), or when ESS holds employees but no watermark.
+    watermark (it lost changes), when ESS holds employees but no watermark, or when the
+    feed names so many of the `held` employees ESS holds that reading everyone is faster.
     """
     reason = None
     if watermark is not None and not full:
@@ -195,8 +200,12 @@ def _what_to_read(
         oldest = _feed_start(reader)
         if feed_reaches(since, oldest):
             changed_ids, feed_end = _changed_since(reader, since)
-            chunks = _employees_by_id(reader, sorted(changed_ids))
             end = max(feed_end, watermark) if feed_end else watermark
+            if reads_everyone(len(changed_ids), held, FULL_READ_FROM):
+                # Everyone read is every change read: the watermark moves as far as the feed's.
+                reason = messages.feed_names_most(len(changed_ids), held)
+                return _Reading(True, None, frozenset(), end, _all_employees(reader), reason)
+            chunks = _employees_by_id(reader, sorted(changed_ids))
             return _Reading(False, since, frozenset(changed_ids), end, chunks)
         reason = messages.feed_gap(watermark, oldest)
     elif watermark is None and not full and not ess_empty:
@@ -265,11 +274,21 @@ def _all_employees(reader: PayrollReader) -> _Chunks:
 
 
 def _employees_by_id(reader: PayrollReader, ids: list[int]) -> _Chunks:
-    for start in range(0, len(ids), IN_BATCH):
-        batch = ids[start : start + IN_BATCH]
-        sql = select_where_in(
-            "employee", PAYROLL_COLUMNS, "employee_id", len(batch), reader.paramstyle
-        )
-        rows = reader.all(sql, batch)
-        if rows:
-            yield rows, reader.widths_of(sql)
+    """The sorted ids' employees: dense runs read as key ranges, the rest by IN lists."""
+    for run in id_runs(ids):
+        if isinstance(run, tuple):
+            # A key range walks the primary key once, with two parameters not thousands.
+            sql = select_where_between(
+                "employee", PAYROLL_COLUMNS, "employee_id", reader.paramstyle
+            )
+            for chunk in reader.chunks(sql, list(run), size=CHUNK):
+                yield chunk, reader.widths_of(sql)
+            continue
+        for start in range(0, len(run), IN_BATCH):
+            batch = run[start : start + IN_BATCH]
+            sql = select_where_in(
+                "employee", PAYROLL_COLUMNS, "employee_id", len(batch), reader.paramstyle
+            )
+            rows = reader.all(sql, batch)
+            if rows:
+                yield rows, reader.widths_of(sql)

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, exists, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, exists, func, insert, select, update
 
 from core.employee_changes import (
     INSERT_COLUMNS,
@@ -92,6 +92,12 @@ def has_employees(conn: Connection, database: str) -> bool:
     """Whether ESS holds any employee of this payroll (a first import finds none)."""
     query = select(employee.c.id).where(employee.c.payroll_database == database).limit(1)
     return conn.execute(query).first() is not None
+
+
+def count_employees(conn: Connection, database: str) -> int:
+    """How many employees of this payroll ESS holds (what a feed's size is weighed against)."""
+    query = select(func.count()).select_from(employee)
+    return int(conn.execute(query.where(employee.c.payroll_database == database)).scalar_one())
 
 
 def held(conn: Connection, database: str, keys: Sequence[str]) -> dict[str, HeldEmployee]:
