@@ -230,7 +230,9 @@ class EmployeesResult:
     processed_ids: frozenset[int] = frozenset()
     """Payroll ids read by a sync of changes (a full sync reads everyone and keeps none)."""
     full_read_reason: str | None = None
-    """Why a sync of changes read everyone instead (its feed lost changes), for the log."""
+    """Why a sync of changes read everyone instead, for the log."""
+    full_read_warns: bool = True
+    """Whether that reason is a warning (the feed lost changes) or not (it was cheaper)."""
 
 
 def feed_reaches(since: datetime, oldest: datetime | None) -> bool:

@@ -15,10 +15,20 @@ DENSE_RUN = 64
 """Consecutive payroll ids read as one key range (BETWEEN) rather than listed by id."""
 
 
-def reads_everyone(named: int, held: int, threshold: float = FULL_READ_FROM) -> bool:
-    """Whether a feed naming `named` employees, of `held` in ESS, is cheaper read in full."""
+SMALL_PAYROLL = 5_000
+"""Below this many employees in ESS both plans take well under a second: read by id."""
+
+
+def reads_everyone(
+    named: int, held: int, threshold: float = FULL_READ_FROM, smallest: int = SMALL_PAYROLL
+) -> bool:
+    """Whether a feed naming `named` employees, of `held` in ESS, is cheaper read in full.
+
+    A payroll smaller than `smallest` keeps reading by id: either plan costs milliseconds
+    there, and its log stays the one of a sync of changes.
+    """
     # An empty ESS has nothing to weigh the feed against: its own first-import path decides.
-    return held > 0 and named >= threshold * held
+    return held > 0 and held >= smallest and named >= threshold * held
 
 
 def id_runs(ids: Sequence[int], dense: int = DENSE_RUN) -> Iterator[tuple[int, int] | list[int]]:

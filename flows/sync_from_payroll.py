@@ -21,7 +21,7 @@ from core.steps import (
     IMPORTING_PAY_FREQUENCY,
 )
 from ess.store.jobs import JobAlreadyRunning, live_job
-from ess.store.log import ERROR, WARNING
+from ess.store.log import ERROR, INFO, WARNING
 from ess.store.reconciliations import last_reconciliation
 from flows.runs import refuse_unregistered, run_name, tag_with_database
 from jobs.kinds import SYNC_FROM_PAYROLL
@@ -103,7 +103,7 @@ def _import_steps(job: JobSteps, database: str, full: bool, repair: bool = False
             database, job.id, full, job.preview, reconciliation.id if reconciliation else None
         )
         if result.full_read_reason:
-            job.say(result.full_read_reason, WARNING)
+            job.say(result.full_read_reason, WARNING if result.full_read_warns else INFO)
         # One row per distinct problem: two employees sharing a code make one row naming both.
         issues = {i.message(): i.rejected for i in result.issues}
         for message, rejected in list(issues.items())[: messages.ISSUES_SHOWN]:

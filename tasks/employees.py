@@ -13,7 +13,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Connection
 
-from core import messages
+from core import messages, plans
 from core.employee_changes import (
     EmployeesResult,
     ManagerScope,
@@ -162,6 +162,7 @@ def _import(
         source.watermark,
         read_ids or frozenset(),
         source.full_read_reason,
+        source.full_read_warns,
     )
 
 
@@ -177,7 +178,9 @@ class _Reading:
     """Where the feed will have been read to once the step commits."""
     chunks: _Chunks
     full_read_reason: str | None = None
-    """Why a sync of changes reads everyone: the feed cannot say what changed."""
+    """Why a sync of changes reads everyone: the feed cannot say what changed, or it names
+    so many employees that reading everyone is cheaper (not a warning: `full_read_warns`)."""
+    full_read_warns: bool = True
 
 
 def _what_to_read(
@@ -201,10 +204,11 @@ def _what_to_read(
         if feed_reaches(since, oldest):
             changed_ids, feed_end = _changed_since(reader, since)
             end = max(feed_end, watermark) if feed_end else watermark
-            if reads_everyone(len(changed_ids), held, FULL_READ_FROM):
+            if reads_everyone(len(changed_ids), held, FULL_READ_FROM, plans.SMALL_PAYROLL):
                 # Everyone read is every change read: the watermark moves as far as the feed's.
                 reason = messages.feed_names_most(len(changed_ids), held)
-                return _Reading(True, None, frozenset(), end, _all_employees(reader), reason)
+                everyone = _all_employees(reader)
+                return _Reading(True, None, frozenset(), end, everyone, reason, False)
             chunks = _employees_by_id(reader, sorted(changed_ids))
             return _Reading(False, since, frozenset(changed_ids), end, chunks)
         reason = messages.feed_gap(watermark, oldest)

@@ -3,18 +3,18 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.plans import FULL_READ_FROM, id_runs, reads_everyone
+from core.plans import FULL_READ_FROM, SMALL_PAYROLL, id_runs, reads_everyone
 
 
 def test_a_feed_naming_everyone_is_read_in_full_and_a_few_by_id():
     assert reads_everyone(200_000, 200_000)
-    assert reads_everyone(60, 60)
+    assert reads_everyone(SMALL_PAYROLL, SMALL_PAYROLL)
     assert not reads_everyone(2_000, 200_000)
     assert not reads_everyone(0, 200_000)
 
 
 def test_the_threshold_is_a_share_of_the_employees_ess_holds():
-    held = 10_000
+    held = 2 * SMALL_PAYROLL
     at = round(FULL_READ_FROM * held)
     assert reads_everyone(at, held)
     assert not reads_everyone(at - 1, held)
@@ -23,6 +23,12 @@ def test_the_threshold_is_a_share_of_the_employees_ess_holds():
 
 def test_an_empty_ess_is_left_to_the_first_import():
     assert not reads_everyone(60, 0)
+    assert not reads_everyone(60, 0, smallest=0)
+
+
+def test_a_small_payroll_is_read_by_id_whatever_its_feed_names():
+    assert not reads_everyone(SMALL_PAYROLL - 1, SMALL_PAYROLL - 1)
+    assert reads_everyone(60, 60, smallest=60) and not reads_everyone(60, 60, smallest=61)
 
 
 def test_dense_runs_become_key_ranges_and_the_rest_stay_lists():

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
+from core import plans
 from core.plans import DENSE_RUN, FULL_READ_FROM
 from ess.database import ess_engine
 from ess.schema import employee
@@ -19,7 +20,9 @@ FED = "The change feed names"
 
 
 @pytest.fixture
-def acme(ess, payroll_sqlite, prefect_api):
+def acme(ess, payroll_sqlite, prefect_api, monkeypatch):
+    # A payroll this small is read by id whatever its feed names: weigh it as a large one.
+    monkeypatch.setattr(plans, "SMALL_PAYROLL", 1)
     engine = sa.create_engine(payroll_sqlite)
     build_payroll(engine, employees=EMPLOYEES, seed=1, leave_types_per_employee=2)
     engine.dispose()
@@ -67,7 +70,7 @@ def test_a_feed_naming_every_employee_is_read_in_full_and_says_so(acme):
     rows = _feed_rows()[before:]
     assert [(r.level, r.message) for r in rows] == [
         (
-            "warning",
+            "info",
             f"The change feed names {EMPLOYEES} of {EMPLOYEES} employees; reading every "
             "employee (faster than reading them by id).",
         )
@@ -130,4 +133,19 @@ def test_a_dense_run_of_changed_ids_is_read_as_a_key_range_and_lands(
     counts = _sync().step("employees")
     assert _feed_rows() == []
     assert counts.count("updated") + counts.count("terminated") == len(run) + 2
+    assert _ess_surnames_and_salaries() == _payroll_surnames_and_salaries(payroll_sqlite)
+
+
+def test_a_small_payroll_is_read_by_id_even_when_its_feed_names_everyone(
+    ess, payroll_sqlite, prefect_api
+):
+    engine = sa.create_engine(payroll_sqlite)
+    build_payroll(engine, employees=EMPLOYEES, seed=1, leave_types_per_employee=0)
+    register_database("acme_payroll", url=payroll_sqlite)
+    _sync()
+    change_employees(engine, 1.0, seed=3, at=datetime(2025, 7, 1, 9, 0))
+    engine.dispose()
+    result = _sync()
+    assert _feed_rows() == []
+    assert result.step("employees").count("updated") > 0
     assert _ess_surnames_and_salaries() == _payroll_surnames_and_salaries(payroll_sqlite)
