@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -21,12 +22,15 @@ from typing import Any
 from bench import payroll
 from bench.databases import ScratchDatabases
 from bench.report import (
+    ALL_CHANGED_SYNC,
     CHANGED_SYNC,
+    COMMANDS,
     EMPLOYEES,
     LEAVE,
     LEAVE_CHANGED,
     NO_CHANGE_SYNC,
     OPS,
+    OVERLAP_SYNC,
     RECONCILING,
 )
 from bench.server import prefect_env
@@ -37,6 +41,7 @@ WARMUP_EMPLOYEES = 100
 CHANGED_FRACTION = 0.01
 # Later than anything the generator dates (its last pay day is 2025-06-26).
 CHANGED_AT = datetime(2025, 7, 1)
+ALL_CHANGED_AT = datetime(2025, 7, 2)
 WORKER_TIMEOUT_SECONDS = 3 * 3600
 NO_CHANGE_REPEATS = 3
 
@@ -110,6 +115,7 @@ def _run_size(
         _register(bench, ess["warm"], {name: payroll_url, WARMUP: warmup_url})
         _register(bench, ess["cli"], {name: payroll_url})
         ops = [_measure(bench, label, name, ess, payroll_url, op, kind) for op, kind in OPS]
+        commands = _time_commands(bench, label, name, ess["cli"], 3 if size >= 10_000 else 1)
     finally:
         scratch.drop_all_but(warmup_url)
     return {
@@ -119,7 +125,31 @@ def _run_size(
         "build_s": build_s,
         "raw": raw,
         "ops": ops,
+        "commands": commands,
     }
+
+
+def _time_commands(
+    bench: Bench, label: str, name: str, ess_url: str, repeats: int
+) -> dict[str, float]:
+    """`ess-sync status` and `ess-sync log NAME` as whole processes, each the median of
+    `repeats` runs (one in CI's small smoke run, three at the sizes the targets are for)."""
+    argv = {"status": ["status"], "log": ["log", name]}
+    seconds = {}
+    for command in COMMANDS:
+        runs = [
+            _worker(
+                bench,
+                "cli",
+                {"argv": argv[command], "exit_codes": [0]},
+                {"ESS_DATABASE_URL": ess_url},
+                f"{name}_{command}_{n}",
+            )["seconds"]
+            for n in range(repeats)
+        ]
+        seconds[command] = statistics.median(runs)
+    bench.say(f"{label}: " + ", ".join(f"ess-sync {c} {s:.2f} s" for c, s in seconds.items()))
+    return seconds
 
 
 def _measure(
@@ -127,8 +157,12 @@ def _measure(
 ) -> dict[str, Any]:
     """One operation, as a flow call in a warm process, then as `ess-sync` in a whole one."""
     changed = None
-    if op == CHANGED_SYNC:
+    if op == OVERLAP_SYNC:
+        changed = payroll.name_everyone(payroll_url)
+    elif op == CHANGED_SYNC:
         changed = payroll.change_employees(payroll_url, CHANGED_FRACTION, at=CHANGED_AT, seed=2)
+    elif op == ALL_CHANGED_SYNC:
+        changed = payroll.change_employees(payroll_url, 1.0, at=ALL_CHANGED_AT, seed=5)
     elif op == LEAVE_CHANGED:
         changed = payroll.change_leave_balances(payroll_url, CHANGED_FRACTION, seed=7)
     slug = f"{name}_{op.replace(' ', '_').replace('%', 'pct')}"

@@ -14,12 +14,15 @@ from bench import payroll
 from bench.databases import ScratchDatabases
 from bench.raw import raw_copy
 from bench.report import (
+    ALL_CHANGED_SYNC,
     CHANGED_SYNC,
+    COMMANDS,
     FULL_SYNC,
     LEAVE_CHANGED,
     LEAVE_FIRST,
     NO_CHANGE_SYNC,
     OPS,
+    OVERLAP_SYNC,
     RECONCILE,
 )
 from tests.conftest import POSTGRES_ADMIN_URL, suite_problem
@@ -101,6 +104,18 @@ def test_the_benchmark_measures_every_figure_and_leaves_nothing_behind(tmp_path:
             == ops[CHANGED_SYNC]["changed_in_payroll"]
             == EMPLOYEES // 100
         )
+        # The feed named everyone within its overlap: each was read, none had changed.
+        assert ops[OVERLAP_SYNC]["changed_in_payroll"] == EMPLOYEES
+        overlap = ops[OVERLAP_SYNC]["counts"]
+        assert overlap["added"] == overlap["updated"] == overlap["terminated"] == 0
+        assert overlap["unchanged"] + overlap["rejected"] == EMPLOYEES
+        everyone = ops[ALL_CHANGED_SYNC]["counts"]
+        assert ops[ALL_CHANGED_SYNC]["changed_in_payroll"] == EMPLOYEES
+        assert everyone["updated"] + everyone["terminated"] + everyone["rejected"] >= (
+            EMPLOYEES - full["rejected"]
+        )
+        assert sorted(run["commands"]) == sorted(COMMANDS)
+        assert all(_positive(s) for s in run["commands"].values())
         assert ops[LEAVE_FIRST]["counts"]["updated"] == BALANCES
         assert ops[LEAVE_CHANGED]["counts"]["updated"] == BALANCES // 100
         # After the syncs ESS matches payroll: the reconcile compared a pair in step.
