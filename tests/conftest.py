@@ -103,11 +103,15 @@ _ONE_WORKER = {
 }
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    # Marked as each test is collected: pytest-xdist reads the marks when collection ends.
+    for folder, group in _ONE_WORKER.items():
+        if folder in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        for folder, group in _ONE_WORKER.items():
-            if folder in item.nodeid:
-                item.add_marker(pytest.mark.xdist_group(group))
         for suite in SUITES:
             if item.get_closest_marker(suite) is None:
                 continue
