@@ -18,7 +18,8 @@ def test_the_threshold_is_a_share_of_the_employees_ess_holds():
     at = round(FULL_READ_FROM * held)
     assert reads_everyone(at, held)
     assert not reads_everyone(at - 1, held)
-    assert reads_everyone(5, 10, threshold=0.5) and not reads_everyone(4, 10, threshold=0.5)
+    assert reads_everyone(5, 10, threshold=0.5, smallest=10)
+    assert not reads_everyone(4, 10, threshold=0.5, smallest=10)
 
 
 def test_an_empty_ess_is_left_to_the_first_import():
