@@ -174,12 +174,13 @@ def _wait_for_jobs_to_end(databases: list[str]) -> None:
         time.sleep(0.5)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(served: Page) -> Iterator[Any]:
     """Debian's headless Chromium, driven by Playwright (nothing downloaded).
 
     After `served`: Playwright runs an event loop in this thread, and Prefect's sync calls
-    (saving a block) made inside one would return un-awaited coroutines.
+    (saving a block) made inside one would return un-awaited coroutines. So it ends with
+    its module: the tests that run next on this worker save blocks.
     """
     from playwright.sync_api import sync_playwright
 
