@@ -82,11 +82,15 @@ def served(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> Itera
     env = {
         "ESS_DATA_DIR": str(root / "data"),
         "ESS_DATABASE_URL": f"sqlite:///{root / 'ess.db'}",
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    # For the page and the jobs it starts only: this fixture lasts the session, and a test
+    # after it on this worker must not inherit 40 retries.
+    server_only = {
         "ESS_UI_PASSWORD": PASSWORD,
         # The harness is a Prefect server, but there is no worker: start jobs as processes.
         "ESS_UI_RUNNER": "local",
-        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         # A payroll held by the test answers "database is locked" every 5 s; keep retrying.
         "ESS_RETRIES": "40",
         "ESS_RETRY_DELAY_SECONDS": "0",
@@ -109,7 +113,7 @@ def served(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) -> Itera
             [sys.executable, "-m", "cli.ui", "--port", str(port)],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ},
+            env={**os.environ, **server_only},
         )
         page = Page(f"http://127.0.0.1:{port}", payrolls, root / "data")
         try:
