@@ -69,7 +69,7 @@ def no_retries(monkeypatch):
 # person looks uses it. The explicit example: every ASCII punctuation mark, a space, Unicode.
 @example(password=MARKER + string.punctuation + " é€😀" + MARKER)
 @settings(
-    max_examples=4,
+    max_examples=3,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
