@@ -75,28 +75,6 @@ def change_employees(url: str, fraction: float, *, at: datetime, seed: int) -> i
         engine.dispose()
 
 
-def name_everyone(url: str) -> int:
-    """A feed row for every employee at the feed's last time, changing no data; how many.
-
-    As a second sync straight after a first import meets a payroll whose feed named everyone
-    within the overlap (a bulk load or an annual review saved just before): nothing changed,
-    and the feed names every employee.
-    """
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            named = conn.execute(
-                sa.text(
-                    "INSERT INTO employee_changed (change_id, employee_id, changed_at) "
-                    "SELECT (SELECT MAX(change_id) FROM employee_changed) + employee_id, "
-                    "employee_id, (SELECT MAX(changed_at) FROM employee_changed) FROM employee"
-                )
-            )
-            return int(named.rowcount)
-    finally:
-        engine.dispose()
-
-
 def change_leave_balances(url: str, fraction: float, *, seed: int) -> int:
     """Add an hour to every balance of `fraction` of employees (as a pay run would); how many.
 

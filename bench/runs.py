@@ -30,7 +30,6 @@ from bench.report import (
     LEAVE_CHANGED,
     NO_CHANGE_SYNC,
     OPS,
-    OVERLAP_SYNC,
     RECONCILING,
 )
 from bench.server import prefect_env
@@ -157,9 +156,7 @@ def _measure(
 ) -> dict[str, Any]:
     """One operation, as a flow call in a warm process, then as `ess-sync` in a whole one."""
     changed = None
-    if op == OVERLAP_SYNC:
-        changed = payroll.name_everyone(payroll_url)
-    elif op == CHANGED_SYNC:
+    if op == CHANGED_SYNC:
         changed = payroll.change_employees(payroll_url, CHANGED_FRACTION, at=CHANGED_AT, seed=2)
     elif op == ALL_CHANGED_SYNC:
         changed = payroll.change_employees(payroll_url, 1.0, at=ALL_CHANGED_AT, seed=5)
