@@ -63,6 +63,15 @@ def execute(url: str, sql: str, params: Mapping[str, Any] | None = None) -> None
     engine.dispose()
 
 
+def query_rows(url: str, sql: str) -> list[Any]:
+    """Every row one query returns from a payroll database (to compare with ESS)."""
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = list(conn.execute(sa.text(sql)).all())
+    engine.dispose()
+    return rows
+
+
 BASIC_LOOKUPS: dict[str, list[dict[str, Any]]] = {
     "country": [
         {"country_code": "AUS", "description": "Australia"},

@@ -14,6 +14,7 @@ from ess.store.registry import get_database, register_database
 from flows.sync_from_payroll import sync_from_payroll
 from generator import build_payroll, change_employees
 from tasks.employees import FEED_OVERLAP
+from tests.support import query_rows
 
 EMPLOYEES = 60
 FED = "The change feed names"
@@ -40,16 +41,8 @@ def _feed_rows():
     return [r for r in read_log("acme_payroll", limit=500) if r.message.startswith(FED)]
 
 
-def _rows(url, sql):
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text(sql)).all()
-    engine.dispose()
-    return rows
-
-
 def _payroll_surnames_and_salaries(url):
-    rows = _rows(url, "SELECT employee_code, surname, yearly_salary FROM employee")
+    rows = query_rows(url, "SELECT employee_code, surname, yearly_salary FROM employee")
     return {code.strip(): (surname, float(salary or 0)) for code, surname, salary in rows}
 
 
@@ -94,7 +87,9 @@ def test_a_feed_naming_a_few_employees_reads_only_them(acme):
     # The feed's employees: those changed, and any the overlap re-reads.
     fed = {
         employee_id
-        for employee_id, at in _rows(acme, "SELECT employee_id, changed_at FROM employee_changed")
+        for employee_id, at in query_rows(
+            acme, "SELECT employee_id, changed_at FROM employee_changed"
+        )
         if datetime.fromisoformat(str(at)).replace(tzinfo=UTC) >= since
     }
     assert set(changed) <= fed and len(fed) < FULL_READ_FROM * EMPLOYEES

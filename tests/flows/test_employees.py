@@ -14,7 +14,7 @@ from ess.store.log import read_log
 from ess.store.registry import get_database, register_database
 from flows.sync_from_payroll import sync_from_payroll
 from generator import add_hard_cases, build_payroll, change_employees
-from tests.support import execute
+from tests.support import execute, query_rows
 
 runner = CliRunner()
 
@@ -50,14 +50,6 @@ def _ess_employees(database="acme_payroll"):
     with ess_engine().connect() as conn:
         rows = conn.execute(sa.select(employee).where(employee.c.payroll_database == database))
         return {r.code_key: r for r in rows.mappings()}
-
-
-def _payroll(url, sql):
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text(sql)).all()
-    engine.dispose()
-    return rows
 
 
 def test_a_first_sync_imports_every_employee_and_a_resync_changes_nothing(acme):
@@ -194,7 +186,7 @@ def test_every_hard_case_is_named_and_held_and_the_rest_syncs(acme):
     [dup] = hard["duplicate_code"]
     dup_ids = [
         r[0]
-        for r in _payroll(acme, f"SELECT employee_id FROM employee WHERE employee_code = '{dup}'")
+        for r in query_rows(acme, f"SELECT employee_id FROM employee WHERE employee_code = '{dup}'")
     ]
     dup_rows = [m for m in messages if m.startswith(f"Rejected employee {dup}:")]
     assert len(dup_rows) == 1 and all(str(i) in dup_rows[0] for i in dup_ids)
@@ -217,7 +209,7 @@ def test_every_hard_case_is_named_and_held_and_the_rest_syncs(acme):
     with ess_engine().connect() as conn:
         held = set(conn.execute(sa.select(employee_issue.c.payroll_employee_id)).scalars())
     ess_ids = {r["payroll_employee_id"] for r in _ess_employees().values()}
-    payroll_ids = {r[0] for r in _payroll(acme, "SELECT employee_id FROM employee")}
+    payroll_ids = {r[0] for r in query_rows(acme, "SELECT employee_id FROM employee")}
     assert payroll_ids == ess_ids | (held - ess_ids)
     listed = json.loads(runner.invoke(app, ["rejects", "acme_payroll", "--json"]).output)
     assert {(i["employee_code"], i["outcome"]) for i in listed} >= {
@@ -259,7 +251,7 @@ def test_no_tfn_or_bank_account_appears_in_ess_logs_or_output(acme):
     _sync()
     secrets = {
         s
-        for r in _payroll(acme, "SELECT tax_file_number, bank_account_number FROM employee")
+        for r in query_rows(acme, "SELECT tax_file_number, bank_account_number FROM employee")
         for s in r
         if s
     }
@@ -428,7 +420,7 @@ def test_a_large_first_import_leaves_statistics_on_the_columns_queries_use(
 
 def test_a_change_giving_an_employee_another_ones_code_is_rejected_and_names_both(acme):
     _sync()
-    (keep_id, keep_code), (moved_id, _) = _payroll(
+    (keep_id, keep_code), (moved_id, _) = query_rows(
         acme, "SELECT employee_id, employee_code FROM employee ORDER BY employee_id LIMIT 2"
     )
     stamp = "2030-01-01 00:00:00"

@@ -16,7 +16,7 @@ from ess.store.registry import register_database
 from flows.sync_from_payroll import sync_from_payroll
 from flows.sync_leave_balances import sync_leave_balances
 from generator import build_payroll
-from tests.support import execute
+from tests.support import execute, query_rows
 
 runner = CliRunner()
 
@@ -34,14 +34,6 @@ def acme(ess, payroll_sqlite, prefect_api):
     assert sync_from_payroll(database="acme_payroll", return_state=True).is_completed()
     assert sync_leave_balances(database="acme_payroll", return_state=True).is_completed()
     return payroll_sqlite
-
-
-def _payroll(url, sql):
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text(sql)).all()
-    engine.dispose()
-    return rows
 
 
 def _ess(statement):
@@ -64,16 +56,16 @@ def test_reconcile_reports_exactly_the_drift_and_repair_fixes_the_employees(acme
     code, report = _reconcile()
     assert (code, report["differences"]) == (0, 0), report["shown"]
     (x, x_surname), (y,), (z,) = (
-        _payroll(acme, "SELECT employee_code, surname FROM employee WHERE employee_id = 3")[0],
-        _payroll(acme, "SELECT employee_code FROM employee WHERE employee_id = 5")[0],
-        _payroll(acme, "SELECT employee_code FROM employee WHERE employee_id = 7")[0],
+        query_rows(acme, "SELECT employee_code, surname FROM employee WHERE employee_id = 3")[0],
+        query_rows(acme, "SELECT employee_code FROM employee WHERE employee_id = 5")[0],
+        query_rows(acme, "SELECT employee_code FROM employee WHERE employee_id = 7")[0],
     )
-    [(leave_type, balance)] = _payroll(
+    [(leave_type, balance)] = query_rows(
         acme,
         "SELECT leave_type_code, balance FROM leave_balance WHERE employee_id = 7 "
         "ORDER BY leave_type_code LIMIT 1",
     )
-    [(country, description)] = _payroll(
+    [(country, description)] = query_rows(
         acme, "SELECT country_code, description FROM country ORDER BY country_code LIMIT 1"
     )
     # Surname changed in payroll with no change-feed row: a sync of changes never sees it.
@@ -141,7 +133,7 @@ def test_repair_without_a_reconciliation_says_so_in_one_sentence(acme):
 
 
 def test_a_changed_tfn_is_masked_on_both_sides_in_every_output(acme, tmp_path):
-    [(old_tfn,)] = _payroll(acme, "SELECT tax_file_number FROM employee WHERE employee_id = 4")
+    [(old_tfn,)] = query_rows(acme, "SELECT tax_file_number FROM employee WHERE employee_id = 4")
     new_tfn = "876543210" if not str(old_tfn).endswith("210") else "876543321"
     execute(acme, f"UPDATE employee SET tax_file_number = '{new_tfn}' WHERE employee_id = 4")
     execute(acme, "UPDATE employee SET surname = '<b>x</b>' WHERE employee_id = 6")
