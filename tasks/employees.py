@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -116,7 +116,7 @@ def _import(
     if repair is not None:
         source = _repairing(reader, reconciled_payroll_ids(conn, repair), mark)
     else:
-        in_ess = 0 if ess_empty else store.count_employees(conn, database)
+        in_ess = (lambda: 0) if ess_empty else (lambda: store.count_employees(conn, database))
         source = _what_to_read(reader, mark, full, ess_empty, database, in_ess)
     lookups = store.lookup_codes(conn, database)
     duplicates = cache(lambda: _duplicate_codes(reader, source.feed_since))
@@ -189,13 +189,14 @@ def _what_to_read(
     full: bool,
     ess_empty: bool,
     database: str,
-    held: int = 0,
+    count_held: Callable[[], int] = lambda: 0,
 ) -> _Reading:
     """Everyone on a first or full sync, else the feed since the watermark (less an overlap).
 
     A sync of changes reads everyone too when the feed no longer reaches back to the
     watermark (it lost changes), when ESS holds employees but no watermark, or when the
-    feed names so many of the `held` employees ESS holds that reading everyone is faster.
+    feed names so many of the employees ESS holds (`count_held`, counted only when the feed
+    names someone) that reading everyone is faster.
     """
     reason = None
     if watermark is not None and not full:
@@ -204,6 +205,9 @@ def _what_to_read(
         if feed_reaches(since, oldest):
             changed_ids, feed_end = _changed_since(reader, since)
             end = max(feed_end, watermark) if feed_end else watermark
+            # ESS's employees are counted only for a feed that names someone: a sync that
+            # finds no change (the common one) pays for no count.
+            held = count_held() if changed_ids else 0
             if reads_everyone(len(changed_ids), held, FULL_READ_FROM, plans.SMALL_PAYROLL):
                 # Everyone read is every change read: the watermark moves as far as the feed's.
                 reason = messages.feed_names_most(len(changed_ids), held)
