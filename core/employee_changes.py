@@ -78,9 +78,15 @@ class ChunkPlan:
 
     def update_rows(self, now: datetime) -> list[tuple[Any, ...]]:
         """(ESS id, *UPDATED_COLUMNS) of each changed employee."""
-        owned = [self.rows.columns[c] for c in PAYROLL_OWNED]
+        if not self.updates:
+            return []
+        ess_ids, picked = zip(*self.updates, strict=True)
         ids = self.rows.payroll_ids
-        return [(ess_id, *(v[n] for v in owned), ids[n], True, now) for ess_id, n in self.updates]
+        # Column by column: a pay review updates everyone, 2,000 rows a chunk.
+        owned = [[v[n] for n in picked] for v in (self.rows.columns[c] for c in PAYROLL_OWNED)]
+        return list(
+            zip(ess_ids, *owned, [ids[n] for n in picked], repeat(True), repeat(now))  # noqa: B905
+        )
 
     def inserted_keys(self) -> list[str]:
         """Code keys of the new employees."""

@@ -257,11 +257,19 @@ def _changed_since(reader: PayrollReader, since: datetime) -> tuple[set[int], da
     end: datetime | None = None
     sql = select_changed_since(reader.paramstyle)
     for chunk in reader.chunks(sql, [since.replace(tzinfo=None)]):
-        for employee_id, changed_at in chunk:
-            ids.add(int(employee_id))
-            moment = payroll_time(changed_at)
-            if moment is not None and (end is None or moment > end):
-                end = moment
+        employee_ids, times = zip(*chunk, strict=True)
+        ids.update(map(int, employee_ids))
+        # A feed naming everyone has as many rows as employees: its times are compared as
+        # the driver made them when they are datetimes, and only the latest is converted.
+        moments = [t for t in times if t is not None]
+        if not moments:
+            continue
+        if {type(t) for t in moments} == {datetime}:
+            latest = payroll_time(max(moments))
+        else:
+            latest = max(m for m in map(payroll_time, moments) if m is not None)
+        if latest is not None and (end is None or latest > end):
+            end = latest
     return ids, end
 
 

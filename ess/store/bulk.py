@@ -9,10 +9,12 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
+from functools import lru_cache
 from itertools import repeat
 from typing import Any
 
 from sqlalchemy import Column, Connection, MetaData, Table, bindparam, insert, update
+from sqlalchemy.schema import CreateTable
 from sqlalchemy.types import UserDefinedType
 
 _AS_GIVEN = "as_given_"  # the bind names of columns sent to the driver unconverted
@@ -151,28 +153,27 @@ def bulk_update(
 ) -> None:
     """Set `columns` of the table's rows whose `key` matches: rows are (key, *columns) tuples.
 
-    On PostgreSQL many rows are copied into a temporary table and applied by one
-    UPDATE ... FROM; elsewhere, or for a few rows, one executemany of UPDATE by key.
+    On PostgreSQL many rows are copied (binary) into a temporary table and applied by one
+    UPDATE ... FROM; elsewhere, or for a few rows, one executemany of UPDATE by key. The
+    temporary table is made once per transaction (a step updating everyone calls this once
+    a chunk) and dropped with it; values must be of their columns' exact Python types.
     """
     if not rows:
         return
-    names = [key, *columns]
+    names = (key, *columns)
     if conn.dialect.name == "postgresql" and len(rows) >= STAGE_UPDATES_FROM:
-        stage = Table(
-            f"ess_staged_{table.name}_update",
-            MetaData(),
-            *(Column(c, table.c[c].type) for c in names),
-            prefixes=["TEMPORARY"],
-        )
+        stage = _update_stage(table, names)
         # No clean-up on failure: the transaction rolls back, and the table with it.
-        stage.create(conn)
-        bulk_insert(conn, stage, names, rows)
+        conn.execute(CreateTable(stage, if_not_exists=True))
+        with BulkWriter(conn, stage, names, binary=True) as writer:
+            writer.write(rows)
         conn.execute(
             update(table)
             .where(table.c[key] == stage.c[key])
             .values({c: stage.c[c] for c in columns})
         )
-        stage.drop(conn)
+        # Emptied, not deleted from: the next chunk's UPDATE scans no dead rows.
+        conn.exec_driver_sql(f"TRUNCATE {stage.name}")
         return
     binds = [f"b_{c}" for c in names]
     conn.execute(
@@ -180,6 +181,18 @@ def bulk_update(
         .where(table.c[key] == bindparam(binds[0]))
         .values({c: bindparam(b) for c, b in zip(columns, binds[1:], strict=True)}),
         [dict(zip(binds, row, strict=True)) for row in rows],
+    )
+
+
+@lru_cache(maxsize=8)
+def _update_stage(table: Table, names: tuple[str, ...]) -> Table:
+    """The temporary table bulk_update stages a table's rows in (dropped at commit)."""
+    return Table(
+        f"ess_staged_{table.name}_update",
+        MetaData(),
+        *(Column(c, table.c[c].type) for c in names),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
     )
 
 

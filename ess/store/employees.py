@@ -10,7 +10,17 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from core.employee_changes import (
     INSERT_COLUMNS,
@@ -104,13 +114,11 @@ def held(conn: Connection, database: str, keys: Sequence[str]) -> dict[str, Held
     """What ESS holds for the employees with these code keys."""
     found: dict[str, HeldEmployee] = {}
     for start in range(0, len(keys), IN_BATCH):
-        rows = conn.execute(
-            select(*_HELD).where(
-                employee.c.payroll_database == database,
-                employee.c.code_key.in_(keys[start : start + IN_BATCH]),
-            )
+        query = select(*_HELD).where(
+            employee.c.payroll_database == database,
+            employee.c.code_key.in_(keys[start : start + IN_BATCH]),
         )
-        found.update(_by_key(rows))
+        found.update(_by_key(_fetched(conn, query)))
     return found
 
 
@@ -123,7 +131,7 @@ def held_in_range(
         query = query.where(employee.c.payroll_employee_id > after)
     if upto is not None:
         query = query.where(employee.c.payroll_employee_id <= upto)
-    return _by_key(conn.execute(query))
+    return _by_key(_fetched(conn, query))
 
 
 def held_for_chunk(
@@ -137,6 +145,23 @@ def held_for_chunk(
     # An employee whose payroll id changed is found by code.
     found.update(held(conn, database, [k for k in keys if k not in found]))
     return found
+
+
+def _fetched(conn: Connection, query: Select[Any]) -> Sequence[Sequence[Any]]:
+    """A query's rows; on PostgreSQL as psycopg makes them, every row in one call.
+
+    SQLAlchemy's result fetches and converts each row on its own: when a sync reads
+    everyone, that was a fifth of its time. psycopg's types for these columns (int, str,
+    bool, date, Decimal) are the ones SQLAlchemy would return, so plans compare the same.
+    """
+    if conn.dialect.name != "postgresql":
+        return conn.execute(query).all()
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    driver: Any = conn.connection.driver_connection
+    with driver.cursor() as cursor:
+        cursor.execute(compiled.string, compiled.params)
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+    return rows
 
 
 def _by_key(rows: Iterable[Any]) -> dict[str, HeldEmployee]:
