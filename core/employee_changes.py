@@ -85,7 +85,7 @@ class ChunkPlan:
         # Column by column: a pay review updates everyone, 2,000 rows a chunk.
         owned = [[v[n] for n in picked] for v in (self.rows.columns[c] for c in PAYROLL_OWNED)]
         return list(
-            zip(ess_ids, *owned, [ids[n] for n in picked], repeat(True), repeat(now))  # noqa: B905
+            zip(ess_ids, *owned, [ids[n] for n in picked], repeat(True), repeat(now))
         )
 
     def inserted_keys(self) -> list[str]:
