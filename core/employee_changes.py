@@ -84,9 +84,7 @@ class ChunkPlan:
         ids = self.rows.payroll_ids
         # Column by column: a pay review updates everyone, 2,000 rows a chunk.
         owned = [[v[n] for n in picked] for v in (self.rows.columns[c] for c in PAYROLL_OWNED)]
-        return list(
-            zip(ess_ids, *owned, [ids[n] for n in picked], repeat(True), repeat(now))
-        )
+        return list(zip(ess_ids, *owned, [ids[n] for n in picked], repeat(True), repeat(now)))
 
     def inserted_keys(self) -> list[str]:
         """Code keys of the new employees."""
