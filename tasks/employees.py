@@ -123,8 +123,11 @@ def _import(
     counts, scope = EmployeeCounts(), ManagerScope(source.everyone)
     issues: list[Issue] = []
     processed: set[int] = set()  # payroll ids a sync of changes read
+    # ESS ids of employees updated: their rows may be written only once the chunks are done.
+    matched: set[int] = set()
     read, inserted, high = 0, 0, None
     job = current_job()
+    updates = store.update_writer(conn)
     with ExitStack() as writing:
         # Nothing to compare with: no query runs between the inserts, so one COPY takes
         # every chunk while the next is read and prepared (ess/store/bulk.py).
@@ -138,12 +141,19 @@ def _import(
             rows = prepare_rows(chunk, lookups, widths)
             span = (high, upto) if source.everyone else None
             held = {} if ess_empty else store.held_for_chunk(conn, database, rows.keys, span)
+            if matched:
+                # An employee updated by an earlier chunk (found by code: payroll gave it
+                # another id) is still read with its old id until the updates are written:
+                # it is in payroll, never "gone" from this chunk's range.
+                held = {k: h for k, h in held.items() if h.ess_id not in matched}
             plan = plan_chunk(chunk, rows, held, duplicates, high, ranged=source.everyone)
-            store.write_plan(conn, database, plan, writer)
+            store.write_plan(conn, database, plan, writer, updates)
+            matched.update(ess_id for ess_id, _ in plan.updates)
             counts.merge(plan.counts)
             issues += plan.issues
             scope.note(plan)
             inserted, high = inserted + len(plan.inserts), upto
+    updates.finish()
     gone = [] if ess_empty else _gone(conn, database, source, high, processed)
     store.mark_removed(conn, gone)
     counts.removed += len(gone)

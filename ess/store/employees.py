@@ -31,7 +31,14 @@ from core.employee_changes import (
 )
 from core.employees import LOOKUP_FIELDS, PAYROLL_OWNED, Issue, LookupCodes, code_key
 from ess.schema import LOOKUP_TABLES, employee, employee_issue, manages, payroll_database
-from ess.store.bulk import BulkWriter, analyze, bind_constants, bulk_insert, bulk_update
+from ess.store.bulk import (
+    BulkWriter,
+    StagedUpdates,
+    analyze,
+    bind_constants,
+    bulk_insert,
+    bulk_update,
+)
 
 # SQL Server takes at most 2,100 parameters in one statement.
 IN_BATCH = 1000
@@ -189,10 +196,20 @@ def first_import_writer(conn: Connection) -> BulkWriter:
     return BulkWriter(conn, employee, [*INSERT_COLUMNS, *_FIXED], converted=_FIXED)
 
 
+def update_writer(conn: Connection) -> StagedUpdates:
+    """The writer of a step's updates: applied at once, or together when it finishes."""
+    return StagedUpdates(conn, employee, "id", UPDATED_COLUMNS)
+
+
 def write_plan(
-    conn: Connection, database: str, plan: ChunkPlan, writer: BulkWriter | None = None
+    conn: Connection,
+    database: str,
+    plan: ChunkPlan,
+    writer: BulkWriter | None = None,
+    updates: StagedUpdates | None = None,
 ) -> None:
-    """Write one chunk's plan: removals, then inserts (through `writer` if given), then updates."""
+    """Write one chunk's plan: removals, then inserts (through `writer` if given), then
+    updates (through `updates` if given: written when it finishes)."""
     mark_removed(conn, plan.removed)
     now = datetime.now(UTC)
     if plan.inserts:
@@ -205,7 +222,10 @@ def write_plan(
         else:
             bulk_insert(conn, employee, [*INSERT_COLUMNS, *fixed], rows, converted=_FIXED)
     if plan.updates:
-        bulk_update(conn, employee, "id", UPDATED_COLUMNS, plan.update_rows(now))
+        if updates is None:
+            bulk_update(conn, employee, "id", UPDATED_COLUMNS, plan.update_rows(now))
+        else:
+            updates.add(plan.update_rows(now))
 
 
 def mark_removed(conn: Connection, gone: Sequence[tuple[int, str]]) -> None:

@@ -10,10 +10,12 @@ from typer.testing import CliRunner
 from cli.main import app
 from ess.database import ess_engine
 from ess.schema import employee, employee_issue, metadata, payroll_database
+from ess.store import bulk
 from ess.store.log import read_log
 from ess.store.registry import get_database, register_database
 from flows.sync_from_payroll import sync_from_payroll
 from generator import add_hard_cases, build_payroll, change_employees
+from tasks import employees as employees_step
 from tests.support import execute, query_rows
 
 runner = CliRunner()
@@ -438,3 +440,36 @@ def test_a_change_giving_an_employee_another_ones_code_is_rejected_and_names_bot
     ), messages
     kept = _ess_employees()[keep_code.upper()]
     assert kept.payroll_employee_id == keep_id and kept.employee_code == keep_code
+
+
+def test_a_full_read_keeps_employees_payroll_gave_new_ids_and_writes_every_update(
+    acme, monkeypatch
+):
+    # A pay review edits everyone, and payroll re-keys two employees: the first gets an id
+    # after everyone's, the last the first's. Read in chunks of 7, the first is found by
+    # code in the last chunk and the last in the first chunk; updates are written only when
+    # the chunks are done (staged, and flushed more than once, on PostgreSQL), so neither
+    # may look "gone" from the range its old id is in.
+    monkeypatch.setattr(employees_step, "CHUNK", 7)
+    monkeypatch.setattr(bulk, "STAGE_UPDATES_FROM", 1)
+    monkeypatch.setattr(bulk.StagedUpdates, "FLUSH_AT", 5)
+    _sync()
+    [(first_id, first_code)] = query_rows(
+        acme, "SELECT employee_id, employee_code FROM employee ORDER BY employee_id LIMIT 1"
+    )
+    [(last_id, last_code)] = query_rows(
+        acme, "SELECT employee_id, employee_code FROM employee ORDER BY employee_id DESC LIMIT 1"
+    )
+    execute(
+        acme, f"UPDATE employee SET employee_id = {last_id + 100} WHERE employee_id = {first_id}"
+    )
+    execute(acme, f"UPDATE employee SET employee_id = {first_id} WHERE employee_id = {last_id}")
+    execute(acme, "UPDATE employee SET surname = 'Reviewed'")
+    _sync(full=True)
+    held = _ess_employees()
+    assert held[first_code.strip().upper()]["payroll_employee_id"] == last_id + 100
+    assert held[last_code.strip().upper()]["payroll_employee_id"] == first_id
+    in_payroll = [r for r in held.values() if r["in_payroll"]]
+    assert len(in_payroll) == len(query_rows(acme, "SELECT employee_id FROM employee"))
+    assert {r["surname"] for r in in_payroll} == {"Reviewed"}
+    assert "removed" not in _employees_row()
