@@ -18,6 +18,7 @@ from cli.reconcile import reconcile
 from cli.schedule import schedule
 from cli.serve import serve
 from cli.support import support_bundle
+from cli.typer_params import convert_parameters_lazily
 from cli.ui import ui
 from jobs.prefect_defaults import apply_prefect_defaults
 from orchestration.server import use_local_server
@@ -25,6 +26,7 @@ from orchestration.server import use_local_server
 # Before any command imports Prefect (nothing above does: tests/cli/test_cli.py checks).
 apply_prefect_defaults()
 use_local_server()
+convert_parameters_lazily()
 
 app = typer.Typer(
     help="ESS Payroll Sync: bring payroll databases' changes into Employee Self Service.",

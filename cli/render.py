@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
 
-from core.results import JobResult
+if TYPE_CHECKING:
+    from core.results import JobResult
 
 
 def data(value: object) -> Text:

@@ -11,7 +11,6 @@ from rich.table import Table
 
 from cli.common import fail, require_database
 from cli.render import data
-from core.bundle import MEMBERS
 
 console = Console()
 
@@ -27,6 +26,7 @@ def support_bundle(
     ] = None,
 ) -> None:
     """Write a support bundle: a job's Web API Log, job history, rejects, versions, config."""
+    from core.bundle import MEMBERS
     from support.bundle import UnknownRun, write_bundle
 
     require_database(database)

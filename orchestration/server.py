@@ -1,7 +1,9 @@
 """Which Prefect server this machine talks to: one answer for every command.
 
 Importing Prefect costs seconds, so a command that only wants to know whether a server is
-configured looks where Prefect reads its settings from before it imports Prefect.
+configured looks where Prefect reads its settings from before it imports Prefect. Every
+command imports this module (cli/main.py): what only a check of a server needs (ssl, socket)
+is imported where it is used.
 
 A Prefect server answers `POST /api/block_documents/filter {"include_secrets": true}` with
 every Payroll Database connection string, and starts any deployment, for whoever can reach
@@ -15,12 +17,14 @@ import ipaddress
 import json
 import os
 import re
-import socket
-import ssl
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    import ssl
 
 _MENTIONS_API = re.compile(r"(?i)api_url|\bapi\b")
 # Tests only: judge a server on 127.0.0.1 as if it were remote, so the refusal can be
@@ -204,11 +208,15 @@ def _loopback_address(text: str) -> bool | None:
 
 
 def _resolve(host: str) -> list[str]:
+    import socket
+
     return [str(info[4][0]) for info in socket.getaddrinfo(host, None)]
 
 
 def _tls_verify() -> ssl.SSLContext | bool:
     # The same trust as Prefect's own client, so a private CA works for both.
+    import ssl
+
     from prefect.settings import get_current_settings
 
     api = get_current_settings().api

@@ -12,12 +12,12 @@ import sys
 import tempfile
 import uuid
 import zipfile
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
 from sqlalchemy import and_, or_, select
 
 from core.bundle import (
@@ -33,7 +33,7 @@ from core.bundle import (
 from core.redact import redact_connection
 from ess.database import current_revision, ess_engine, head_revision
 from ess.schema import sync_job, web_api_log
-from ess.settings import Settings, settings
+from ess.settings import Secret, Settings, settings
 from ess.store.reads import list_issues
 from ess.store.reconciliations import last_reconciliation
 from ess.store.registry import get_database
@@ -136,9 +136,9 @@ def configuration(api_url: str | None) -> dict[str, Any]:
     """ESS_* and Prefect settings, every secret redacted."""
     current = settings()
     ess: dict[str, Any] = {}
-    for name in Settings.model_fields:
+    for name in (f.name for f in fields(Settings)):
         value = getattr(current, name)
-        value = value.get_secret_value() if isinstance(value, SecretStr) else value
+        value = value.get_secret_value() if isinstance(value, Secret) else value
         ess[f"ESS_{name.upper()}"] = redact_setting(name, None if value is None else str(value))
     ess["ESS database in use"] = redact_connection("url", current.ess_url())
     prefect: dict[str, Any] = {

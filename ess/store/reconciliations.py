@@ -23,7 +23,6 @@ from ess.schema import (
     reconciliation_employee,
     table_of,
 )
-from ess.store.employees import IN_BATCH
 
 Row = tuple[Any, ...]
 _cursor_ids = itertools.count()
@@ -117,6 +116,10 @@ def lookup_rows(conn: Connection, spec: LookupSpec, database: str) -> list[Row]:
 
 def codes_of(conn: Connection, database: str, payroll_ids: Sequence[int]) -> dict[int, str]:
     """The employee code ESS holds for each of these payroll ids."""
+    # Here, not at the top: `ess-sync status` reads last_reconciliations() and need not
+    # load the employee writer and its core (issue 16).
+    from ess.store.employees import IN_BATCH
+
     found: dict[int, str] = {}
     ids = sorted(set(payroll_ids))
     for start in range(0, len(ids), IN_BATCH):

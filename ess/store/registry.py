@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import SecretStr
 from sqlalchemy import delete, insert, select, update
 
 from core.redact import redact_connection
@@ -57,6 +56,9 @@ def register_database(
     job_timeout_seconds: int | None = None,
 ) -> RegisteredDatabase:
     """Register (or re-register) a payroll database under a name."""
+    # Here, not at the top: `ess-sync log` looks a database up and need not load pydantic.
+    from pydantic import SecretStr
+
     from blocks.payroll_database import PayrollDatabase, block_name_for
 
     check_name(name)
