@@ -76,7 +76,7 @@ def measure(size: int, fractions: list[float], repeat: int, admin_url: str) -> l
             at += timedelta(days=1)
             generator.change_employees(payroll, fraction, seed=10 + index, at=at)
             with ess.begin() as conn:
-                store.set_watermark(conn, NAME, at.replace(tzinfo=UTC))
+                store.set_watermark(conn, NAME, at.replace(tzinfo=UTC), None)
             changes, full = [], []
             for _ in range(repeat):
                 changes.append(_run_step(block, ess, full=False, commit=False))

@@ -57,9 +57,9 @@ def select_where_between(table: str, columns: Sequence[str], column: str, params
 
 
 def select_changed_since(paramstyle: str) -> str:
-    """Payroll's change feed from a watermark: which employees changed, and when."""
+    """Payroll's change feed from a watermark: each change's id, its employee, and when."""
     return (
-        "SELECT employee_id, changed_at FROM employee_changed "
+        "SELECT change_id, employee_id, changed_at FROM employee_changed "
         f"WHERE changed_at >= {placeholder(paramstyle, 0)}"
     )
 

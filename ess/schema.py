@@ -101,6 +101,8 @@ payroll_database = Table(
     Column("last_sync_from_payroll", UTCDateTime),
     Column("last_leave_balance_sync", UTCDateTime),
     Column("employee_watermark", UTCDateTime),
+    # Change ids within the overlap the last sync read (core/feed.py's ranges).
+    Column("feed_read", Text),
     Column("job_timeout_seconds", Integer),
 )
 

@@ -16,13 +16,16 @@ from sqlalchemy import Connection
 from core import messages, plans
 from core.employee_changes import (
     EmployeesResult,
+    FeedChange,
     ManagerScope,
     feed_reaches,
     payroll_time,
     plan_chunk,
+    unread_employees,
 )
 from core.employee_rows import prepare_rows
 from core.employees import PAYROLL_COLUMNS, EmployeeCounts, Issue, duplicate_codes
+from core.feed import ReadChanges, as_ranges
 from core.plans import FULL_READ_FROM, id_runs, reads_everyone
 from core.queries import (
     SELECT_DUPLICATE_CODES,
@@ -112,12 +115,13 @@ def _import(
     """Read payroll a chunk at a time, plan each chunk against ESS, write the plan."""
     # A first import finds ESS empty: nothing to compare, every row is an insert.
     ess_empty = not store.has_employees(conn, database)
-    mark = store.watermark(conn, database)
+    mark, feed_read = store.watermark(conn, database)
     if repair is not None:
-        source = _repairing(reader, reconciled_payroll_ids(conn, repair), mark)
+        source = _repairing(reader, reconciled_payroll_ids(conn, repair), mark, feed_read)
     else:
         in_ess = (lambda: 0) if ess_empty else (lambda: store.count_employees(conn, database))
-        source = _what_to_read(reader, mark, full, ess_empty, database, in_ess)
+        already = ReadChanges(feed_read)
+        source = _what_to_read(reader, mark, full, ess_empty, database, in_ess, already)
     lookups = store.lookup_codes(conn, database)
     duplicates = cache(lambda: _duplicate_codes(reader, source.feed_since))
     counts, scope = EmployeeCounts(), ManagerScope(source.everyone)
@@ -163,7 +167,7 @@ def _import(
     issues += store.missing_managers(conn, database, scope)
     read_ids = None if source.everyone else frozenset(processed)
     store.record_issues(conn, database, job_id, issues, read_ids)
-    store.set_watermark(conn, database, source.watermark)
+    store.set_watermark(conn, database, source.watermark, source.feed_read)
     return EmployeesResult(
         counts,
         tuple(issues),
@@ -187,6 +191,8 @@ class _Reading:
     watermark: datetime | None
     """Where the feed will have been read to once the step commits."""
     chunks: _Chunks
+    feed_read: str | None = None
+    """The change ids within the overlap before `watermark` this step reads (core/feed.py)."""
     full_read_reason: str | None = None
     """Why a sync of changes reads everyone: the feed cannot say what changed, or it names
     so many employees that reading everyone is cheaper (not a warning: `full_read_warns`)."""
@@ -200,21 +206,26 @@ def _what_to_read(
     ess_empty: bool,
     database: str,
     count_held: Callable[[], int] = lambda: 0,
+    read: ReadChanges | None = None,
 ) -> _Reading:
     """Everyone on a first or full sync, else the feed since the watermark (less an overlap).
 
-    A sync of changes reads everyone too when the feed no longer reaches back to the
-    watermark (it lost changes), when ESS holds employees but no watermark, or when the
-    feed names so many of the employees ESS holds (`count_held`, counted only when the feed
-    names someone) that reading everyone is faster.
+    A sync of changes reads the employees of the feed's changes the last sync did not read
+    (`read`: the ones it read within the overlap). It reads everyone too when the feed no
+    longer reaches back to the watermark (it lost changes), when ESS holds employees but no
+    watermark, or when the feed names so many of the employees ESS holds (`count_held`,
+    counted only when the feed names someone) that reading everyone is faster.
     """
     reason = None
     if watermark is not None and not full:
         since = watermark - FEED_OVERLAP
         oldest = _feed_start(reader)
         if feed_reaches(since, oldest):
-            changed_ids, feed_end = _changed_since(reader, since)
+            changes = _changes_since(reader, since)
+            changed_ids = unread_employees(changes, read or ReadChanges(None), watermark)
+            feed_end = max((m for _, _, m in changes), default=None)
             end = max(feed_end, watermark) if feed_end else watermark
+            kept = _in_overlap(changes, end)
             # ESS's employees are counted only for a feed that names someone: a sync that
             # finds no change (the common one) pays for no count.
             held = count_held() if changed_ids else 0
@@ -222,20 +233,34 @@ def _what_to_read(
                 # Everyone read is every change read: the watermark moves as far as the feed's.
                 reason = messages.feed_names_most(len(changed_ids), held)
                 everyone = _all_employees(reader)
-                return _Reading(True, None, frozenset(), end, everyone, reason, False)
+                return _Reading(True, None, frozenset(), end, everyone, kept, reason, False)
             chunks = _employees_by_id(reader, sorted(changed_ids))
-            return _Reading(False, since, frozenset(changed_ids), end, chunks)
+            return _Reading(False, since, frozenset(changed_ids), end, chunks, kept)
         reason = messages.feed_gap(watermark, oldest)
     elif watermark is None and not full and not ess_empty:
         reason = messages.no_watermark(database)
+    # The feed is read before everyone is: each change in it is in the employees read.
+    last = _feed_end(reader)
+    kept = _in_overlap(_changes_since(reader, last - FEED_OVERLAP), last) if last else None
     chunks = _all_employees(reader)
-    return _Reading(True, None, frozenset(), _feed_end(reader) or watermark, chunks, reason)
+    return _Reading(True, None, frozenset(), last or watermark, chunks, kept, reason)
 
 
-def _repairing(reader: PayrollReader, ids: list[int], watermark: datetime | None) -> _Reading:
+def _repairing(
+    reader: PayrollReader, ids: list[int], watermark: datetime | None, feed_read: str | None
+) -> _Reading:
     """The employees a reconciliation found different, read by id like the feed's; one
     gone from payroll is marked removed, and the feed's watermark does not move."""
-    return _Reading(False, None, frozenset(ids), watermark, _employees_by_id(reader, ids))
+    chunks = _employees_by_id(reader, ids)
+    return _Reading(False, None, frozenset(ids), watermark, chunks, feed_read)
+
+
+def _in_overlap(changes: list[FeedChange], end: datetime | None) -> str | None:
+    """The change ids the next sync will read again (from `end` less the overlap)."""
+    if end is None:
+        return None
+    start = end - FEED_OVERLAP
+    return as_ranges(change_id for change_id, _, moment in changes if moment >= start) or None
 
 
 def _gone(
@@ -261,26 +286,17 @@ def _feed_end(reader: PayrollReader) -> datetime | None:
     return payroll_time(end)
 
 
-def _changed_since(reader: PayrollReader, since: datetime) -> tuple[set[int], datetime | None]:
-    """Payroll ids in the change feed since `since`, and the feed's last time."""
-    ids: set[int] = set()
-    end: datetime | None = None
+def _changes_since(reader: PayrollReader, since: datetime) -> list[FeedChange]:
+    """Payroll's change feed since `since`: (change id, payroll id, time) of each change."""
+    changes: list[FeedChange] = []
     sql = select_changed_since(reader.paramstyle)
     for chunk in reader.chunks(sql, [since.replace(tzinfo=None)]):
-        employee_ids, times = zip(*chunk, strict=True)
-        ids.update(map(int, employee_ids))
-        # A feed naming everyone has as many rows as employees: its times are compared as
-        # the driver made them when they are datetimes, and only the latest is converted.
-        moments = [t for t in times if t is not None]
-        if not moments:
-            continue
-        if {type(t) for t in moments} == {datetime}:
-            latest = payroll_time(max(moments))
-        else:
-            latest = max(m for m in map(payroll_time, moments) if m is not None)
-        if latest is not None and (end is None or latest > end):
-            end = latest
-    return ids, end
+        changes += [
+            (int(change_id), int(employee_id), moment)
+            for change_id, employee_id, changed_at in chunk
+            if (moment := payroll_time(changed_at)) is not None
+        ]
+    return changes
 
 
 def _duplicate_codes(reader: PayrollReader, feed_since: datetime | None) -> dict[str, list[int]]:

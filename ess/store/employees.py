@@ -76,19 +76,25 @@ _HELD = (
 )
 
 
-def watermark(conn: Connection, database: str) -> datetime | None:
-    """Where the last sync of this payroll's change feed got to; None before the first."""
-    return conn.execute(
-        select(payroll_database.c.employee_watermark).where(payroll_database.c.name == database)
-    ).scalar_one_or_none()
+def watermark(conn: Connection, database: str) -> tuple[datetime | None, str | None]:
+    """Where the last sync of this payroll's change feed got to (None before the first), and
+    the change ids it read that the next sync reads again (core/feed.py's ranges)."""
+    found = conn.execute(
+        select(payroll_database.c.employee_watermark, payroll_database.c.feed_read).where(
+            payroll_database.c.name == database
+        )
+    ).first()
+    return (found[0], found[1]) if found else (None, None)
 
 
-def set_watermark(conn: Connection, database: str, moment: datetime | None) -> None:
-    """Record where this sync got to in payroll's change feed."""
+def set_watermark(
+    conn: Connection, database: str, moment: datetime | None, read: str | None
+) -> None:
+    """Record where this sync got to in payroll's change feed, and the changes it read there."""
     conn.execute(
         update(payroll_database)
         .where(payroll_database.c.name == database)
-        .values(employee_watermark=moment)
+        .values(employee_watermark=moment, feed_read=read)
     )
 
 

@@ -144,6 +144,7 @@ def get_database(name: str) -> RegisteredDatabase:
 def _registered(row: dict[str, object]) -> RegisteredDatabase:
     row = dict(row)
     row.pop("block_name", None)
+    row.pop("feed_read", None)  # the employees step's own bookkeeping
     # Redacted again as read: a display an older version stored with a secret never shows.
     kind, shown = str(row["connection_kind"]), str(row["connection_display"])
     row["connection_display"] = redact_connection(kind, shown)

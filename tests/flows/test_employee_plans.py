@@ -1,6 +1,6 @@
 """A sync of changes reads by id when the feed names a few, and everyone when it names most."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +14,7 @@ from ess.store.registry import get_database, register_database
 from flows.sync_from_payroll import sync_from_payroll
 from generator import build_payroll, change_employees
 from tasks.employees import FEED_OVERLAP
-from tests.support import query_rows
+from tests.support import execute, query_rows
 
 EMPLOYEES = 60
 FED = "The change feed names"
@@ -79,6 +79,38 @@ def test_a_feed_naming_every_employee_is_read_in_full_and_says_so(acme):
     assert _ess_surnames_and_salaries() == _payroll_surnames_and_salaries(acme)
 
 
+def _read(counts):
+    return sum(counts.count(n) for n in ("added", "updated", "terminated", "unchanged"))
+
+
+def test_a_sync_straight_after_one_that_read_everyone_reads_only_changes_it_has_not_read(acme):
+    _sync()
+    later = datetime(2025, 7, 1, 9, 0)
+    change_employees(sa.create_engine(acme), 1.0, seed=3, at=later)
+    assert _read(_sync().step("employees")) == EMPLOYEES
+    # Every change is still within the overlap, and every one was read: nobody is read.
+    before = len(_feed_rows())
+    assert _read(_sync().step("employees")) == 0
+    assert _feed_rows()[before:] == []
+    # A change committed late, stamped inside the overlap before the watermark, is read.
+    execute(acme, "UPDATE employee SET surname = 'Late' WHERE employee_id = 5")
+    stamp = later - timedelta(minutes=5)
+    execute(acme, f"INSERT INTO employee_changed VALUES (990001, 5, '{stamp}')")
+    counts = _sync().step("employees")
+    assert (_read(counts), counts.count("updated") + counts.count("terminated")) == (1, 1)
+    # A change id payroll re-used (renumbered feed) with a later time is read too.
+    [(reused,)] = query_rows(acme, "SELECT MIN(change_id) FROM employee_changed")
+    execute(acme, "UPDATE employee SET surname = 'Reused' WHERE employee_id = 6")
+    stamp = later + timedelta(minutes=1)
+    execute(
+        acme,
+        f"UPDATE employee_changed SET employee_id = 6, changed_at = '{stamp}' "
+        f"WHERE change_id = {reused}",
+    )
+    assert _read(_sync().step("employees")) == 1
+    assert _ess_surnames_and_salaries() == _payroll_surnames_and_salaries(acme)
+
+
 def test_a_feed_naming_a_few_employees_reads_only_them(acme):
     _sync()
     since = get_database("acme_payroll").employee_watermark - FEED_OVERLAP
@@ -96,8 +128,9 @@ def test_a_feed_naming_a_few_employees_reads_only_them(acme):
     before = len(_feed_rows())
     counts = _sync().step("employees")
     assert _feed_rows()[before:] == []
+    # Only the new changes' employees: the first sync read the rest of the overlap already.
     read = sum(counts.count(n) for n in ("added", "updated", "terminated", "unchanged"))
-    assert read == len(fed)
+    assert read == len(set(changed))
     assert _ess_surnames_and_salaries() == _payroll_surnames_and_salaries(acme)
 
 

@@ -1,0 +1,54 @@
+"""What of payroll's change feed a sync has read already, within the overlap it re-reads.
+
+Every sync re-reads the feed from FEED_OVERLAP before its watermark, because payroll's clock
+is not ours and a change can commit after a later one is stamped. Re-reading a change changes
+nothing, but after a feed that named everyone (a pay review, a first import) it meant reading
+everyone again, sync after sync, until a change 15 minutes newer moved the watermark on.
+So each sync keeps the ids of the changes it read that the next one will read again, and the
+next one reads only the employees of changes it has not read: the late ones the overlap is
+for, and the new ones. A change id is taken as read only with a time no later than the feed's
+end when it was read, so an id payroll re-used after renumbering its feed is still read.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable
+
+
+def as_ranges(ids: Iterable[int]) -> str:
+    """Ids as text of ranges, "1-5,8,10-12": a pay review's 200,000 changes are one range."""
+    parts: list[str] = []
+    ordered = sorted(set(ids))
+    start = 0
+    while start < len(ordered):
+        end = start
+        while end + 1 < len(ordered) and ordered[end + 1] == ordered[end] + 1:
+            end += 1
+        first, last = ordered[start], ordered[end]
+        parts.append(str(first) if first == last else f"{first}-{last}")
+        start = end + 1
+    return ",".join(parts)
+
+
+class ReadChanges:
+    """Change ids a sync read, from as_ranges' text; `in` answers for one id."""
+
+    def __init__(self, text: str | None) -> None:
+        self._firsts: list[int] = []
+        self._lasts: list[int] = []
+        for part in (text or "").split(","):
+            if not part:
+                continue
+            first, _, last = part.partition("-")
+            self._firsts.append(int(first))
+            self._lasts.append(int(last or first))
+
+    def __bool__(self) -> bool:
+        return bool(self._firsts)
+
+    def __contains__(self, change_id: object) -> bool:
+        if not isinstance(change_id, int):
+            return False
+        at = bisect_right(self._firsts, change_id) - 1
+        return at >= 0 and change_id <= self._lasts[at]
