@@ -29,8 +29,7 @@ OPS: tuple[tuple[str, str], ...] = (
     (CHANGED_SYNC, EMPLOYEES),
     (ALL_CHANGED_SYNC, EMPLOYEES),
     # Straight after the 100% changed one: nothing changed since, and the feed still names
-    # everyone within its overlap. (Any sync re-reads the overlap until a later change moves
-    # the watermark on, so this op comes after the others that read the feed.)
+    # everyone within its overlap, every change of it read already (core/feed.py).
     (OVERLAP_SYNC, EMPLOYEES),
     (LEAVE_FIRST, LEAVE),
     (LEAVE_NO_CHANGE, LEAVE),
