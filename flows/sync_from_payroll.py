@@ -31,7 +31,7 @@ from jobs.retries import confirm_timeout_seconds, step_options
 from jobs.runner import JobSteps, run_as_job, run_preview
 from tasks.cache import clear_cache
 from tasks.employees import import_employees
-from tasks.lookups.importer import read_lookups, write_lookups
+from tasks.lookups.importer import import_lookups
 
 YES = "Yes, sync changes"
 NO = "No, do not sync"
@@ -121,10 +121,10 @@ def _import_lookups(
 ) -> None:
     """Read the lookups over one payroll connection, then write each in its own transaction.
 
-    The task writes each lookup's counts row as it commits; a preview only says them.
+    One task run: the task writes each lookup's counts row as it commits; a preview only
+    says them.
     """
-    rows = read_lookups.with_options(**options)(specs, database)
-    all_counts = write_lookups.with_options(**options)(specs, database, rows, job.id, job.preview)
+    all_counts = import_lookups.with_options(**options)(specs, database, job.id, job.preview)
     for spec, counts in zip(specs, all_counts, strict=True):
         job.record(spec.name, counts)
         if job.preview:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from prefect.context import TagsContext
 from prefect.runtime import flow_run
 from prefect.states import Cancelled, Failed, State
 
@@ -30,7 +31,7 @@ from ess.store.jobs import (
 from ess.store.log import ERROR, INFO
 from ess.store.registry import job_limit_seconds
 from jobs.context import JobContext, JobLost, job_context
-from jobs.kinds import JobKind
+from jobs.kinds import JobKind, database_tag
 from jobs.lease import heartbeat
 from jobs.log import echo, echo_exception, log
 from jobs.reporting import JobReport
@@ -117,12 +118,31 @@ class RunningJob(JobSteps):
 Body = Callable[[JobSteps], None]
 
 
+@contextmanager
+def _steps_untagged(database: str) -> Iterator[None]:
+    """Run the steps without the database's tag: it is the flow run's, not its task runs'.
+
+    start_job() creates the flow run inside `tags("database:NAME")`, which every task run
+    would inherit; Prefect then asks its concurrency service for a `tag:database:NAME`
+    limit (none exists) before each task run, about 90 ms each on a busy 2-core machine.
+    A deployment's run carries the tag on its flow run only: now every run does.
+    """
+    current = TagsContext.get().current_tags
+    tag = database_tag(database)
+    if tag not in current:
+        yield
+        return
+    with TagsContext(current_tags=current - {tag}):
+        yield
+
+
 def run_preview(kind: JobKind, database: str, body: Body) -> JobResult:
     """Run the steps computing what they would change; only `Preview only` is logged."""
     steps = JobSteps(kind, database)
     # A context without a job: the steps share one payroll block load and the job's time
     # limit, and hold no database (a preview writes nothing).
-    with job_context(JobContext(database, None, job_limit_seconds(database))):
+    context = JobContext(database, None, job_limit_seconds(database))
+    with job_context(context), _steps_untagged(database):
         body(steps)
     log(database, messages.PREVIEW_ONLY)
     return steps.result(PREVIEW, messages.PREVIEW_ONLY)
@@ -153,7 +173,7 @@ def run_as_job(
     started = time.monotonic()
     context = JobContext(database, job.id, job_limit_seconds(database))
     try:
-        with job_context(context), heartbeat(job, context):
+        with job_context(context), heartbeat(job, context), _steps_untagged(database):
             try:
                 body(running)
             except Exception as exc:

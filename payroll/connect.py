@@ -11,9 +11,9 @@ def load_payroll(name: str) -> PayrollDatabase:
     """The block of a registered payroll database (load it inside the task that reads).
 
     Inside a job it is loaded once and shared by every step (a load is a Prefect API
-    call), so each step reads through the connection the job started with.
+    call, and the registration check an ESS query), so each step reads through the
+    connection the job started with.
     """
-    get_database(name)
     job = current_job()
     if job is None:
         return _load(name)
@@ -21,6 +21,7 @@ def load_payroll(name: str) -> PayrollDatabase:
 
 
 def _load(name: str) -> PayrollDatabase:
+    get_database(name)  # UnknownDatabase, in ESS's words, for a name never registered
     try:
         block: PayrollDatabase = PayrollDatabase.load(block_name_for(name))  # type: ignore[assignment]
     except ValueError:

@@ -1,7 +1,8 @@
 """The one importer every lookup uses: read payroll's tables, diff each against ESS, write the diff.
 
-Two tasks serve any list of specs, so a flow can say what it is doing between reading
-payroll and writing ESS (Sync balances for Leave Report logs both).
+import_lookups reads and writes any list of specs in one task run (one step, one set of
+Prefect API calls); read_lookups and write_lookups do each half, for a flow that says what
+it is doing between reading payroll and writing ESS (Sync balances for Leave Report logs both).
 """
 
 from __future__ import annotations
@@ -55,19 +56,7 @@ def read_lookups(
     With `as_steps` each lookup is a step of the Web API Log: a failure names it
     (StepFailed: `Importing <lookup>`). Reading writes nothing, so a retry is safe.
     """
-    rows: dict[str, Rows] = {}
-    # A failure before the first lookup (payroll unreachable) is the first lookup's.
-    current = specs[0] if specs else None
-    try:
-        with load_payroll(database).reader() as reader:
-            for current in specs:
-                rows[current.name] = reader.all(_select(current))
-    except Exception as exc:
-        # The job's failure row says which lookup failed (`Importing country failed: ...`).
-        if as_steps and current is not None:
-            raise StepFailed(f"Importing {current.name}", exc) from exc
-        raise
-    return rows
+    return _read(specs, database, as_steps)
 
 
 @task(
@@ -91,6 +80,54 @@ def write_lookups(
     progress) and a failure names it. A preview computes the same diffs and writes nothing.
     Safe to retry: a lookup already written finds nothing left to change.
     """
+    return _write(specs, database, rows, job_id, preview, as_steps)
+
+
+@task(
+    name="import-lookups",
+    task_run_name=_run_name("importing"),
+    cache_policy=NO_CACHE,
+    **STEP_OPTIONS,
+)
+def import_lookups(
+    specs: tuple[LookupSpec, ...],
+    database: str,
+    job_id: int | None = None,
+    preview: bool = False,
+) -> list[ChangeCounts]:
+    """Read the lookups over one payroll connection, then write each in its own transaction.
+
+    What read_lookups then write_lookups do, as one step of the Web API Log in one task
+    run: each lookup's counts row is written as it commits, and a failure names the lookup.
+    A retry reads payroll again and finds nothing left to change in what was written.
+    """
+    return _write(specs, database, _read(specs, database, True), job_id, preview, True)
+
+
+def _read(specs: tuple[LookupSpec, ...], database: str, as_steps: bool) -> dict[str, Rows]:
+    rows: dict[str, Rows] = {}
+    # A failure before the first lookup (payroll unreachable) is the first lookup's.
+    current = specs[0] if specs else None
+    try:
+        with load_payroll(database).reader() as reader:
+            for current in specs:
+                rows[current.name] = reader.all(_select(current))
+    except Exception as exc:
+        # The job's failure row says which lookup failed (`Importing country failed: ...`).
+        if as_steps and current is not None:
+            raise StepFailed(f"Importing {current.name}", exc) from exc
+        raise
+    return rows
+
+
+def _write(
+    specs: tuple[LookupSpec, ...],
+    database: str,
+    rows: dict[str, Rows],
+    job_id: int | None,
+    preview: bool,
+    as_steps: bool,
+) -> list[ChangeCounts]:
     results: list[ChangeCounts] = []
     current = None
     try:
@@ -117,7 +154,7 @@ def _apply(
     with ess_engine().begin() as conn, cancellable(cancel_hook(conn.connection.driver_connection)):
         changes = compute_changes(source, _ess_rows(conn, spec, database), len(spec.key))
         if not preview and not changes.is_empty:
-            _write(conn, spec, database, changes)
+            _write_changes(conn, spec, database, changes)
             hold_database(conn)  # the writes count only while the job holds its database
     if changes.duplicates and not preview:
         log(database, duplicate_keys(spec.name, changes.duplicates), job_id=job_id, level=WARNING)
@@ -133,7 +170,7 @@ def _ess_rows(conn: Connection, spec: LookupSpec, database: str) -> list[EssRow]
     return [EssRow(r[0], bool(r[1]), tuple(r[2:])) for r in rows]
 
 
-def _write(conn: Connection, spec: LookupSpec, database: str, changes: Changes) -> None:
+def _write_changes(conn: Connection, spec: LookupSpec, database: str, changes: Changes) -> None:
     if changes.is_empty:
         return
     table = table_of(spec)

@@ -121,3 +121,31 @@ def test_a_job_started_through_start_job_runs_in_a_flow_run_created_with_its_dat
         run = client.read_flow_run(run_id)
     # This flow never tags its run: the tag was there from the run's creation.
     assert run.tags == ["database:acme_payroll"]
+
+
+def test_a_jobs_task_runs_leave_the_database_tag_to_its_flow_run(acme, kind):
+    from prefect import tags, task
+    from prefect.runtime import flow_run, task_run
+
+    seen: dict[str, set[str]] = {}
+
+    @task
+    def look() -> None:
+        seen["task run"] = set(task_run.get_tags())
+
+    @flow(name="count-employees")
+    def tagged_flow(database: str) -> Any:
+        seen["flow run"] = set(flow_run.get_tags())
+
+        def steps(job: JobSteps) -> None:
+            with job.step(COUNTING):
+                look()
+
+        return run_as_job(kind, database, None, steps)
+
+    # As start_job() creates its runs: inside the database's tag (and a caller's own).
+    with tags("database:acme_payroll", "nightly"):
+        assert tagged_flow("acme_payroll", return_state=True).is_completed()
+    assert seen["flow run"] == {"database:acme_payroll", "nightly"}
+    # No task-run concurrency limit is asked for on a tag no limit has.
+    assert seen["task run"] == {"nightly"}
