@@ -24,7 +24,6 @@ from core.employees import (
     is_newly_terminated,
     parse_date,
 )
-from core.feed import ReadChanges
 
 INSERT_COLUMNS = ("code_key", "payroll_employee_id", *ESS_COLUMNS)
 """An inserted row's columns from payroll; ChunkPlan.insert_rows appends the constants."""
@@ -238,24 +237,6 @@ class EmployeesResult:
     """Why a sync of changes read everyone instead, for the log."""
     full_read_warns: bool = True
     """Whether that reason is a warning (the feed lost changes) or not (it was cheaper)."""
-
-
-FeedChange = tuple[int, int, datetime]
-"""(change id, payroll id, time on payroll's clock) of one row of payroll's change feed."""
-
-
-def unread_employees(
-    changes: Sequence[FeedChange], read: ReadChanges, read_to: datetime | None
-) -> set[int]:
-    """Payroll ids of the changes a sync has not read: not among the `read` ones of the last
-    sync (whose feed ended at `read_to`), or stamped after it (a re-used id)."""
-    if not read or read_to is None:
-        return {employee_id for _, employee_id, _ in changes}
-    return {
-        employee_id
-        for change_id, employee_id, moment in changes
-        if change_id not in read or moment > read_to
-    }
 
 
 def feed_reaches(since: datetime, oldest: datetime | None) -> bool:

@@ -12,8 +12,10 @@ end when it was read, so an id payroll re-used after renumbering its feed is sti
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 
 def as_ranges(ids: Iterable[int]) -> str:
@@ -52,3 +54,40 @@ class ReadChanges:
             return False
         at = bisect_right(self._firsts, change_id) - 1
         return at >= 0 and change_id <= self._lasts[at]
+
+
+class FeedReading:
+    """A sync's pass over the feed since its watermark less the overlap, a change at a time.
+
+    It keeps what the plan needs, compactly (a pay review's feed has a change per employee):
+    the payroll ids of changes not read before, the feed's end, and each change's id and
+    time, from which `read_from` picks the ids the next sync will read again.
+    """
+
+    def __init__(self, read: ReadChanges | None = None, read_to: datetime | None = None) -> None:
+        self._read = read if read and read_to is not None else None
+        self._read_to = read_to
+        self.unread: set[int] = set()
+        """Payroll ids of changes not among those read by the last sync (or stamped after
+        the feed's end when it read them: an id payroll re-used)."""
+        self.end: datetime | None = None
+        self._ids = array("q")
+        self._stamps = array("d")
+
+    def add(self, change_id: int, employee_id: int, moment: datetime) -> None:
+        """One change (`moment` on payroll's clock, marked UTC)."""
+        self._ids.append(change_id)
+        self._stamps.append(moment.timestamp())
+        if self.end is None or moment > self.end:
+            self.end = moment
+        read = self._read
+        if read is None or change_id not in read or moment > self._read_to:  # type: ignore[operator]
+            self.unread.add(employee_id)
+
+    def read_from(self, end: datetime | None, overlap: timedelta) -> str | None:
+        """as_ranges of the changes from `end` less `overlap` (None: nothing to keep)."""
+        if end is None:
+            return None
+        start = (end - overlap).timestamp()
+        kept = (c for c, s in zip(self._ids, self._stamps, strict=True) if s >= start)
+        return as_ranges(kept) or None

@@ -16,16 +16,14 @@ from sqlalchemy import Connection
 from core import messages, plans
 from core.employee_changes import (
     EmployeesResult,
-    FeedChange,
     ManagerScope,
     feed_reaches,
     payroll_time,
     plan_chunk,
-    unread_employees,
 )
 from core.employee_rows import prepare_rows
 from core.employees import PAYROLL_COLUMNS, EmployeeCounts, Issue, duplicate_codes
-from core.feed import ReadChanges, as_ranges
+from core.feed import FeedReading, ReadChanges
 from core.plans import FULL_READ_FROM, id_runs, reads_everyone
 from core.queries import (
     SELECT_DUPLICATE_CODES,
@@ -221,11 +219,10 @@ def _what_to_read(
         since = watermark - FEED_OVERLAP
         oldest = _feed_start(reader)
         if feed_reaches(since, oldest):
-            changes = _changes_since(reader, since)
-            changed_ids = unread_employees(changes, read or ReadChanges(None), watermark)
-            feed_end = max((m for _, _, m in changes), default=None)
-            end = max(feed_end, watermark) if feed_end else watermark
-            kept = _in_overlap(changes, end)
+            feed = _read_feed(reader, since, FeedReading(read, watermark))
+            changed_ids = feed.unread
+            end = max(feed.end, watermark) if feed.end else watermark
+            kept = feed.read_from(end, FEED_OVERLAP)
             # ESS's employees are counted only for a feed that names someone: a sync that
             # finds no change (the common one) pays for no count.
             held = count_held() if changed_ids else 0
@@ -241,7 +238,9 @@ def _what_to_read(
         reason = messages.no_watermark(database)
     # The feed is read before everyone is: each change in it is in the employees read.
     last = _feed_end(reader)
-    kept = _in_overlap(_changes_since(reader, last - FEED_OVERLAP), last) if last else None
+    kept = None
+    if last is not None:
+        kept = _read_feed(reader, last - FEED_OVERLAP, FeedReading()).read_from(last, FEED_OVERLAP)
     chunks = _all_employees(reader)
     return _Reading(True, None, frozenset(), last or watermark, chunks, kept, reason)
 
@@ -253,14 +252,6 @@ def _repairing(
     gone from payroll is marked removed, and the feed's watermark does not move."""
     chunks = _employees_by_id(reader, ids)
     return _Reading(False, None, frozenset(ids), watermark, chunks, feed_read)
-
-
-def _in_overlap(changes: list[FeedChange], end: datetime | None) -> str | None:
-    """The change ids the next sync will read again (from `end` less the overlap)."""
-    if end is None:
-        return None
-    start = end - FEED_OVERLAP
-    return as_ranges(change_id for change_id, _, moment in changes if moment >= start) or None
 
 
 def _gone(
@@ -286,17 +277,15 @@ def _feed_end(reader: PayrollReader) -> datetime | None:
     return payroll_time(end)
 
 
-def _changes_since(reader: PayrollReader, since: datetime) -> list[FeedChange]:
-    """Payroll's change feed since `since`: (change id, payroll id, time) of each change."""
-    changes: list[FeedChange] = []
+def _read_feed(reader: PayrollReader, since: datetime, feed: FeedReading) -> FeedReading:
+    """Payroll's change feed since `since`, a change at a time, into `feed`."""
     sql = select_changed_since(reader.paramstyle)
     for chunk in reader.chunks(sql, [since.replace(tzinfo=None)]):
-        changes += [
-            (int(change_id), int(employee_id), moment)
-            for change_id, employee_id, changed_at in chunk
-            if (moment := payroll_time(changed_at)) is not None
-        ]
-    return changes
+        for change_id, employee_id, changed_at in chunk:
+            moment = payroll_time(changed_at)
+            if moment is not None:
+                feed.add(int(change_id), int(employee_id), moment)
+    return feed
 
 
 def _duplicate_codes(reader: PayrollReader, feed_since: datetime | None) -> dict[str, list[int]]:

@@ -21,3 +21,24 @@ def test_an_id_is_read_exactly_when_it_was_kept(kept, probe):
 
 def test_nothing_kept_reads_nothing():
     assert 1 not in ReadChanges(None) and not ReadChanges("")
+
+
+def test_a_feed_reading_names_only_changes_not_read_and_keeps_the_overlap():
+    from datetime import UTC, datetime, timedelta
+
+    from core.feed import FeedReading
+
+    read_to = datetime(2025, 7, 1, 9, 0, tzinfo=UTC)
+    feed = FeedReading(ReadChanges("1-3"), read_to)
+    feed.add(1, 101, read_to)  # read last time
+    feed.add(2, 102, read_to - timedelta(minutes=20))  # read last time
+    feed.add(3, 103, read_to + timedelta(seconds=1))  # an id re-used, stamped later
+    feed.add(7, 107, read_to - timedelta(minutes=5))  # committed late inside the overlap
+    assert feed.unread == {103, 107}
+    assert feed.end == read_to + timedelta(seconds=1)
+    assert feed.read_from(feed.end, timedelta(minutes=15)) == "1,3,7"
+    assert feed.read_from(None, timedelta(minutes=15)) is None
+    # Nothing read before: every change's employee is read.
+    fresh = FeedReading()
+    fresh.add(1, 101, read_to)
+    assert fresh.unread == {101}
