@@ -17,20 +17,14 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from core.plans import runs
+
 
 def as_ranges(ids: Iterable[int]) -> str:
     """Ids as text of ranges, "1-5,8,10-12": a pay review's 200,000 changes are one range."""
-    parts: list[str] = []
-    ordered = sorted(set(ids))
-    start = 0
-    while start < len(ordered):
-        end = start
-        while end + 1 < len(ordered) and ordered[end + 1] == ordered[end] + 1:
-            end += 1
-        first, last = ordered[start], ordered[end]
-        parts.append(str(first) if first == last else f"{first}-{last}")
-        start = end + 1
-    return ",".join(parts)
+    return ",".join(
+        str(first) if first == last else f"{first}-{last}" for first, last in runs(sorted(set(ids)))
+    )
 
 
 class ReadChanges:

@@ -31,21 +31,27 @@ def reads_everyone(
     return held > 0 and held >= smallest and named >= threshold * held
 
 
-def id_runs(ids: Sequence[int], dense: int = DENSE_RUN) -> Iterator[tuple[int, int] | list[int]]:
-    """Sorted ids as (first, last) key ranges where `dense` or more run on, the rest as lists."""
-    loose: list[int] = []
+def runs(ids: Sequence[int]) -> Iterator[tuple[int, int]]:
+    """Sorted, distinct ids as (first, last) runs of consecutive ids."""
     start = 0
     while start < len(ids):
         end = start
         while end + 1 < len(ids) and ids[end + 1] == ids[end] + 1:
             end += 1
-        if end - start + 1 >= dense:
+        yield ids[start], ids[end]
+        start = end + 1
+
+
+def id_runs(ids: Sequence[int], dense: int = DENSE_RUN) -> Iterator[tuple[int, int] | list[int]]:
+    """Sorted ids as (first, last) key ranges where `dense` or more run on, the rest as lists."""
+    loose: list[int] = []
+    for first, last in runs(ids):
+        if last - first + 1 >= dense:
             if loose:
                 yield loose
                 loose = []
-            yield ids[start], ids[end]
+            yield first, last
         else:
-            loose.extend(ids[start : end + 1])
-        start = end + 1
+            loose.extend(range(first, last + 1))
     if loose:
         yield loose

@@ -37,7 +37,7 @@ from ess.store.bulk import (
     analyze,
     bind_constants,
     bulk_insert,
-    bulk_update,
+    driver_rows,
 )
 
 # SQL Server takes at most 2,100 parameters in one statement.
@@ -161,20 +161,11 @@ def held_for_chunk(
 
 
 def _fetched(conn: Connection, query: Select[Any]) -> Sequence[Sequence[Any]]:
-    """A query's rows; on PostgreSQL as psycopg makes them, every row in one call.
-
-    SQLAlchemy's result fetches and converts each row on its own: when a sync reads
-    everyone, that was a fifth of its time. psycopg's types for these columns (int, str,
-    bool, date, Decimal) are the ones SQLAlchemy would return, so plans compare the same.
-    """
+    """A query's rows; on PostgreSQL as psycopg makes them (driver_rows)."""
     if conn.dialect.name != "postgresql":
         return conn.execute(query).all()
     compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    driver: Any = conn.connection.driver_connection
-    with driver.cursor() as cursor:
-        cursor.execute(compiled.string, compiled.params)
-        rows: list[tuple[Any, ...]] = cursor.fetchall()
-    return rows
+    return driver_rows(conn, compiled.string, compiled.params)
 
 
 def _by_key(rows: Iterable[Any]) -> dict[str, HeldEmployee]:
@@ -211,11 +202,11 @@ def write_plan(
     conn: Connection,
     database: str,
     plan: ChunkPlan,
-    writer: BulkWriter | None = None,
-    updates: StagedUpdates | None = None,
+    writer: BulkWriter | None,
+    updates: StagedUpdates,
 ) -> None:
     """Write one chunk's plan: removals, then inserts (through `writer` if given), then
-    updates (through `updates` if given: written when it finishes)."""
+    updates (through `updates`: written when it finishes, on PostgreSQL)."""
     mark_removed(conn, plan.removed)
     now = datetime.now(UTC)
     if plan.inserts:
@@ -228,10 +219,7 @@ def write_plan(
         else:
             bulk_insert(conn, employee, [*INSERT_COLUMNS, *fixed], rows, converted=_FIXED)
     if plan.updates:
-        if updates is None:
-            bulk_update(conn, employee, "id", UPDATED_COLUMNS, plan.update_rows(now))
-        else:
-            updates.add(plan.update_rows(now))
+        updates.add(plan.update_rows(now))
 
 
 def mark_removed(conn: Connection, gone: Sequence[tuple[int, str]]) -> None:

@@ -25,7 +25,7 @@ from sqlalchemy import (
 
 from core.leave import Balance, BalanceDiff
 from ess.schema import leave_balance
-from ess.store.bulk import BulkWriter, analyze
+from ess.store.bulk import BulkWriter, analyze, driver_rows
 
 # Differences staged in Python before they go to the database: bounded memory when a pay
 # run changes every balance, one write for the few a usual re-sync finds.
@@ -55,14 +55,8 @@ def held_balances(conn: Connection, database: str, after: int | None, upto: int)
     to `upto`, in key order: the unique key's index gives them in that order, no sort."""
     params = {"database": database, "upto": upto, "after": after}
     if conn.dialect.name == "postgresql":
-        # psycopg's own types (int, str, Decimal, date) are the ones compared: its fetchall
-        # makes every row in one call, where SQLAlchemy's result fetched and converted each
-        # row on its own (most of a no-change re-sync's time).
-        driver: Any = conn.connection.driver_connection
-        with driver.cursor() as cursor:
-            cursor.execute(_held_query(conn.dialect, after is None), params)
-            rows: list[Balance] = cursor.fetchall()
-        return rows
+        # SQLAlchemy's row-by-row fetch was most of a no-change re-sync's time.
+        return driver_rows(conn, _held_query(conn.dialect, after is None), params)
     return [tuple(r) for r in conn.execute(_held_select(after is None), params)]
 
 
