@@ -36,9 +36,11 @@ class ReadChanges:
         for part in (text or "").split(","):
             if not part:
                 continue
-            first, _, last = part.partition("-")
-            self._firsts.append(int(first))
-            self._lasts.append(int(last or first))
+            # The range's dash is the first after the first character: payroll's INTEGER
+            # change ids may be negative ("-5--3" is -5 to -3).
+            first, _, last = part[1:].partition("-")
+            self._firsts.append(int(part[0] + first))
+            self._lasts.append(int(last or part[0] + first))
 
     def __bool__(self) -> bool:
         return bool(self._firsts)
