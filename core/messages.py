@@ -139,11 +139,18 @@ RETRIEVING_LEAVE_BALANCES = "Retrieving Leave Balances."
 SYNC_CANCELLED = "Sync cancelled: nothing was changed."
 
 
-def imported_leave_balances(employees: int, changed: int, unchanged: int) -> str:
-    """The one counts row of the leave-balance step (never one per employee)."""
-    return (
+def imported_leave_balances(employees: int, changed: int, unchanged: int, read: int) -> str:
+    """The one counts row of the leave-balance step (never one per employee); `read`: the
+    employees whose balances were read, when payroll's digests spared reading the rest."""
+    counts = (
         f"Imported leave balances: {employees} employees, {changed} balances updated, "
         f"{unchanged} unchanged."
+    )
+    if read >= employees:
+        return counts
+    return (
+        f"{counts} Read again: {read} employees whose balances changed in payroll since the "
+        f"last sync; the other {employees - read} were not read."
     )
 
 

@@ -8,6 +8,7 @@ from functools import cache
 from typing import Any, Literal
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -333,6 +334,19 @@ leave_balance = Table(
     Column("accrued_to", Date, nullable=False),  # "balance of last pay"
     Column("synced_at", UTCDateTime, nullable=False),
     UniqueConstraint("payroll_database", "payroll_employee_id", "leave_type_code"),
+)
+
+# What the last leave sync read of each payroll employee's balances: a digest of payroll's
+# rows (tasks/leave_balances.py), so a re-sync reads again only employees whose rows
+# changed. NULL: read again every time (a balance of an unknown leave type is reported
+# every time). `kept`: the balances ESS holds of the employee.
+leave_balance_digest = Table(
+    "leave_balance_digest",
+    metadata,
+    Column("payroll_database", DATABASE_NAME, primary_key=True),
+    Column("payroll_employee_id", Integer, primary_key=True),
+    Column("kept", Integer, nullable=False),
+    Column("digest", BigInteger),
 )
 
 # Each reconciliation of a payroll database with ESS (`ess-sync reconcile`): when, what it

@@ -52,7 +52,9 @@ def sync_leave_balances(
             if result.unknown_types:
                 job.say(messages.unknown_leave_types(result.unknown_types), WARNING)
             job.say(
-                messages.imported_leave_balances(result.employees, result.changed, result.unchanged)
+                messages.imported_leave_balances(
+                    result.employees, result.changed, result.unchanged, result.read
+                )
             )
             job.record("leave balances", result)
 

@@ -67,6 +67,12 @@ class PayrollReader:
         """Make every read that follows see one moment of payroll; False where it cannot."""
         return self._driver.begin_snapshot(self._session.connection)
 
+    def balance_digests(self, size: int = CHUNK_ROWS) -> Iterator[list[tuple[Any, ...]]] | None:
+        """Each employee's (employee_id, balance rows, sum of the rows' hashes), in id order,
+        `size` at a time; None where this kind of payroll cannot compute them."""
+        sql = self._driver.balance_digests()
+        return None if sql is None else self.chunks(sql, size=size)
+
     def widths_of(self, sql: str) -> dict[str, int | None]:
         """The declared width of each text column of a query already run (None: unknown).
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Connection, select
 
+from core.balance_digests import Digests, read_again, types_salt
 from core.employees import code_key
 from core.leave import (
     BALANCE_COLUMNS,
@@ -19,11 +22,21 @@ from core.leave import (
     compare_balances,
     prepare_balances,
 )
-from core.queries import select_all
+from core.plans import id_runs
+from core.queries import select_all, select_where_between, select_where_in
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES, leave_balance
 from ess.store.bulk import BulkWriter, analyze, bind_constants
-from ess.store.leave_balances import BalanceWriter, held_balances
+from ess.store.employees import IN_BATCH
+from ess.store.leave_balances import (
+    BalanceWriter,
+    forget_digests,
+    has_digests,
+    held_balances,
+    held_balances_of,
+    keep_digests,
+    stored_digests,
+)
 from jobs.context import cancel_hook, cancellable, current_job
 from jobs.lease import hold_database
 from jobs.retries import STEP_OPTIONS
@@ -38,6 +51,8 @@ class LeaveBalancesResult:
     """What the step did."""
 
     employees: int = 0
+    read: int = 0
+    """Employees whose balances were read (the rest were unchanged in payroll)."""
     changed: int = 0
     unchanged: int = 0
     unknown_types: dict[str, int] = field(default_factory=dict)
@@ -71,12 +86,33 @@ def import_leave_balances(database: str) -> LeaveBalancesResult:
     ):
         types = leave_types(conn, database)
         now = datetime.now(UTC)
+        digests = _payroll_digests(reader, types)
         if _no_balances(conn, database):
-            _copy(conn, database, now, reader, types, result)
+            _copy(conn, database, now, reader, types, result, digests)
+        elif digests is not None and has_digests(conn, database):
+            _compare_changed(conn, database, now, reader, types, result, digests)
         else:
-            _compare(conn, database, now, reader, types, result)
+            _compare(conn, database, now, reader, types, result, digests)
         hold_database(conn)  # the balances count only while the job holds its database
     return result
+
+
+def _payroll_digests(reader: PayrollReader, types: dict[str, str]) -> Digests | None:
+    """Payroll's digest of each employee's balances, taken in the snapshot every read of the
+    step then sees; None where payroll gives no snapshot or computes no digest (SQL Server,
+    ODBC): then every balance is read and compared, every time."""
+    if not reader.snapshot():
+        return None
+    chunks = reader.balance_digests()
+    return None if chunks is None else Digests.read(chunks, types_salt(types))
+
+
+def _keep_every_digest(conn: Connection, database: str, digests: Digests | None) -> None:
+    """After reading every balance: keep each employee's digest, or forget them all where
+    payroll computes none (an old digest kept would outlive the balances it described)."""
+    forget_digests(conn, database)
+    if digests is not None:
+        keep_digests(conn, database, digests.stored(range(len(digests.ids))))
 
 
 def _copy(
@@ -86,6 +122,7 @@ def _copy(
     reader: PayrollReader,
     types: dict[str, str],
     result: LeaveBalancesResult,
+    digests: Digests | None,
 ) -> None:
     """A first import: every balance in one COPY."""
     # The same two values end every row: converted once, added as rows are made.
@@ -94,11 +131,16 @@ def _copy(
     )
     columns = [*_BALANCE_FIELDS, *constants]
     with BulkWriter(conn, leave_balance, columns, converted=tuple(constants), binary=True) as copy:
+        at = 0
         for _, rows in _prepared(reader, types, tuple(constants.values()), result):
             copy.write(rows)
             result.changed += len(rows)
+            if digests is not None:
+                at = digests.count_kept(rows, at)
     # Millions of rows where there were none: the next re-sync's reads need to know.
     analyze(conn, leave_balance, _PLANNED_COLUMNS)
+    _keep_every_digest(conn, database, digests)
+    result.read = result.employees
 
 
 def _compare(
@@ -108,20 +150,59 @@ def _compare(
     reader: PayrollReader,
     types: dict[str, str],
     result: LeaveBalancesResult,
+    digests: Digests | None,
 ) -> None:
-    """A re-sync: payroll's and ESS's balances side by side, writing only what differs."""
+    """A re-sync of every balance: payroll's and ESS's side by side, in key order, writing
+    only what differs."""
     writer = BalanceWriter(conn, database, now)
-    kept = 0
+    kept, at = 0, 0
     after: int | None = None  # the last employee compared
     for upto, rows in _prepared(reader, types, (), result):
         held = held_balances(conn, database, after, upto)
         writer.add(compare_balances(rows, held))
         kept += len(rows)
         after = upto
+        if digests is not None:
+            at = digests.count_kept(rows, at)
     writer.delete_after(after)  # employees after payroll's last
     writer.finish()
+    _keep_every_digest(conn, database, digests)
+    result.read = result.employees
     result.changed = writer.deleted + writer.updated + writer.inserted
     result.unchanged = kept - writer.updated - writer.inserted
+
+
+def _compare_changed(
+    conn: Connection,
+    database: str,
+    now: datetime,
+    reader: PayrollReader,
+    types: dict[str, str],
+    result: LeaveBalancesResult,
+    digests: Digests,
+) -> None:
+    """A re-sync of the employees whose digest changed: payroll's and ESS's balances of
+    them side by side, writing only what differs; ESS's balances of employees gone from
+    payroll deleted."""
+    plan = read_again(digests, stored_digests(conn, database))
+    stale = array("i", (digests.ids[at] for at in plan.stale))
+    writer = BalanceWriter(conn, database, now)
+    kept, at = 0, 0
+    for employees, rows in _prepared_of(reader, types, stale, result):
+        held = held_balances_of(conn, database, employees)
+        writer.add(compare_balances(rows, held))
+        kept += len(rows)
+        at = digests.count_kept(rows, at)
+    for start in range(0, len(plan.gone), CHUNK):
+        gone = plan.gone[start : start + CHUNK]
+        writer.add(compare_balances([], held_balances_of(conn, database, gone)))
+    writer.finish()
+    forget_digests(conn, database, [*stale, *plan.gone])
+    keep_digests(conn, database, digests.stored(plan.stale))
+    result.read = result.employees
+    result.employees += plan.skipped_employees
+    result.changed = writer.deleted + writer.updated + writer.inserted
+    result.unchanged = kept - writer.updated - writer.inserted + plan.skipped_balances
 
 
 def _prepared(
@@ -132,17 +213,49 @@ def _prepared(
 ) -> Iterator[tuple[int, list[Any]]]:
     """Payroll's balances, whole employees at a time, as ESS keeps them, with the chunk's
     last employee id (whether or not any of its balances were kept); counts go to result."""
-    job = current_job()
     sql = select_all("leave_balance", BALANCE_COLUMNS, order_by=_KEY_ORDER)
     for rows in by_whole_employees(reader.chunks(sql, size=CHUNK)):
-        if job is not None:
-            job.check()
-        exact = reader.scales_of(sql).get("balance") == PLACES
-        prepared = prepare_balances(rows, types, exact=exact, tail=tail)
-        result.employees += prepared.employees
-        for code, n in prepared.unknown_types.items():
-            result.unknown_types[code] = result.unknown_types.get(code, 0) + n
-        yield int(rows[-1][0]), prepared.rows
+        yield int(rows[-1][0]), _prepare(reader, sql, rows, types, tail, result)
+
+
+def _prepared_of(
+    reader: PayrollReader, types: dict[str, str], ids: array[int], result: LeaveBalancesResult
+) -> Iterator[tuple[list[int], list[Any]]]:
+    """Payroll's balances of these employees (sorted ids, each with a balance), whole
+    employees at a time, as ESS keeps them, with the chunk's employees: dense runs read as
+    key ranges, the rest by IN lists."""
+    table, key, style = "leave_balance", "employee_id", reader.paramstyle
+    between = select_where_between(table, BALANCE_COLUMNS, key, style)
+    for run in id_runs(ids):
+        if isinstance(run, tuple):
+            for rows in by_whole_employees(reader.chunks(between, list(run), size=CHUNK)):
+                employees = sorted(set(map(itemgetter(0), rows)))
+                yield employees, _prepare(reader, between, rows, types, (), result)
+            continue
+        for start in range(0, len(run), IN_BATCH):
+            batch = run[start : start + IN_BATCH]
+            listed = select_where_in(table, BALANCE_COLUMNS, key, len(batch), style)
+            rows = sorted(reader.all(listed, batch), key=itemgetter(0))
+            yield batch, _prepare(reader, listed, rows, types, (), result)
+
+
+def _prepare(
+    reader: PayrollReader,
+    sql: str,
+    rows: list[tuple[Any, ...]],
+    types: dict[str, str],
+    tail: tuple[Any, ...],
+    result: LeaveBalancesResult,
+) -> list[Any]:
+    job = current_job()
+    if job is not None:
+        job.check()
+    exact = reader.scales_of(sql).get("balance") == PLACES
+    prepared = prepare_balances(rows, types, exact=exact, tail=tail)
+    result.employees += prepared.employees
+    for code, n in prepared.unknown_types.items():
+        result.unknown_types[code] = result.unknown_types.get(code, 0) + n
+    return prepared.rows
 
 
 # Payroll's key: both sides are read in this order (ESS's unique key gives the same).

@@ -44,6 +44,7 @@ from core.reconcile import (
 from ess.database import ess_engine
 from ess.store import reconciliations as store
 from ess.store.employees import lookup_codes
+from ess.store.leave_balances import forget_digests
 from jobs.context import current_job
 from jobs.lease import hold_database
 from jobs.read_ahead import read_ahead
@@ -290,6 +291,10 @@ def record(snap: Snapshot, job_id: int | None) -> int:
         new_id = store.record_reconciliation(
             conn, snap.database, job_id, snap.differences, snap.summary(), snap.employees
         )
+        if any(t.table == "leave_balance" and t.differences for t in snap.tables):
+            # A leave re-sync reads only what payroll changed: with ESS's balances differing,
+            # the next one reads and compares every balance again, and heals the difference.
+            forget_digests(conn, snap.database)
         hold_database(conn)
     return new_id
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import cache, lru_cache
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import (
@@ -15,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     Select,
     Table,
+    any_,
     bindparam,
     delete,
     insert,
@@ -22,10 +25,13 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
+from core.balance_digests import Stored
 from core.leave import Balance, BalanceDiff
-from ess.schema import leave_balance
-from ess.store.bulk import BulkWriter, analyze, driver_rows
+from ess.schema import leave_balance, leave_balance_digest
+from ess.store.bulk import BulkWriter, analyze, driver_pages, driver_rows
+from ess.store.employees import IN_BATCH
 
 # Differences staged in Python before they go to the database: bounded memory when a pay
 # run changes every balance, one write for the few a usual re-sync finds.
@@ -58,6 +64,35 @@ def held_balances(conn: Connection, database: str, after: int | None, upto: int)
         # SQLAlchemy's row-by-row fetch was most of a no-change re-sync's time.
         return driver_rows(conn, _held_query(conn.dialect, after is None), params)
     return [tuple(r) for r in conn.execute(_held_select(after is None), params)]
+
+
+def held_balances_of(conn: Connection, database: str, ids: Sequence[int]) -> list[Balance]:
+    """ESS's balances of these employees of the database, in key order."""
+    if conn.dialect.name == "postgresql":
+        params = {"database": database, "ids": list(ids)}
+        return driver_rows(conn, _held_of_query(conn.dialect), params)
+    found: list[Balance] = []
+    for start in range(0, len(ids), IN_BATCH):
+        params = {"database": database, "ids": list(ids[start : start + IN_BATCH])}
+        found += [tuple(r) for r in conn.execute(_held_of_select(False), params)]
+    return found
+
+
+@cache
+def _held_of_select(one_array: bool) -> Select[Any]:
+    lb = leave_balance
+    # PostgreSQL takes every id as one array; elsewhere a list of parameters.
+    if one_array:
+        listed = lb.c.payroll_employee_id == any_(bindparam("ids", type_=ARRAY(Integer)))
+    else:
+        listed = lb.c.payroll_employee_id.in_(bindparam("ids", expanding=True))
+    query = select(*_KEY, *_VALUES).where(lb.c.payroll_database == bindparam("database"), listed)
+    return query.order_by(*_KEY)
+
+
+@lru_cache(maxsize=8)  # one an engine
+def _held_of_query(dialect: Dialect) -> str:
+    return str(_held_of_select(True).compile(dialect=dialect))
 
 
 @cache
@@ -206,3 +241,63 @@ _INSERT_COLUMNS = (
     "accrued_to",
     "synced_at",
 )
+
+
+DIGEST_PAGE = 50_000
+"""Digests read from or written to ESS at a time."""
+
+
+def stored_digests(conn: Connection, database: str) -> Iterator[list[Stored]]:
+    """ESS's digests of the database's employees (core.balance_digests), in id order."""
+    d = leave_balance_digest
+    query = (
+        select(d.c.payroll_employee_id, d.c.kept, d.c.digest)
+        .where(d.c.payroll_database == bindparam("database"))
+        .order_by(d.c.payroll_employee_id)
+    )
+    params = {"database": database}
+    if conn.dialect.name == "postgresql":
+        sql = str(query.compile(dialect=conn.dialect))
+        yield from driver_pages(conn, sql, params, DIGEST_PAGE)
+        return
+    result = conn.execution_options(yield_per=DIGEST_PAGE).execute(query, params)
+    for page in result.partitions():
+        yield [tuple(r) for r in page]
+
+
+def has_digests(conn: Connection, database: str) -> bool:
+    """Whether ESS keeps digests of the database's employees' balances."""
+    d = leave_balance_digest
+    found = conn.execute(
+        select(d.c.payroll_employee_id).where(d.c.payroll_database == database).limit(1)
+    ).first()
+    return found is not None
+
+
+def forget_digests(conn: Connection, database: str, ids: Sequence[int] | None = None) -> None:
+    """Forget the digests of these employees (None: of every one): the next leave sync reads
+    them again."""
+    d = leave_balance_digest
+    query = delete(d).where(d.c.payroll_database == database)
+    if ids is None:
+        conn.execute(query)
+    elif conn.dialect.name == "postgresql":
+        driver: Any = conn.connection.driver_connection
+        with driver.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM leave_balance_digest "
+                "WHERE payroll_database = %s AND payroll_employee_id = ANY(%s)",
+                (database, list(ids)),
+            )
+    elif ids:
+        key = query.where(d.c.payroll_employee_id == bindparam("e"))
+        conn.execute(key, [{"e": e} for e in ids])
+
+
+def keep_digests(conn: Connection, database: str, digests: Iterable[Stored]) -> None:
+    """Keep these digests (of employees that have none now), a page at a time."""
+    columns = ["payroll_database", "payroll_employee_id", "kept", "digest"]
+    rows = iter(digests)
+    while page := [(database, *d) for d in islice(rows, DIGEST_PAGE)]:
+        with BulkWriter(conn, leave_balance_digest, columns, binary=True) as writer:
+            writer.write(page)

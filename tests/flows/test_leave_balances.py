@@ -1,14 +1,18 @@
+import json
 from datetime import date
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from typer.testing import CliRunner
 
+from cli.main import app
 from ess.database import ess_engine
 from ess.schema import leave_balance
 from ess.store.log import read_log
 from ess.store.registry import get_database, register_database
 from flows.sync_leave_balances import sync_leave_balances
-from tests.support import execute, fill_lookups, insert_rows, payroll_schema_sql
+from tests.support import execute, fill_lookups, insert_rows, payroll_schema_sql, query_rows
 
 EXPECTED = [
     "Job Started.",
@@ -23,7 +27,16 @@ EXPECTED = [
 
 
 @pytest.fixture
-def acme(ess, payroll_sqlite, prefect_api):
+def payroll(request, ess):
+    """Payroll on the engine ESS is on: SQLite (the digests are our function's) and
+    PostgreSQL (its own hash)."""
+    engine = request.node.callspec.params["ess"]
+    return request.getfixturevalue(f"payroll_{engine}")
+
+
+@pytest.fixture
+def acme(ess, payroll, prefect_api):
+    payroll_sqlite = payroll
     fill_lookups(payroll_sqlite)
     insert_rows(
         payroll_sqlite,
@@ -65,14 +78,22 @@ def test_the_leave_sync_logs_its_steps_and_imports_every_balance(acme):
 def test_a_second_leave_sync_changes_only_what_payroll_changed(acme):
     sync_leave_balances(database="acme_payroll")
     sync_leave_balances(database="acme_payroll")
-    assert "Imported leave balances: 3 employees, 0 balances updated, 5 unchanged." in _messages()
+    assert _messages()[-2] == (
+        "Imported leave balances: 3 employees, 0 balances updated, 5 unchanged. Read again: "
+        "0 employees whose balances changed in payroll since the last sync; the other 3 were "
+        "not read."
+    )
     execute(
         acme,
         "UPDATE leave_balance SET balance = 80 WHERE employee_id = 1 AND leave_type_code = 'AL'",
     )
     execute(acme, "DELETE FROM leave_balance WHERE employee_id = 3")
     sync_leave_balances(database="acme_payroll")
-    assert "Imported leave balances: 2 employees, 3 balances updated, 2 unchanged." in _messages()
+    assert _messages()[-2] == (
+        "Imported leave balances: 2 employees, 3 balances updated, 2 unchanged. Read again: "
+        "1 employees whose balances changed in payroll since the last sync; the other 1 were "
+        "not read."
+    )
     balances = _balances()
     assert str(balances[(1, "AL")]) == "80.0000"
     assert (3, "AL") not in balances and (3, "SL") not in balances
@@ -89,7 +110,11 @@ def test_a_re_sync_adds_new_balances_and_moves_ones_only_accrued_to_a_later_pay(
     insert_rows(acme, "leave_balance", [new])
     execute(acme, "UPDATE leave_balance SET accrued_to = '2025-07-10' WHERE employee_id = 3")
     sync_leave_balances(database="acme_payroll")
-    assert "Imported leave balances: 3 employees, 3 balances updated, 3 unchanged." in _messages()
+    assert _messages()[-2] == (
+        "Imported leave balances: 3 employees, 3 balances updated, 3 unchanged. Read again: "
+        "2 employees whose balances changed in payroll since the last sync; the other 1 were "
+        "not read."
+    )
     with ess_engine().connect() as conn:
         rows = conn.execute(sa.select(leave_balance)).mappings().all()
     stored = {(r["payroll_employee_id"], r["leave_type_code"]): r for r in rows}
@@ -139,7 +164,11 @@ def test_a_re_sync_of_one_payroll_leaves_another_payrolls_balances_alone(acme, t
         ],
     )
     sync_leave_balances(database="acme_payroll")
-    assert "Imported leave balances: 3 employees, 4 balances updated, 2 unchanged." in _messages()
+    assert _messages()[-2] == (
+        "Imported leave balances: 3 employees, 4 balances updated, 2 unchanged. Read again: "
+        "2 employees whose balances changed in payroll since the last sync; the other 1 were "
+        "not read."
+    )
     with ess_engine().connect() as conn:
         rows = conn.execute(sa.select(leave_balance)).mappings().all()
     by_payroll: dict[str, dict[tuple[int, str], str]] = {}
@@ -174,3 +203,94 @@ def test_balances_of_an_unknown_leave_type_are_skipped_with_a_warning(acme):
     )
     sync_leave_balances(database="acme_payroll")
     assert "Skipped balances of unknown leave types: 'ZZ' (1)." in _messages()
+
+
+def _payroll_balances(url):
+    rows = query_rows(url, "SELECT employee_id, leave_type_code, balance FROM leave_balance")
+    return {(int(e), t.strip().upper()): f"{Decimal(str(b)):.4f}" for e, t, b in rows}
+
+
+def _ess_balances():
+    return {k: str(v) for k, v in _balances().items()}
+
+
+def test_balances_swapped_between_two_employees_are_both_read_again(acme):
+    sync_leave_balances(database="acme_payroll")
+    swap = (
+        "UPDATE leave_balance SET balance = {b} WHERE employee_id = {e} AND leave_type_code = 'AL'"
+    )
+    execute(acme, swap.format(b="0", e=1))
+    execute(acme, swap.format(b="76", e=3))
+    sync_leave_balances(database="acme_payroll")
+    assert _ess_balances() == _payroll_balances(acme)
+    assert "Read again: 2 employees" in _messages()[-2]
+
+
+def test_a_re_sync_leaves_esss_own_edits_until_a_reconcile_finds_them(acme):
+    """The re-sync reads what payroll changed, not what ESS changed: an edit made in ESS
+    itself stays until a reconcile finds it; the next leave sync then reads every balance."""
+    sync_leave_balances(database="acme_payroll")
+    with ess_engine().begin() as conn:
+        conn.execute(
+            sa.update(leave_balance)
+            .where(
+                leave_balance.c.payroll_employee_id == 3, leave_balance.c.leave_type_code == "SL"
+            )
+            .values(balance=Decimal("999.0000"))
+        )
+    sync_leave_balances(database="acme_payroll")
+    assert _ess_balances()[(3, "SL")] == "999.0000"
+    result = CliRunner().invoke(app, ["reconcile", "acme_payroll", "--json"])
+    assert result.exit_code == 1, result.output
+    tables = {t["table"]: t for t in json.loads(result.stdout)["tables"]}
+    assert tables["leave_balance"]["differing"] == 1, tables["leave_balance"]
+    sync_leave_balances(database="acme_payroll")
+    assert (
+        _messages()[-2] == "Imported leave balances: 3 employees, 1 balances updated, 4 unchanged."
+    )
+    assert _ess_balances() == _payroll_balances(acme)
+
+
+def test_an_unknown_leave_type_is_reported_every_time_and_imported_once_payroll_has_it(acme):
+    zz = {"employee_id": 4, "leave_type_code": "ZZ", "balance": 1, "accrued_to": date(2025, 6, 26)}
+    al = {**zz, "leave_type_code": "AL", "balance": 2}
+    insert_rows(acme, "leave_balance", [zz, al])
+    for _ in range(2):
+        sync_leave_balances(database="acme_payroll")
+        assert "Skipped balances of unknown leave types: 'ZZ' (1)." in _messages()
+    assert (4, "ZZ") not in _ess_balances()
+    assert _ess_balances()[(4, "AL")] == "2.0000"
+    leave_type = {"leave_type_code": "ZZ", "description": "Zed", "category": "Other", "unit": "H"}
+    insert_rows(acme, "leave_type", [leave_type])
+    sync_leave_balances(database="acme_payroll")
+    # ESS's leave types changed: every employee is read again.
+    assert (
+        _messages()[-2] == "Imported leave balances: 4 employees, 1 balances updated, 6 unchanged."
+    )
+    assert _ess_balances() == _payroll_balances(acme)
+
+
+def test_a_re_sync_reads_changed_employees_by_key_range_and_by_list(ess, payroll, prefect_api):
+    """Dense runs of changed employees are read by key range, scattered ones by IN lists;
+    new, gone and negative ids too. ESS ends equal to payroll."""
+    fill_lookups(payroll)
+    day = date(2025, 6, 26)
+    ids = [-7, -3, *range(1, 301)]
+    rows = [
+        {"employee_id": e, "leave_type_code": t, "balance": f"{e}.{n}", "accrued_to": day}
+        for e in ids
+        for n, t in enumerate(("AL", "sl "))
+    ]
+    insert_rows(payroll, "leave_balance", rows)
+    register_database("acme_payroll", url=payroll)
+    sync_leave_balances(database="acme_payroll")
+    changed = [-7, 3, 50, *range(101, 201), 250]
+    for e in changed:
+        execute(payroll, f"UPDATE leave_balance SET balance = balance + 1 WHERE employee_id = {e}")
+    execute(payroll, "DELETE FROM leave_balance WHERE employee_id IN (-3, 299)")
+    execute(payroll, "DELETE FROM leave_balance WHERE employee_id = 7 AND leave_type_code = 'AL'")
+    insert_rows(payroll, "leave_balance", [{**rows[0], "employee_id": 400}])
+    sync_leave_balances(database="acme_payroll")
+    read = len(changed) + 2  # employee 7 and the new 400
+    assert f"Read again: {read} employees" in _messages()[-2]
+    assert _ess_balances() == _payroll_balances(payroll)

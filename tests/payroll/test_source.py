@@ -1,17 +1,22 @@
 """Reading payroll for real: PostgreSQL through its SQLAlchemy URL and through unixODBC."""
 
+from datetime import date
+
 import pytest
 import sqlalchemy as sa
 
 from blocks.payroll_database import PayrollDatabase
 from core.leave import BALANCE_COLUMNS, PLACES
 from core.queries import select_all
+from ess.database import ess_engine
+from ess.schema import leave_balance, leave_balance_digest
 from ess.store.log import read_log
 from ess.store.registry import list_databases, register_database
 from flows.sync_from_payroll import sync_from_payroll
+from flows.sync_leave_balances import sync_leave_balances
 from payroll.source import PayrollReadError
 from tests.conftest import ODBC_DRIVER
-from tests.support import fill_lookups
+from tests.support import execute, fill_lookups, insert_rows
 
 ODBC_PASSWORD = "odbc-Pa55word-never-shown"
 
@@ -52,6 +57,37 @@ def test_a_payroll_syncs_through_pyodbc_and_unixodbc(ess, payroll_postgres, pref
     [registered] = list_databases()
     assert ODBC_PASSWORD not in registered.connection_display
     assert "PWD=***" in registered.connection_display
+
+
+@pytest.mark.odbc
+def test_leave_balances_through_odbc_are_all_compared_every_time(
+    ess, payroll_postgres, prefect_api
+):
+    """ODBC gives no snapshot, so no digest: every re-sync reads every balance, and none is
+    kept that a later sync could trust."""
+    fill_lookups(payroll_postgres)
+    day = date(2025, 6, 26)
+    insert_rows(
+        payroll_postgres,
+        "leave_balance",
+        [
+            {"employee_id": e, "leave_type_code": "AL", "balance": e, "accrued_to": day}
+            for e in (1, 2, 3)
+        ],
+    )
+    register_database("odbc_payroll", odbc=_odbc_string(payroll_postgres))
+    assert sync_leave_balances(database="odbc_payroll", return_state=True).is_completed()
+    execute(payroll_postgres, "UPDATE leave_balance SET balance = 9 WHERE employee_id = 2")
+    assert sync_leave_balances(database="odbc_payroll", return_state=True).is_completed()
+    assert _completed_counts("odbc_payroll")[-1] == (
+        "Imported leave balances: 3 employees, 1 balances updated, 2 unchanged."
+    )
+    with ess_engine().connect() as conn:
+        digests = conn.execute(sa.select(sa.func.count()).select_from(leave_balance_digest))
+        assert digests.scalar() == 0
+        balances = sa.select(leave_balance.c.payroll_employee_id, leave_balance.c.balance)
+        held = dict(conn.execute(balances).tuples().all())
+    assert {e: str(b) for e, b in held.items()} == {1: "1.0000", 2: "9.0000", 3: "3.0000"}
 
 
 @pytest.mark.odbc
