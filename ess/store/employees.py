@@ -190,7 +190,7 @@ def in_payroll_by_payroll_id(
 
 def first_import_writer(conn: Connection) -> BulkWriter:
     """One COPY that takes every chunk of a first import (no query may run until it closes)."""
-    return BulkWriter(conn, employee, [*INSERT_COLUMNS, *_FIXED], converted=_FIXED)
+    return BulkWriter(conn, employee, [*INSERT_COLUMNS, *_FIXED], converted=_FIXED, binary=True)
 
 
 def update_writer(conn: Connection) -> StagedUpdates:
