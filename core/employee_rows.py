@@ -88,6 +88,7 @@ def prepare_employee(
 _SOURCE_AT = {c: PAYROLL_COLUMNS.index(c) for c in PAYROLL_COLUMNS}
 _DATES = ("date_hired", "termination_date", "date_of_birth")
 _DECIMALS = {"yearly_salary": Decimal("0.01"), "normal_rate": Decimal("0.0001")}
+_DIGITS = 12  # ESS keeps both as DECIMAL(12, places)
 
 
 class _Problems:
@@ -144,11 +145,8 @@ def prepare_rows(
         ]
     for column, lookup in LOOKUP_FIELDS.items():
         out[column] = _resolved(out[column], column, lookup, lookups, found)
-    not_numbers: set[int] = set()
     for column, places in _DECIMALS.items():
-        out[column] = _decimals(source[_SOURCE_AT[column]], places, not_numbers)
-    for i in sorted(not_numbers):
-        found.add(i, "yearly_salary", None, "is not a number", True)
+        out[column] = _decimals(source[_SOURCE_AT[column]], places, column, found)
     out["tax_free_threshold"] = [int(v or 0) for v in source[_SOURCE_AT["tax_free_threshold"]]]
     out["manager_code"] = [None if m is None else m.upper() for m in out["manager_code"]]
     # Privacy (TFN) Rule 2015: only masked forms ever leave this function.
@@ -243,21 +241,37 @@ def _decimal(value: Any, places: str) -> Decimal | None:
     return number.quantize(Decimal(places))
 
 
-def _decimals(values: Sequence[Any], places: Decimal, bad: set[int]) -> list[Decimal | None]:
-    """_decimal of each value; one that is not a number adds its row to `bad`."""
+def _decimals(
+    values: Sequence[Any], places: Decimal, column: str, found: _Problems
+) -> list[Decimal | None]:
+    """_decimal of each value; one that is not a number, or too large for ESS's DECIMAL(12,
+    n), is noted (the value is not shown: a salary is nobody else's business) and reads None."""
+    digits = _DIGITS + int(places.as_tuple().exponent)
+    limit = Decimal(10) ** digits
     if set(map(type, values)) <= {Decimal, type(None)}:
         try:
-            return [None if v is None else v.quantize(places) for v in values]
+            out = [None if v is None else v.quantize(places) for v in values]
+            present = list(filter(None, out))  # zero needs no check
+            # A NaN refuses to be ordered; an infinity or a huge number is out of range.
+            if not present or (min(present) > -limit and max(present) < limit):
+                return out
         except InvalidOperation:
             pass
-    out: list[Decimal | None] = []
+    out = []
     text = str(places)
     for i, value in enumerate(values):
         try:
-            out.append(_decimal(value, text))
+            number = _decimal(value, text)
         except (InvalidOperation, ValueError):
-            bad.add(i)
-            out.append(None)
+            number = Decimal("NaN")
+        if number is not None and not number.is_finite():
+            found.add(i, column, None, "is not a number", True)
+            number = None
+        elif number is not None and abs(number) >= limit:
+            reason = f"is larger than ESS allows ({digits} digits before the point)"
+            found.add(i, column, None, reason, True)
+            number = None
+        out.append(number)
     return out
 
 

@@ -35,6 +35,63 @@ class PreparedBalances:
     employees: int = 0
     """Employees with at least one balance of a known leave type."""
     unknown_types: dict[str, int] = field(default_factory=dict)
+    invalid: list[tuple[int, str, str]] = field(default_factory=list)
+    """Balances ESS cannot hold: (payroll employee id, leave type code, why), not kept."""
+
+
+_LIMIT = Decimal(10) ** (12 - PLACES)  # DECIMAL(12,4): eight digits before the point
+
+
+def _values(
+    balances: Sequence[Any], dates: Sequence[Any], exact: bool
+) -> tuple[Sequence[Decimal | None], Sequence[date | None], dict[int, str]]:
+    """Each balance with ESS's four places and each accrued_to date, column by column; a
+    value ESS cannot hold reads None and its row's reason is returned by position."""
+    try:
+        if set(map(type, balances)) == {Decimal}:
+            places = balances if exact else [b.quantize(_PLACES) for b in balances]
+        else:
+            places = list(map(_exact, balances))
+        days = dates if set(map(type, dates)) == {date} else list(map(parse_date, dates))
+        # A NaN refuses to be ordered; an infinity or a huge number is out of range.
+        if min(places) > -_LIMIT and max(places) < _LIMIT:
+            return places, days, {}
+    except (ArithmeticError, ValueError, TypeError):
+        pass
+    return _values_one_by_one(balances, dates)
+
+
+def _values_one_by_one(
+    balances: Sequence[Any], dates: Sequence[Any]
+) -> tuple[list[Decimal | None], list[date | None], dict[int, str]]:
+    places: list[Decimal | None] = []
+    days: list[date | None] = []
+    bad: dict[int, str] = {}
+    for i, (value, day) in enumerate(zip(balances, dates, strict=True)):
+        number: Decimal | None = None
+        try:
+            number = _exact(value)
+        except (ArithmeticError, ValueError, TypeError):
+            bad[i] = f"balance {_shown(value)} is not a number"
+        else:
+            if not number.is_finite():
+                bad[i], number = f"balance {_shown(value)} is not a number", None
+            elif abs(number) >= _LIMIT:
+                bad[i] = (
+                    f"balance {_shown(value)} is larger than ESS allows (8 digits before the point)"
+                )
+                number = None
+        places.append(number)
+        try:
+            days.append(parse_date(day))
+        except (ValueError, TypeError):
+            bad[i] = bad.get(i, f"accrued_to {_shown(day)} is not a possible date")
+            days.append(None)
+    return places, days, bad
+
+
+def _shown(value: Any) -> str:
+    return repr(str(value)[:40]) if value is not None else "empty"
 
 
 def prepare_balances(
@@ -46,7 +103,8 @@ def prepare_balances(
     """Normalise balances (whole employees) column by column.
 
     Leave type codes are matched trimmed and without case to the leave type's own code; a
-    balance of an unknown leave type is counted, not kept. Two payroll codes that match the
+    balance of an unknown leave type is counted, not kept; one ESS cannot hold (not a number,
+    too large, an impossible date) is noted in `invalid`, not kept. Two payroll codes that match the
     same leave type give one balance: the first. `exact`: payroll declares balances with
     ESS's four places, so its Decimals need no rounding. `tail` ends every row (the same
     values for all: a database name, a time), so a writer need not copy each row again.
@@ -62,13 +120,15 @@ def prepare_balances(
             prepared.unknown_types[shown] = prepared.unknown_types.get(shown, 0) + codes.count(code)
     kept_ids = list(map(int, ids))
     kept_codes = list(map(own.__getitem__, codes))
-    if set(map(type, balances)) == {Decimal}:
-        places = balances if exact else [b.quantize(_PLACES) for b in balances]
-    else:
-        places = list(map(_exact, balances))
-    days = dates if set(map(type, dates)) == {date} else list(map(parse_date, dates))
+    places, days, bad = _values(balances, dates, exact)
     ends = map(repeat, tail)
     rows: list[Any] = list(zip(kept_ids, kept_codes, places, days, *ends))  # noqa: B905
+    if bad:
+        for i, reason in bad.items():
+            code = kept_codes[i]
+            if code is not None:  # an unknown type is counted as such already
+                prepared.invalid.append((kept_ids[i], code, reason))
+        rows = [r for i, r in enumerate(rows) if i not in bad]
     if prepared.unknown_types:
         rows = [r for r in rows if r[1] is not None]
     spellings = Counter(m for m in own.values() if m is not None)

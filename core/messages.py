@@ -154,6 +154,13 @@ def imported_leave_balances(employees: int, changed: int, unchanged: int, read: 
     )
 
 
+def invalid_leave_balances(invalid: list[tuple[int, str, str]], shown: int = 10) -> str:
+    """A warning row for balances ESS cannot hold: the first few named, the rest counted."""
+    named = "; ".join(f"employee {e} {code}: {why}" for e, code, why in invalid[:shown])
+    more = f"; and {len(invalid) - shown} more" if len(invalid) > shown else ""
+    return f"Skipped {len(invalid)} balances ESS cannot hold: {named}{more}."
+
+
 def unknown_leave_types(counts: dict[str, int]) -> str:
     """A warning row for balances whose leave type payroll does not have."""
     shown = ", ".join(f"{code!r} ({n})" for code, n in sorted(counts.items())[:10])

@@ -51,6 +51,8 @@ def sync_leave_balances(
             result = import_leave_balances.with_options(**options)(database)
             if result.unknown_types:
                 job.say(messages.unknown_leave_types(result.unknown_types), WARNING)
+            if result.invalid:
+                job.say(messages.invalid_leave_balances(result.invalid), WARNING)
             job.say(
                 messages.imported_leave_balances(
                     result.employees, result.changed, result.unchanged, result.read

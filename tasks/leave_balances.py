@@ -56,6 +56,8 @@ class LeaveBalancesResult:
     changed: int = 0
     unchanged: int = 0
     unknown_types: dict[str, int] = field(default_factory=dict)
+    invalid: list[tuple[int, str, str]] = field(default_factory=list)
+    """Balances ESS cannot hold: (payroll employee id, leave type, why)."""
 
     def counted(self) -> dict[str, int]:
         """Each count by its name, as the Web API Log's counts row says them."""
@@ -255,6 +257,7 @@ def _prepare(
     result.employees += prepared.employees
     for code, n in prepared.unknown_types.items():
         result.unknown_types[code] = result.unknown_types.get(code, 0) + n
+    result.invalid += prepared.invalid
     return prepared.rows
 
 

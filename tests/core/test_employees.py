@@ -212,3 +212,17 @@ def test_the_ess_table_holds_every_field_at_the_widths_the_core_checks():
     for column, width in WIDTHS.items():
         if column in employee.c:
             assert employee.c[column].type.length == width, column
+
+
+def test_a_number_ess_cannot_hold_rejects_naming_its_own_field_never_its_value():
+    for changes, field, reason in [
+        ({"yearly_salary": 1e13}, "yearly_salary", "is larger than ESS allows (10 digits"),
+        ({"yearly_salary": "Infinity"}, "yearly_salary", "is not a number"),
+        ({"normal_rate": "NaN"}, "normal_rate", "is not a number"),
+        ({"normal_rate": "<b>12</b>"}, "normal_rate", "is not a number"),
+    ]:
+        emp, [issue] = prepare_employee(row(**changes), LOOKUPS)
+        assert emp is None and issue.field == field and issue.reason.startswith(reason)
+        assert str(next(iter(changes.values()))) not in issue.message()
+    emp, issues = prepare_employee(row(yearly_salary=Decimal("9999999999.99")), LOOKUPS)
+    assert emp is not None and not issues

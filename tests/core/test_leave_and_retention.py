@@ -54,6 +54,39 @@ def test_an_unknown_type_is_counted_not_kept_and_two_spellings_of_one_type_give_
     assert prepared.employees == 1
 
 
+def test_a_balance_ess_cannot_hold_is_named_and_not_kept_and_the_rest_are():
+    day = date(2025, 6, 26)
+    rows = [
+        (1, "AL", "abc", day),
+        (1, "SL", "2", day),
+        (2, "AL", "NaN", day),
+        (3, "AL", 1e15, day),
+        (4, "AL", 1, "2025-02-30"),
+        (5, "al", "<b>7</b>", "2025-06-26"),
+        (6, "ZZ", "abc", day),  # an unknown type is reported as such, once
+        (7, "AL", Decimal("-99999999.9999"), day),
+    ]
+    prepared = prepare_balances(rows, {"AL": "AL", "SL": "SL"})
+    assert prepared.rows == [
+        (1, "SL", Decimal("2.0000"), day),
+        (7, "AL", Decimal("-99999999.9999"), day),
+    ]
+    assert prepared.invalid == [
+        (1, "AL", "balance 'abc' is not a number"),
+        (2, "AL", "balance 'NaN' is not a number"),
+        (
+            3,
+            "AL",
+            "balance '1000000000000000.0' is larger than ESS allows (8 digits before the point)",
+        ),
+        (4, "AL", "accrued_to '2025-02-30' is not a possible date"),
+        (5, "AL", "balance '<b>7</b>' is not a number"),
+    ]
+    assert prepared.unknown_types == {"ZZ": 1}
+    decimals = [(1, "AL", Decimal(b), day) for b in ("1", "100000000", "NaN", "-Infinity")]
+    assert [r[0] for r in prepare_balances(decimals, {"AL": "AL"}).invalid] == [1, 1, 1]
+
+
 @given(st.lists(st.integers(1, 30), max_size=60).map(sorted), st.integers(1, 7))
 def test_no_employee_spans_two_chunks(ids, size):
     rows = [(i, "AL") for i in ids]

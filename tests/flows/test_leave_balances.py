@@ -294,3 +294,21 @@ def test_a_re_sync_reads_changed_employees_by_key_range_and_by_list(ess, payroll
     read = len(changed) + 2  # employee 7 and the new 400
     assert f"Read again: {read} employees" in _messages()[-2]
     assert _ess_balances() == _payroll_balances(payroll)
+
+
+def test_a_balance_ess_cannot_hold_is_named_every_sync_and_the_rest_sync(request, acme):
+    on_sqlite = request.node.callspec.params["ess"] == "sqlite"
+    bad = "<script>1</script>" if on_sqlite else "NaN"  # PostgreSQL's NUMERIC holds a NaN
+    row = {"employee_id": 4, "leave_type_code": "AL", "balance": 5, "accrued_to": date(2025, 6, 26)}
+    insert_rows(acme, "leave_balance", [row, {**row, "leave_type_code": "SL", "balance": 1}])
+    execute(
+        acme,
+        "UPDATE leave_balance SET balance = :bad WHERE employee_id = 4 AND leave_type_code = 'AL'",
+        {"bad": bad},
+    )
+    warning = f"Skipped 1 balances ESS cannot hold: employee 4 AL: balance '{bad}' is not a number."
+    for _ in range(2):
+        assert sync_leave_balances(database="acme_payroll", return_state=True).is_completed()
+        assert warning in _messages()
+    held = _ess_balances()
+    assert (4, "AL") not in held and held[(4, "SL")] == "1.0000" and len(held) == 6
