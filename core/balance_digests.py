@@ -1,96 +1,123 @@
 """Which employees' leave balances a re-sync must read again: payroll's digests against ESS's.
 
-Payroll computes, for each employee, a hash of every balance row (payroll/drivers.py). The
-digest ESS keeps of an employee (ess.schema.leave_balance_digest) is that hash with the
-number of rows and the leave types the balances were read against, taken in the same
-snapshot as the balances themselves. A re-sync reads again only employees whose digest
-differs: a balance changed, added or gone, an employee new to payroll, or ESS's leave types
-changed (then every digest differs). An employee with a balance ESS did not keep (an
-unknown leave type, a code spelled twice) keeps no digest, so it is read, and reported,
-every time.
+Payroll computes, for each employee, one number from every balance row, how many there are
+and the leave types they are read against (payroll/drivers.py), in the same snapshot as the
+balances themselves. ESS keeps the digests the last sync read (ess.schema
+leave_balance_digest). A re-sync reads again only employees whose digest differs: a balance
+changed, added or gone, an employee new to payroll, or ESS's leave types changed (then every
+digest does). An employee with a balance ESS did not keep (an unknown leave type, a value
+ESS cannot hold, a code spelled twice) keeps no digest, so it is read, and reported, every
+time.
+
+Digests are held in arrays and kept in ESS as their bytes: a million employees are 16 MB,
+read, compared and written without a Python step per employee when nothing changed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import sys
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, groupby
-from operator import itemgetter
+from itertools import compress, groupby
+from operator import eq, itemgetter
 from typing import Any
 
-_MASK = 2**64
-_MIX = 0x9E3779B97F4A7C15  # odd: multiplying by it is one-to-one modulo 2**64
 _VERSION = b"ess-balance-digest-1"
-
-Stored = tuple[int, int, int | None]
-"""A digest ESS keeps: (payroll employee id, balances kept, digest or None)."""
+SALT_BITS = 40
+"""A salt fits beside a SQLite SUM of 40-bit row hashes without overflowing 64 bits."""
+NO_DIGEST = -1
+"""The kept count of an employee whose digest is not kept: it is read every time."""
 
 
 def types_salt(leave_types: Mapping[str, str]) -> int:
-    """The leave types balances are read against, as a number every digest includes."""
+    """The leave types balances are read against, as a number payroll adds to every digest:
+    when they change, every digest does."""
     text = repr(sorted(leave_types.items())).encode()
-    return int.from_bytes(hashlib.blake2b(text, digest_size=8, key=_VERSION).digest(), "big")
+    digest = hashlib.blake2b(text, digest_size=SALT_BITS // 8, key=_VERSION).digest()
+    return int.from_bytes(digest, "big")
 
 
-def digest_of(rows: int, total: Any, salt: int) -> int:
-    """One employee's digest, a signed 64-bit integer: payroll's number of rows and sum of
-    their hashes (an int, or a Decimal from PostgreSQL's SUM), with the leave types."""
-    value = (int(total or 0) * _MIX + rows * 0xC2B2AE3D27D4EB4F + salt) % _MASK
-    return value - 2**63
+def _ints(code: str, data: bytes = b"") -> array[int]:
+    values = array(code)
+    values.frombytes(data)
+    if sys.byteorder == "big":  # kept little-endian, whatever machine wrote them
+        values.byteswap()
+    return values
+
+
+def _bytes(values: array[int]) -> bytes:
+    if sys.byteorder == "big":
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
 
 
 @dataclass
 class Digests:
-    """Payroll's digest of each employee's balances, in id order, and what ESS keeps of each.
+    """Each employee's digest, in id order, and the balances ESS keeps of each."""
 
-    Held in arrays: a million employees cost 20 MB.
-    """
-
-    salt: int
-    ids: array[int] = field(default_factory=lambda: array("i"))
-    rows: array[int] = field(default_factory=lambda: array("i"))
-    digests: array[int] = field(default_factory=lambda: array("q"))
-    kept: array[int] = field(default_factory=lambda: array("i"))
-    """Balances ESS keeps of each employee (0 until counted or taken from ESS)."""
+    ids: array[int] = field(default_factory=lambda: _ints("i"))
+    digests: array[int] = field(default_factory=lambda: _ints("q"))
+    rows: array[int] = field(default_factory=lambda: _ints("i"))
+    """Payroll's balance rows of each employee (payroll's digests only)."""
+    kept: array[int] = field(default_factory=lambda: _ints("i"))
+    """Balances ESS keeps of each employee (0 until counted), NO_DIGEST in ESS's own."""
 
     @classmethod
-    def read(cls, chunks: Iterable[Sequence[tuple[Any, ...]]], salt: int) -> Digests:
-        """Payroll's (employee_id, rows, sum of hashes), in id order."""
-        digests = cls(salt)
+    def read(cls, chunks: Iterable[Sequence[tuple[Any, ...]]]) -> Digests:
+        """Payroll's (employee_id, rows, digest), in id order."""
+        digests = cls()
         for chunk in chunks:
-            for employee_id, rows, total in chunk:
-                digests.ids.append(int(employee_id))
-                digests.rows.append(int(rows))
-                digests.digests.append(digest_of(int(rows), total, salt))
-        digests.kept = array("i", bytes(4 * len(digests.ids)))
+            digests.ids.extend(map(itemgetter(0), chunk))
+            digests.rows.extend(map(itemgetter(1), chunk))
+            digests.digests.extend(map(itemgetter(2), chunk))
+        digests.kept = _ints("i", bytes(4 * len(digests.ids)))
         return digests
 
-    def count_kept(self, rows: Sequence[tuple[Any, ...]], start: int = 0) -> int:
+    @classmethod
+    def from_bytes(cls, ids: bytes, kept: bytes, digests: bytes) -> Digests:
+        """The digests ESS keeps (as_bytes)."""
+        return cls(ids=_ints("i", ids), digests=_ints("q", digests), kept=_ints("i", kept))
+
+    def as_bytes(self) -> tuple[bytes, bytes, bytes]:
+        """(ids, kept, digests) as ESS keeps them: NO_DIGEST where a balance was not kept."""
+        kept = self.kept
+        if kept != self.rows:
+            kept = array(
+                "i", (k if k == r else NO_DIGEST for k, r in zip(kept, self.rows, strict=True))
+            )
+        return _bytes(self.ids), _bytes(kept), _bytes(self.digests)
+
+    def count_kept(self, rows: Sequence[tuple[Any, ...]], read: int, start: int = 0) -> int:
         """Count the balances kept of each employee, from rows ESS keeps (id first) in id
-        order; `start`: the position to look from. Returns the position reached."""
-        ids, kept, at = self.ids, self.kept, start
+        order, out of `read` payroll rows of whole employees; `start`: the position to look
+        from. Returns the position after the last employee counted."""
+        ids, kept = self.ids, self.kept
+        if not rows:
+            return start
+        if len(rows) == read:
+            # Every balance kept: each employee's count is payroll's. Employees between not
+            # read again (a re-sync's) kept all theirs too: ESS kept their digest.
+            end = bisect_right(ids, rows[-1][0], lo=start)
+            kept[start:end] = self.rows[start:end]
+            return end
+        at = start
         for employee_id, group in groupby(map(itemgetter(0), rows)):
             while ids[at] != employee_id:
                 at += 1
             kept[at] = sum(1 for _ in group)
-        return at
-
-    def stored(self, positions: Iterable[int]) -> Iterator[Stored]:
-        """The digests to keep of these positions: none where a balance was not kept."""
-        ids, rows, digests, kept = self.ids, self.rows, self.digests, self.kept
-        for at in positions:
-            whole = kept[at] == rows[at]
-            yield ids[at], kept[at], digests[at] if whole else None
+        return at + 1
 
 
 @dataclass
 class ReadAgain:
     """What a re-sync must read: the employees whose digest differs, and who is gone."""
 
-    stale: array[int] = field(default_factory=lambda: array("i"))
-    """Positions (in Digests) of employees to read again, in id order."""
+    stale: list[int] = field(default_factory=list)
+    """Positions (in payroll's Digests) of employees to read again, in id order."""
     gone: list[int] = field(default_factory=list)
     """Employees ESS keeps a digest of that payroll no longer has."""
     skipped_employees: int = 0
@@ -99,23 +126,36 @@ class ReadAgain:
     """Their balances."""
 
 
-def read_again(digests: Digests, stored: Iterable[Sequence[Stored]]) -> ReadAgain:
-    """Compare payroll's digests with ESS's (chunks of Stored, in id order).
-
-    An employee not read again takes its kept count from ESS.
-    """
+def read_again(payroll: Digests, held: Digests) -> ReadAgain:
+    """Compare payroll's digests with ESS's. An employee not read again takes its kept
+    count from ESS."""
     plan = ReadAgain()
-    ids, current, kept = digests.ids, digests.digests, digests.kept
+    if payroll.ids == held.ids:
+        # The usual re-sync: the same employees. Compared whole, then only where they differ.
+        same = map(eq, payroll.digests, held.digests)
+        if NO_DIGEST in held.kept:
+            skipped = [s and k != NO_DIGEST for s, k in zip(same, held.kept, strict=True)]
+        else:
+            skipped = list(same)
+        plan.stale = [at for at, same in enumerate(skipped) if not same]
+        payroll.kept = array("i", held.kept)
+        for at in plan.stale:
+            payroll.kept[at] = 0
+        kept = list(compress(held.kept, skipped))
+        plan.skipped_balances = sum(kept)
+        plan.skipped_employees = len(kept) - kept.count(0)
+        return plan
+    ids, current, kept_now = payroll.ids, payroll.digests, payroll.kept
     at, end = 0, len(ids)
-    for employee_id, held, digest in chain.from_iterable(stored):
+    for employee_id, count, digest in zip(held.ids, held.kept, held.digests, strict=True):
         while at < end and ids[at] < employee_id:
-            plan.stale.append(at)  # new to payroll, or ESS kept no digest
+            plan.stale.append(at)  # new to payroll
             at += 1
         if at < end and ids[at] == employee_id:
-            if digest is not None and digest == current[at]:
-                kept[at] = held
-                plan.skipped_balances += held
-                plan.skipped_employees += held > 0
+            if count != NO_DIGEST and digest == current[at]:
+                kept_now[at] = count
+                plan.skipped_balances += count
+                plan.skipped_employees += count > 0
             else:
                 plan.stale.append(at)
             at += 1

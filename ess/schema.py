@@ -8,13 +8,13 @@ from functools import cache
 from typing import Any, Literal
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Column,
     Date,
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     SmallInteger,
@@ -336,17 +336,18 @@ leave_balance = Table(
     UniqueConstraint("payroll_database", "payroll_employee_id", "leave_type_code"),
 )
 
-# What the last leave sync read of each payroll employee's balances: a digest of payroll's
-# rows (tasks/leave_balances.py), so a re-sync reads again only employees whose rows
-# changed. NULL: read again every time (a balance of an unknown leave type is reported
-# every time). `kept`: the balances ESS holds of the employee.
+# What the last leave sync read of each payroll employee's balances (core.balance_digests):
+# payroll's digest of each, so a re-sync reads again only employees whose rows changed. One
+# row a database, the arrays' little-endian bytes: employee ids (int32), balances kept
+# (int32; -1: read again every time) and digests (int64).
 leave_balance_digest = Table(
     "leave_balance_digest",
     metadata,
     Column("payroll_database", DATABASE_NAME, primary_key=True),
-    Column("payroll_employee_id", Integer, primary_key=True),
-    Column("kept", Integer, nullable=False),
-    Column("digest", BigInteger),
+    Column("employees", Integer, nullable=False),
+    Column("ids", LargeBinary, nullable=False),
+    Column("kept", LargeBinary, nullable=False),
+    Column("digests", LargeBinary, nullable=False),
 )
 
 # Each reconciliation of a payroll database with ESS (`ess-sync reconcile`): when, what it

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from core.queries import placeholder
 from core.redact import connection_secrets, scrub
 from jobs.context import cancellable
 from payroll.drivers import Driver, Session, driver_for
@@ -67,11 +68,16 @@ class PayrollReader:
         """Make every read that follows see one moment of payroll; False where it cannot."""
         return self._driver.begin_snapshot(self._session.connection)
 
-    def balance_digests(self, size: int = CHUNK_ROWS) -> Iterator[list[tuple[Any, ...]]] | None:
-        """Each employee's (employee_id, balance rows, sum of the rows' hashes), in id order,
+    def balance_digests(
+        self, salt: int, size: int = CHUNK_ROWS
+    ) -> Iterator[list[tuple[Any, ...]]] | None:
+        """Each employee's (employee_id, balance rows, digest with `salt`), in id order,
         `size` at a time; None where this kind of payroll cannot compute them."""
         sql = self._driver.balance_digests()
-        return None if sql is None else self.chunks(sql, size=size)
+        if sql is None:
+            return None
+        sql = sql.format(salt=placeholder(self.paramstyle, 0))
+        return self.chunks(sql, [salt], size=size)
 
     def widths_of(self, sql: str) -> dict[str, int | None]:
         """The declared width of each text column of a query already run (None: unknown).

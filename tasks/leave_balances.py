@@ -31,7 +31,6 @@ from ess.store.employees import IN_BATCH
 from ess.store.leave_balances import (
     BalanceWriter,
     forget_digests,
-    has_digests,
     held_balances,
     held_balances_of,
     keep_digests,
@@ -89,10 +88,11 @@ def import_leave_balances(database: str) -> LeaveBalancesResult:
         types = leave_types(conn, database)
         now = datetime.now(UTC)
         digests = _payroll_digests(reader, types)
+        held = None if digests is None else stored_digests(conn, database)
         if _no_balances(conn, database):
             _copy(conn, database, now, reader, types, result, digests)
-        elif digests is not None and has_digests(conn, database):
-            _compare_changed(conn, database, now, reader, types, result, digests)
+        elif digests is not None and held is not None:
+            _compare_changed(conn, database, now, reader, types, result, digests, held)
         else:
             _compare(conn, database, now, reader, types, result, digests)
         hold_database(conn)  # the balances count only while the job holds its database
@@ -105,16 +105,17 @@ def _payroll_digests(reader: PayrollReader, types: dict[str, str]) -> Digests | 
     ODBC): then every balance is read and compared, every time."""
     if not reader.snapshot():
         return None
-    chunks = reader.balance_digests()
-    return None if chunks is None else Digests.read(chunks, types_salt(types))
+    chunks = reader.balance_digests(types_salt(types))
+    return None if chunks is None else Digests.read(chunks)
 
 
 def _keep_every_digest(conn: Connection, database: str, digests: Digests | None) -> None:
     """After reading every balance: keep each employee's digest, or forget them all where
     payroll computes none (an old digest kept would outlive the balances it described)."""
-    forget_digests(conn, database)
-    if digests is not None:
-        keep_digests(conn, database, digests.stored(range(len(digests.ids))))
+    if digests is None:
+        forget_digests(conn, database)
+    else:
+        keep_digests(conn, database, digests)
 
 
 def _copy(
@@ -134,11 +135,11 @@ def _copy(
     columns = [*_BALANCE_FIELDS, *constants]
     with BulkWriter(conn, leave_balance, columns, converted=tuple(constants), binary=True) as copy:
         at = 0
-        for _, rows in _prepared(reader, types, tuple(constants.values()), result):
+        for _, read, rows in _prepared(reader, types, tuple(constants.values()), result):
             copy.write(rows)
             result.changed += len(rows)
             if digests is not None:
-                at = digests.count_kept(rows, at)
+                at = digests.count_kept(rows, read, at)
     # Millions of rows where there were none: the next re-sync's reads need to know.
     analyze(conn, leave_balance, _PLANNED_COLUMNS)
     _keep_every_digest(conn, database, digests)
@@ -159,13 +160,13 @@ def _compare(
     writer = BalanceWriter(conn, database, now)
     kept, at = 0, 0
     after: int | None = None  # the last employee compared
-    for upto, rows in _prepared(reader, types, (), result):
+    for upto, read, rows in _prepared(reader, types, (), result):
         held = held_balances(conn, database, after, upto)
         writer.add(compare_balances(rows, held))
         kept += len(rows)
         after = upto
         if digests is not None:
-            at = digests.count_kept(rows, at)
+            at = digests.count_kept(rows, read, at)
     writer.delete_after(after)  # employees after payroll's last
     writer.finish()
     _keep_every_digest(conn, database, digests)
@@ -182,25 +183,26 @@ def _compare_changed(
     types: dict[str, str],
     result: LeaveBalancesResult,
     digests: Digests,
+    last: Digests,
 ) -> None:
     """A re-sync of the employees whose digest changed: payroll's and ESS's balances of
     them side by side, writing only what differs; ESS's balances of employees gone from
-    payroll deleted."""
-    plan = read_again(digests, stored_digests(conn, database))
+    payroll deleted. `last`: the digests the last sync kept."""
+    plan = read_again(digests, last)
     stale = array("i", (digests.ids[at] for at in plan.stale))
     writer = BalanceWriter(conn, database, now)
     kept, at = 0, 0
-    for employees, rows in _prepared_of(reader, types, stale, result):
+    for employees, read, rows in _prepared_of(reader, types, stale, result):
         held = held_balances_of(conn, database, employees)
         writer.add(compare_balances(rows, held))
         kept += len(rows)
-        at = digests.count_kept(rows, at)
+        at = digests.count_kept(rows, read, at)
     for start in range(0, len(plan.gone), CHUNK):
         gone = plan.gone[start : start + CHUNK]
         writer.add(compare_balances([], held_balances_of(conn, database, gone)))
     writer.finish()
-    forget_digests(conn, database, [*stale, *plan.gone])
-    keep_digests(conn, database, digests.stored(plan.stale))
+    if plan.stale or plan.gone:
+        keep_digests(conn, database, digests)
     result.read = result.employees
     result.employees += plan.skipped_employees
     result.changed = writer.deleted + writer.updated + writer.inserted
@@ -212,19 +214,21 @@ def _prepared(
     types: dict[str, str],
     tail: tuple[Any, ...],
     result: LeaveBalancesResult,
-) -> Iterator[tuple[int, list[Any]]]:
+) -> Iterator[tuple[int, int, list[Any]]]:
     """Payroll's balances, whole employees at a time, as ESS keeps them, with the chunk's
-    last employee id (whether or not any of its balances were kept); counts go to result."""
+    last employee id (whether or not any of its balances were kept) and how many payroll
+    rows it read; counts go to result."""
     sql = select_all("leave_balance", BALANCE_COLUMNS, order_by=_KEY_ORDER)
     for rows in by_whole_employees(reader.chunks(sql, size=CHUNK)):
-        yield int(rows[-1][0]), _prepare(reader, sql, rows, types, tail, result)
+        yield int(rows[-1][0]), len(rows), _prepare(reader, sql, rows, types, tail, result)
 
 
 def _prepared_of(
     reader: PayrollReader, types: dict[str, str], ids: array[int], result: LeaveBalancesResult
-) -> Iterator[tuple[list[int], list[Any]]]:
+) -> Iterator[tuple[list[int], int, list[Any]]]:
     """Payroll's balances of these employees (sorted ids, each with a balance), whole
-    employees at a time, as ESS keeps them, with the chunk's employees: dense runs read as
+    employees at a time, as ESS keeps them, with the chunk's employees and how many payroll
+    rows it read: dense runs read as
     key ranges, the rest by IN lists."""
     table, key, style = "leave_balance", "employee_id", reader.paramstyle
     between = select_where_between(table, BALANCE_COLUMNS, key, style)
@@ -232,13 +236,13 @@ def _prepared_of(
         if isinstance(run, tuple):
             for rows in by_whole_employees(reader.chunks(between, list(run), size=CHUNK)):
                 employees = sorted(set(map(itemgetter(0), rows)))
-                yield employees, _prepare(reader, between, rows, types, (), result)
+                yield employees, len(rows), _prepare(reader, between, rows, types, (), result)
             continue
         for start in range(0, len(run), IN_BATCH):
             batch = run[start : start + IN_BATCH]
             listed = select_where_in(table, BALANCE_COLUMNS, key, len(batch), style)
             rows = sorted(reader.all(listed, batch), key=itemgetter(0))
-            yield batch, _prepare(reader, listed, rows, types, (), result)
+            yield batch, len(rows), _prepare(reader, listed, rows, types, (), result)
 
 
 def _prepare(

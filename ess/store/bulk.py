@@ -7,9 +7,8 @@ SQLAlchemy would (the columns' own bind processors), so reads through SQLAlchemy
 
 from __future__ import annotations
 
-import itertools
 import operator
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from functools import lru_cache
 from itertools import repeat
@@ -142,21 +141,6 @@ def driver_rows(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[t
         cursor.execute(sql, params)
         rows: list[tuple[Any, ...]] = cursor.fetchall()
     return rows
-
-
-def driver_pages(
-    conn: Connection, sql: str, params: Mapping[str, Any], size: int
-) -> Iterator[list[tuple[Any, ...]]]:
-    """A PostgreSQL query's rows as psycopg makes them, `size` at a time, through a
-    server-side cursor in the caller's transaction: never all in memory at once."""
-    driver: Any = conn.connection.driver_connection
-    with driver.cursor(name=f"ess_pages_{next(_cursor_ids)}") as cursor:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(size):
-            yield rows
-
-
-_cursor_ids = itertools.count(1)
 
 
 def bulk_insert(

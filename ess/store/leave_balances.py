@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from functools import cache, lru_cache
-from itertools import islice
 from typing import Any
 
 from sqlalchemy import (
@@ -27,10 +26,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from core.balance_digests import Stored
+from core.balance_digests import Digests
 from core.leave import Balance, BalanceDiff
 from ess.schema import leave_balance, leave_balance_digest
-from ess.store.bulk import BulkWriter, analyze, driver_pages, driver_rows
+from ess.store.bulk import BulkWriter, analyze, driver_rows
 from ess.store.employees import IN_BATCH
 
 # Differences staged in Python before they go to the database: bounded memory when a pay
@@ -243,61 +242,31 @@ _INSERT_COLUMNS = (
 )
 
 
-DIGEST_PAGE = 50_000
-"""Digests read from or written to ESS at a time."""
-
-
-def stored_digests(conn: Connection, database: str) -> Iterator[list[Stored]]:
-    """ESS's digests of the database's employees (core.balance_digests), in id order."""
-    d = leave_balance_digest
-    query = (
-        select(d.c.payroll_employee_id, d.c.kept, d.c.digest)
-        .where(d.c.payroll_database == bindparam("database"))
-        .order_by(d.c.payroll_employee_id)
-    )
-    params = {"database": database}
-    if conn.dialect.name == "postgresql":
-        sql = str(query.compile(dialect=conn.dialect))
-        yield from driver_pages(conn, sql, params, DIGEST_PAGE)
-        return
-    result = conn.execution_options(yield_per=DIGEST_PAGE).execute(query, params)
-    for page in result.partitions():
-        yield [tuple(r) for r in page]
-
-
-def has_digests(conn: Connection, database: str) -> bool:
-    """Whether ESS keeps digests of the database's employees' balances."""
+def stored_digests(conn: Connection, database: str) -> Digests | None:
+    """The digests ESS keeps of the database's employees' balances, or None."""
     d = leave_balance_digest
     found = conn.execute(
-        select(d.c.payroll_employee_id).where(d.c.payroll_database == database).limit(1)
+        select(d.c.ids, d.c.kept, d.c.digests).where(d.c.payroll_database == database)
     ).first()
-    return found is not None
+    return None if found is None else Digests.from_bytes(*map(bytes, found))
 
 
-def forget_digests(conn: Connection, database: str, ids: Sequence[int] | None = None) -> None:
-    """Forget the digests of these employees (None: of every one): the next leave sync reads
-    them again."""
+def forget_digests(conn: Connection, database: str) -> None:
+    """Forget the database's digests: the next leave sync reads every balance again."""
     d = leave_balance_digest
-    query = delete(d).where(d.c.payroll_database == database)
-    if ids is None:
-        conn.execute(query)
-    elif conn.dialect.name == "postgresql":
-        driver: Any = conn.connection.driver_connection
-        with driver.cursor() as cursor:
-            cursor.execute(
-                "DELETE FROM leave_balance_digest "
-                "WHERE payroll_database = %s AND payroll_employee_id = ANY(%s)",
-                (database, list(ids)),
-            )
-    elif ids:
-        key = query.where(d.c.payroll_employee_id == bindparam("e"))
-        conn.execute(key, [{"e": e} for e in ids])
+    conn.execute(delete(d).where(d.c.payroll_database == database))
 
 
-def keep_digests(conn: Connection, database: str, digests: Iterable[Stored]) -> None:
-    """Keep these digests (of employees that have none now), a page at a time."""
-    columns = ["payroll_database", "payroll_employee_id", "kept", "digest"]
-    rows = iter(digests)
-    while page := [(database, *d) for d in islice(rows, DIGEST_PAGE)]:
-        with BulkWriter(conn, leave_balance_digest, columns, binary=True) as writer:
-            writer.write(page)
+def keep_digests(conn: Connection, database: str, digests: Digests) -> None:
+    """Keep the database's digests, in place of any kept before."""
+    forget_digests(conn, database)
+    ids, kept, values = digests.as_bytes()
+    conn.execute(
+        insert(leave_balance_digest).values(
+            payroll_database=database,
+            employees=len(digests.ids),
+            ids=ids,
+            kept=kept,
+            digests=values,
+        )
+    )

@@ -1,73 +1,88 @@
 """Which employees a leave re-sync reads again: payroll's digests against the ones ESS keeps."""
 
-from decimal import Decimal
-
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.balance_digests import Digests, digest_of, read_again, types_salt
-
-SALT = types_salt({"AL": "AL", "SL": "SL"})
+from core.balance_digests import NO_DIGEST, SALT_BITS, Digests, read_again, types_salt
 
 
-def _digests(rows):
-    return Digests.read([rows], SALT)
+def _payroll(rows):
+    """Payroll's digests of (employee id, rows, digest), every balance kept."""
+    digests = Digests.read([rows[:2], rows[2:]])
+    digests.kept[:] = digests.rows
+    return digests
 
 
-def _kept(digests, *positions):
-    return list(digests.stored(positions))
+def _kept(digests):
+    """What ESS keeps after a sync that read these digests."""
+    return Digests.from_bytes(*digests.as_bytes())
 
 
 def test_only_employees_whose_digest_differs_are_read_again():
-    payroll = _digests([(1, 2, 100), (2, 2, 200), (4, 1, 400), (5, 3, 500)])
-    payroll.kept[:] = payroll.rows  # as a sync that kept every balance leaves them
-    held = _kept(payroll, 0, 1, 2, 3)
-    held[1] = (2, 2, held[1][2] + 1)  # employee 2's balances changed in payroll
-    held[2] = (4, 1, None)  # employee 4 had a balance ESS did not keep
-    held.insert(2, (3, 1, 7))  # employee 3 is gone from payroll
-    plan = read_again(_digests([(1, 2, 100), (2, 2, 200), (4, 1, 400), (5, 3, 500)]), [held])
-    assert list(plan.stale) == [1, 2]
+    before = _payroll([(1, 2, 100), (2, 2, 200), (3, 1, 300), (4, 1, 400), (5, 3, 500)])
+    before.kept[3] = 0  # employee 4's one balance was not kept: no digest
+    now = Digests.read([[(1, 2, 100), (2, 2, 201), (4, 1, 400), (5, 3, 500), (6, 1, 600)]])
+    plan = read_again(now, _kept(before))
+    assert [now.ids[at] for at in plan.stale] == [2, 4, 6]
     assert plan.gone == [3]
     assert (plan.skipped_employees, plan.skipped_balances) == (2, 5)
+    assert list(now.kept) == [2, 0, 0, 3, 0]  # the skipped take ESS's count
 
 
-def test_employees_new_to_payroll_before_between_and_after_esss_are_read():
-    payroll = _digests([(-4, 1, 1), (1, 1, 1), (2, 1, 1), (9, 1, 1)])
-    payroll.kept[:] = payroll.rows
-    plan = read_again(payroll, [[(1, 1, payroll.digests[1])]])
-    assert [payroll.ids[at] for at in plan.stale] == [-4, 2, 9]
-    assert plan.gone == []
+def test_the_same_employees_are_compared_whole_and_a_missing_digest_is_read_again():
+    rows = [(e, 2, e * 10) for e in range(-3, 7)]
+    before = _payroll(rows)
+    before.kept[0] = 1  # one of employee -3's balances was not kept
+    plan = read_again(Digests.read([rows]), _kept(before))
+    assert (plan.stale, plan.gone, plan.skipped_employees) == ([0], [], 9)
+    changed = [(e, n, d + (e == 5)) for e, n, d in rows]
+    plan = read_again(Digests.read([changed]), _kept(_payroll(rows)))
+    assert (plan.stale, plan.skipped_balances) == ([8], 18)
 
 
-def test_a_digest_changes_with_the_rows_their_count_and_the_leave_types():
-    base = digest_of(3, Decimal(12345678901234567890), SALT)
-    assert base != digest_of(3, Decimal(12345678901234567891), SALT)
-    assert base != digest_of(2, Decimal(12345678901234567890), SALT)
-    other_types = types_salt({"AL": "AL", "SL": "SL", "ZZ": "ZZ"})
-    assert base != digest_of(3, Decimal(12345678901234567890), other_types)
-    assert -(2**63) <= base < 2**63  # ESS keeps it as a BIGINT
+def test_what_esss_keeps_reads_back_the_same_and_marks_a_short_count():
+    digests = _payroll([(-(2**31), 1, -(2**63)), (7, 2, 2**63 - 1)])
+    digests.kept[1] = 1
+    back = _kept(digests)
+    assert list(back.ids) == [-(2**31), 7]
+    assert list(back.digests) == [-(2**63), 2**63 - 1]
+    assert list(back.kept) == [1, NO_DIGEST]
 
 
-def test_balances_kept_are_counted_per_employee_and_a_short_count_keeps_no_digest():
-    payroll = _digests([(1, 2, 10), (2, 2, 20), (3, 1, 30)])
-    at = payroll.count_kept([(1, "AL"), (1, "SL"), (2, "AL")])
-    at = payroll.count_kept([(3, "AL")], at)
-    assert list(payroll.kept) == [2, 1, 1]
-    assert [d is None for _, _, d in payroll.stored(range(3))] == [False, True, False]
+def test_the_salt_changes_with_the_leave_types_and_fits_beside_a_sqlite_sum():
+    types = {"AL": "AL", "SL": "SL"}
+    salt = types_salt(types)
+    assert salt == types_salt(dict(reversed(types.items())))
+    assert salt != types_salt({**types, "ZZ": "ZZ"})
+    assert salt != types_salt({"AL": "AL", "SL": "Sl"})  # the type's own spelling
+    assert 0 <= salt < 2**SALT_BITS
+
+
+def test_balances_kept_are_counted_per_employee():
+    payroll = Digests.read([[(1, 2, 10), (2, 2, 20), (3, 1, 30), (4, 3, 40)]])
+    at = payroll.count_kept([(1, "AL"), (1, "SL"), (2, "AL")], read=4)  # one of 2 not kept
+    at = payroll.count_kept([(3, "AL"), (4, "AL"), (4, "SL"), (4, "LSL")], read=4, start=at)
+    assert at == 4
+    assert list(payroll.kept) == [2, 1, 1, 3]
+    assert list(_kept(payroll).kept) == [2, NO_DIGEST, 1, 3]
+
+
+_ids = st.integers(-(2**31), 2**31 - 1)
 
 
 @given(
-    st.dictionaries(st.integers(-(2**31), 2**31 - 1), st.integers(0, 2**40), max_size=40),
-    st.dictionaries(st.integers(-(2**31), 2**31 - 1), st.integers(0, 2**40), max_size=40),
+    st.dictionaries(_ids, st.integers(-(2**63), 2**63 - 1), max_size=40),
+    st.dictionaries(_ids, st.integers(-(2**63), 2**63 - 1), max_size=40),
+    st.booleans(),
 )
-def test_the_merge_agrees_with_sets(before, now):
+def test_the_comparison_agrees_with_sets(before, now, same_employees):
     """Whatever ids the two sides hold: read again what is new or differs, gone what left."""
-    old = _digests(sorted((e, 1, h) for e, h in before.items()))
-    old.kept[:] = old.rows
-    stored = list(old.stored(range(len(old.ids))))
-    current = _digests(sorted((e, 1, h) for e, h in now.items()))
-    plan = read_again(current, [stored[:7], stored[7:]])
-    stale = {current.ids[at] for at in plan.stale}
-    assert stale == {e for e, h in now.items() if before.get(e) != h}
-    assert set(plan.gone) == set(before) - set(now)
-    assert plan.skipped_employees == len(now) - len(stale)
+    if same_employees:
+        now = {e: now.get(e, h) for e, h in before.items()}
+    old = _kept(_payroll(sorted((e, 1, h) for e, h in before.items())))
+    current = Digests.read([sorted((e, 1, h) for e, h in now.items())])
+    plan = read_again(current, old)
+    stale = [current.ids[at] for at in plan.stale]
+    assert stale == sorted(e for e, h in now.items() if before.get(e) != h)
+    assert plan.gone == sorted(set(before) - set(now))
+    assert plan.skipped_employees == plan.skipped_balances == len(now) - len(stale)

@@ -23,12 +23,11 @@ def upgrade() -> None:
     op.create_table(
         "leave_balance_digest",
         sa.Column("payroll_database", sa.String(length=63), nullable=False),
-        sa.Column("payroll_employee_id", sa.Integer(), nullable=False),
-        sa.Column("kept", sa.Integer(), nullable=False),
-        sa.Column("digest", sa.BigInteger(), nullable=True),
-        sa.PrimaryKeyConstraint(
-            "payroll_database", "payroll_employee_id", name=op.f("pk_leave_balance_digest")
-        ),
+        sa.Column("employees", sa.Integer(), nullable=False),
+        sa.Column("ids", sa.LargeBinary(), nullable=False),
+        sa.Column("kept", sa.LargeBinary(), nullable=False),
+        sa.Column("digests", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("payroll_database", name=op.f("pk_leave_balance_digest")),
     )
 
 
