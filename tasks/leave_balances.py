@@ -87,16 +87,34 @@ def import_leave_balances(database: str) -> LeaveBalancesResult:
     ):
         types = leave_types(conn, database)
         now = datetime.now(UTC)
+        step = _Step(conn, database, now, reader, types, result)
         digests = _payroll_digests(reader, types)
         held = None if digests is None else stored_digests(conn, database)
         if _no_balances(conn, database):
-            _copy(conn, database, now, reader, types, result, digests)
+            _copy(step, digests)
         elif digests is not None and held is not None:
-            _compare_changed(conn, database, now, reader, types, result, digests, held)
+            _compare_changed(step, digests, held)
         else:
-            _compare(conn, database, now, reader, types, result, digests)
+            _compare(step, digests)
         hold_database(conn)  # the balances count only while the job holds its database
     return result
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What every part of the step works with."""
+
+    conn: Connection
+    database: str
+    now: datetime
+    reader: PayrollReader
+    types: dict[str, str]
+    result: LeaveBalancesResult
+
+    def unpacked(
+        self,
+    ) -> tuple[Connection, str, PayrollReader, dict[str, str], LeaveBalancesResult]:
+        return self.conn, self.database, self.reader, self.types, self.result
 
 
 def _payroll_digests(reader: PayrollReader, types: dict[str, str]) -> Digests | None:
@@ -118,19 +136,12 @@ def _keep_every_digest(conn: Connection, database: str, digests: Digests | None)
         keep_digests(conn, database, digests)
 
 
-def _copy(
-    conn: Connection,
-    database: str,
-    now: datetime,
-    reader: PayrollReader,
-    types: dict[str, str],
-    result: LeaveBalancesResult,
-    digests: Digests | None,
-) -> None:
+def _copy(step: _Step, digests: Digests | None) -> None:
     """A first import: every balance in one COPY."""
+    conn, database, reader, types, result = step.unpacked()
     # The same two values end every row: converted once, added as rows are made.
     constants = bind_constants(
-        conn, leave_balance, {"payroll_database": database, "synced_at": now}
+        conn, leave_balance, {"payroll_database": database, "synced_at": step.now}
     )
     columns = [*_BALANCE_FIELDS, *constants]
     with BulkWriter(conn, leave_balance, columns, converted=tuple(constants), binary=True) as copy:
@@ -146,18 +157,11 @@ def _copy(
     result.read = result.employees
 
 
-def _compare(
-    conn: Connection,
-    database: str,
-    now: datetime,
-    reader: PayrollReader,
-    types: dict[str, str],
-    result: LeaveBalancesResult,
-    digests: Digests | None,
-) -> None:
+def _compare(step: _Step, digests: Digests | None) -> None:
     """A re-sync of every balance: payroll's and ESS's side by side, in key order, writing
     only what differs."""
-    writer = BalanceWriter(conn, database, now)
+    conn, database, reader, types, result = step.unpacked()
+    writer = BalanceWriter(conn, database, step.now)
     kept, at = 0, 0
     after: int | None = None  # the last employee compared
     for upto, read, rows in _prepared(reader, types, (), result):
@@ -175,22 +179,14 @@ def _compare(
     result.unchanged = kept - writer.updated - writer.inserted
 
 
-def _compare_changed(
-    conn: Connection,
-    database: str,
-    now: datetime,
-    reader: PayrollReader,
-    types: dict[str, str],
-    result: LeaveBalancesResult,
-    digests: Digests,
-    last: Digests,
-) -> None:
+def _compare_changed(step: _Step, digests: Digests, last: Digests) -> None:
     """A re-sync of the employees whose digest changed: payroll's and ESS's balances of
     them side by side, writing only what differs; ESS's balances of employees gone from
     payroll deleted. `last`: the digests the last sync kept."""
+    conn, database, reader, types, result = step.unpacked()
     plan = read_again(digests, last)
     stale = array("i", (digests.ids[at] for at in plan.stale))
-    writer = BalanceWriter(conn, database, now)
+    writer = BalanceWriter(conn, database, step.now)
     kept, at = 0, 0
     for employees, read, rows in _prepared_of(reader, types, stale, result):
         held = held_balances_of(conn, database, employees)
