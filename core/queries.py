@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+
+from core.plans import id_runs
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -54,6 +56,22 @@ def select_where_between(table: str, columns: Sequence[str], column: str, params
         f"SELECT {cols} FROM {_identifier(table)} WHERE {key} BETWEEN {low} AND {high} "
         f"ORDER BY {key}"
     )
+
+
+def reads_by_id(
+    table: str, columns: Sequence[str], key: str, ids: Sequence[int], paramstyle: str, batch: int
+) -> Iterator[tuple[str, list[int], bool]]:
+    """The reads of the rows of these sorted ids, in id order, as (SQL, parameters, whether
+    it is a key range): dense runs as one key range (a walk of the key's index with two
+    parameters, not thousands, its rows in key order), the rest as IN lists of up to `batch`
+    ids (SQL Server takes at most 2,100 parameters; the rows in no order)."""
+    for run in id_runs(ids):
+        if isinstance(run, tuple):
+            yield select_where_between(table, columns, key, paramstyle), list(run), True
+            continue
+        for start in range(0, len(run), batch):
+            listed = run[start : start + batch]
+            yield select_where_in(table, columns, key, len(listed), paramstyle), listed, False
 
 
 def select_changed_since(paramstyle: str) -> str:

@@ -24,16 +24,15 @@ from core.employee_changes import (
 from core.employee_rows import prepare_rows
 from core.employees import PAYROLL_COLUMNS, EmployeeCounts, Issue, duplicate_codes
 from core.feed import FeedReading, ReadChanges
-from core.plans import FULL_READ_FROM, id_runs, reads_everyone
+from core.plans import FULL_READ_FROM, reads_everyone
 from core.queries import (
     SELECT_DUPLICATE_CODES,
     SELECT_FEED_END,
     SELECT_FEED_START,
+    reads_by_id,
     select_all,
     select_changed_since,
     select_duplicates_of_changed,
-    select_where_between,
-    select_where_in,
 )
 from ess.database import ess_engine
 from ess.store import employees as store
@@ -306,20 +305,12 @@ def _all_employees(reader: PayrollReader) -> _Chunks:
 
 def _employees_by_id(reader: PayrollReader, ids: list[int]) -> _Chunks:
     """The sorted ids' employees: dense runs read as key ranges, the rest by IN lists."""
-    for run in id_runs(ids):
-        if isinstance(run, tuple):
-            # A key range walks the primary key once, with two parameters not thousands.
-            sql = select_where_between(
-                "employee", PAYROLL_COLUMNS, "employee_id", reader.paramstyle
-            )
-            for chunk in reader.chunks(sql, list(run), size=CHUNK):
+    style = reader.paramstyle
+    for sql, params, ranged in reads_by_id(
+        "employee", PAYROLL_COLUMNS, "employee_id", ids, style, IN_BATCH
+    ):
+        if ranged:
+            for chunk in reader.chunks(sql, params, size=CHUNK):
                 yield chunk, reader.widths_of(sql)
-            continue
-        for start in range(0, len(run), IN_BATCH):
-            batch = run[start : start + IN_BATCH]
-            sql = select_where_in(
-                "employee", PAYROLL_COLUMNS, "employee_id", len(batch), reader.paramstyle
-            )
-            rows = reader.all(sql, batch)
-            if rows:
-                yield rows, reader.widths_of(sql)
+        elif rows := reader.all(sql, params):
+            yield rows, reader.widths_of(sql)

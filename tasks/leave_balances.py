@@ -22,8 +22,7 @@ from core.leave import (
     compare_balances,
     prepare_balances,
 )
-from core.plans import id_runs
-from core.queries import select_all, select_where_between, select_where_in
+from core.queries import reads_by_id, select_all
 from ess.database import ess_engine
 from ess.schema import LOOKUP_TABLES, leave_balance
 from ess.store.bulk import BulkWriter, analyze, bind_constants
@@ -57,6 +56,12 @@ class LeaveBalancesResult:
     unknown_types: dict[str, int] = field(default_factory=dict)
     invalid: list[tuple[int, str, str]] = field(default_factory=list)
     """Balances ESS cannot hold: (payroll employee id, leave type, why)."""
+
+    def count_written(self, writer: BalanceWriter, compared: int, skipped: int = 0) -> None:
+        """What a re-sync changed, from its writer: `compared` payroll balances kept and
+        compared with ESS's, `skipped` more not read again (unchanged in payroll)."""
+        self.changed = writer.deleted + writer.updated + writer.inserted
+        self.unchanged = compared - writer.updated - writer.inserted + skipped
 
     def counted(self) -> dict[str, int]:
         """Each count by its name, as the Web API Log's counts row says them."""
@@ -175,8 +180,7 @@ def _compare(step: _Step, digests: Digests | None) -> None:
     writer.finish()
     _keep_every_digest(conn, database, digests)
     result.read = result.employees
-    result.changed = writer.deleted + writer.updated + writer.inserted
-    result.unchanged = kept - writer.updated - writer.inserted
+    result.count_written(writer, kept)
 
 
 def _compare_changed(step: _Step, digests: Digests, last: Digests) -> None:
@@ -201,8 +205,7 @@ def _compare_changed(step: _Step, digests: Digests, last: Digests) -> None:
         keep_digests(conn, database, digests)
     result.read = result.employees
     result.employees += plan.skipped_employees
-    result.changed = writer.deleted + writer.updated + writer.inserted
-    result.unchanged = kept - writer.updated - writer.inserted + plan.skipped_balances
+    result.count_written(writer, kept, plan.skipped_balances)
 
 
 def _prepared(
@@ -224,21 +227,18 @@ def _prepared_of(
 ) -> Iterator[tuple[list[int], int, list[Any]]]:
     """Payroll's balances of these employees (sorted ids, each with a balance), whole
     employees at a time, as ESS keeps them, with the chunk's employees and how many payroll
-    rows it read: dense runs read as
-    key ranges, the rest by IN lists."""
-    table, key, style = "leave_balance", "employee_id", reader.paramstyle
-    between = select_where_between(table, BALANCE_COLUMNS, key, style)
-    for run in id_runs(ids):
-        if isinstance(run, tuple):
-            for rows in by_whole_employees(reader.chunks(between, list(run), size=CHUNK)):
+    rows it read: dense runs read as key ranges, the rest by IN lists."""
+    reads = reads_by_id(
+        "leave_balance", BALANCE_COLUMNS, "employee_id", ids, reader.paramstyle, IN_BATCH
+    )
+    for sql, params, ranged in reads:
+        if ranged:
+            for rows in by_whole_employees(reader.chunks(sql, params, size=CHUNK)):
                 employees = sorted(set(map(itemgetter(0), rows)))
-                yield employees, len(rows), _prepare(reader, between, rows, types, (), result)
+                yield employees, len(rows), _prepare(reader, sql, rows, types, (), result)
             continue
-        for start in range(0, len(run), IN_BATCH):
-            batch = run[start : start + IN_BATCH]
-            listed = select_where_in(table, BALANCE_COLUMNS, key, len(batch), style)
-            rows = sorted(reader.all(listed, batch), key=itemgetter(0))
-            yield batch, len(rows), _prepare(reader, listed, rows, types, (), result)
+        rows = sorted(reader.all(sql, params), key=itemgetter(0))
+        yield params, len(rows), _prepare(reader, sql, rows, types, (), result)
 
 
 def _prepare(
