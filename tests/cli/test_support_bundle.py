@@ -22,6 +22,7 @@ from ess.store.registry import register_database
 from flows.sync_from_payroll import sync_from_payroll
 from generator import add_hard_cases, build_payroll
 from jobs.kinds import SYNC_FROM_PAYROLL
+from tests.support import secrets_in
 
 PAYROLL_PASSWORD = "S3cret-pw-payroll"
 ESS_PASSWORD = "S3cret-pw-ess"
@@ -179,7 +180,7 @@ def test_no_tfn_bank_account_or_password_is_in_any_member(acme, vault, ess_passw
             text = content.decode()
             if name.endswith(".json"):
                 json.loads(text)  # scrubbing left every JSON member readable
-            leaked = [s for s in secrets | passwords if s in text]
+            leaked = secrets_in(text, secrets | passwords)
             assert leaked == [], f"{database}: {name} holds a secret"
     assert not any(p in "".join(outputs) for p in passwords)
     assert "could not connect to ***" in members["log.txt"].decode()

@@ -16,7 +16,7 @@ from ess.store.registry import get_database, register_database
 from flows.sync_from_payroll import sync_from_payroll
 from generator import add_hard_cases, build_payroll, change_employees
 from tasks import employees as employees_step
-from tests.support import execute, query_rows
+from tests.support import execute, query_rows, secrets_in
 
 runner = CliRunner()
 
@@ -278,7 +278,7 @@ def test_no_tfn_or_bank_account_appears_in_ess_logs_or_output(acme):
     texts.append(runner.invoke(app, ["log", "acme_payroll", "--limit", "500"]).output)
     haystack = "\n".join(texts)
     assert "*****" in haystack
-    leaked = [s for s in secrets if s in haystack]
+    leaked = secrets_in(haystack, secrets)
     assert leaked == []
 
 
