@@ -23,9 +23,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    event,
     text,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.schema import DDL
 from sqlalchemy.types import TypeDecorator
 
 from core.lookups import ALL_SPECS, LookupColumn, LookupSpec
@@ -290,6 +292,21 @@ employee = Table(
     Column("synced_at", UTCDateTime, nullable=False),
     UniqueConstraint("payroll_database", "code_key"),
     Index("ix_employee_database_payroll_id", "payroll_database", "payroll_employee_id"),
+)
+
+EMPLOYEE_FILLFACTOR = 50
+"""Percent of each PostgreSQL page of employee that rows fill (migration 0010): the rest is
+room for a sync's UPDATE to write the row's new version in the same page, touching no index
+(a pay review changing everyone: 1.7 s of UPDATE at 200,000 employees, not 5.6 s)."""
+
+# The migrations set it on ESS's databases; this sets it where the table is made from this
+# module (the benchmark's raw copy, so the limit it measures writes the same pages).
+event.listen(
+    employee,
+    "after_create",
+    DDL(f"ALTER TABLE employee SET (fillfactor = {EMPLOYEE_FILLFACTOR})").execute_if(
+        dialect="postgresql"
+    ),
 )
 
 
