@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from core.plans import runs
 
@@ -52,6 +53,13 @@ class ReadChanges:
         return at >= 0 and change_id <= self._lasts[at]
 
 
+_NOTHING = object()
+
+
+def _as_is(moment: datetime) -> datetime:
+    return moment
+
+
 class FeedReading:
     """A sync's pass over the feed since its watermark less the overlap, a change at a time.
 
@@ -72,13 +80,33 @@ class FeedReading:
 
     def add(self, change_id: int, employee_id: int, moment: datetime) -> None:
         """One change (`moment` on payroll's clock, marked UTC)."""
-        self._ids.append(change_id)
-        self._stamps.append(moment.timestamp())
-        if self.end is None or moment > self.end:
-            self.end = moment
-        read = self._read
-        if read is None or change_id not in read or moment > self._read_to:  # type: ignore[operator]
-            self.unread.add(employee_id)
+        self.add_rows([(change_id, employee_id, moment)], _as_is)
+
+    def add_rows(
+        self, rows: Iterable[Sequence[Any]], moment_of: Callable[[Any], datetime | None]
+    ) -> None:
+        """Changes as payroll returns them: (change id, employee id, time), the time made
+        a moment by `moment_of` (None: the change is skipped). A time repeated from the row
+        before is converted once: a pay review stamps 200,000 changes alike."""
+        raw: Any = _NOTHING
+        moment: datetime | None = None
+        stamp = 0.0
+        ids, stamps, unread = self._ids, self._stamps, self.unread
+        read, read_to = self._read, self._read_to
+        for change_id, employee_id, changed_at in rows:
+            if changed_at is not raw and changed_at != raw:
+                raw, moment = changed_at, moment_of(changed_at)
+                if moment is not None:
+                    stamp = moment.timestamp()
+                    if self.end is None or moment > self.end:
+                        self.end = moment
+            if moment is None:
+                continue
+            change_id = int(change_id)
+            ids.append(change_id)
+            stamps.append(stamp)
+            if read is None or change_id not in read or moment > read_to:  # type: ignore[operator]
+                unread.add(int(employee_id))
 
     def read_from(self, end: datetime | None, overlap: timedelta) -> str | None:
         """as_ranges of the changes from `end` less `overlap` (None: nothing to keep)."""

@@ -280,10 +280,7 @@ def _read_feed(reader: PayrollReader, since: datetime, feed: FeedReading) -> Fee
     """Payroll's change feed since `since`, a change at a time, into `feed`."""
     sql = select_changed_since(reader.paramstyle)
     for chunk in reader.chunks(sql, [since.replace(tzinfo=None)]):
-        for change_id, employee_id, changed_at in chunk:
-            moment = payroll_time(changed_at)
-            if moment is not None:
-                feed.add(int(change_id), int(employee_id), moment)
+        feed.add_rows(chunk, payroll_time)
     return feed
 
 

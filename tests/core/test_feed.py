@@ -44,3 +44,41 @@ def test_a_feed_reading_names_only_changes_not_read_and_keeps_the_overlap():
     fresh = FeedReading()
     fresh.add(1, 101, read_to)
     assert fresh.unread == {101}
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=40),
+            st.integers(min_value=1, max_value=9),
+            st.sampled_from(["2025-07-01 08:50:00", "2025-07-01 09:00:00", None, "x"]),
+        ),
+        max_size=30,
+    )
+)
+def test_a_chunk_of_raw_rows_reads_as_its_changes_one_at_a_time(rows):
+    # A pay review stamps its changes alike: add_rows converts a time once, not once a row,
+    # and must come to what adding each converted change would.
+    from datetime import UTC, datetime, timedelta
+
+    from core.feed import FeedReading
+
+    converted: list[object] = []
+
+    def moment_of(raw):
+        converted.append(raw)
+        return None if raw in (None, "x") else datetime.fromisoformat(raw).replace(tzinfo=UTC)
+
+    read_to = datetime(2025, 7, 1, 8, 55, tzinfo=UTC)
+    chunked = FeedReading(ReadChanges("1-20"), read_to)
+    chunked.add_rows(rows, moment_of)
+    one_by_one = FeedReading(ReadChanges("1-20"), read_to)
+    for change_id, employee_id, raw in rows:
+        if (moment := moment_of(raw)) is not None:
+            one_by_one.add(change_id, employee_id, moment)
+    assert chunked.unread == one_by_one.unread
+    assert chunked.end == one_by_one.end
+    overlap = timedelta(minutes=5)
+    assert chunked.read_from(chunked.end, overlap) == one_by_one.read_from(chunked.end, overlap)
+    runs_of_times = sum(1 for i, row in enumerate(rows) if i == 0 or row[2] != rows[i - 1][2])
+    assert len(converted) == runs_of_times + len(rows)  # the chunk's, then one per row
