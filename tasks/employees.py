@@ -277,7 +277,7 @@ def _feed_end(reader: PayrollReader) -> datetime | None:
 
 
 def _read_feed(reader: PayrollReader, since: datetime, feed: FeedReading) -> FeedReading:
-    """Payroll's change feed since `since`, a change at a time, into `feed`."""
+    """Payroll's change feed since `since`, a chunk at a time, into `feed`."""
     sql = select_changed_since(reader.paramstyle)
     for chunk in reader.chunks(sql, [since.replace(tzinfo=None)]):
         feed.add_rows(chunk, payroll_time)
