@@ -245,18 +245,17 @@ _INSERT_COLUMNS = (
 def stored_digests(conn: Connection, database: str) -> Digests | None:
     """The digests ESS keeps of the database's employees' balances, or None."""
     d = leave_balance_digest
-    query = select(d.c.ids, d.c.kept, d.c.digests).where(
-        d.c.payroll_database == bindparam("database")
-    )
+    query = select(d.c.ids, d.c.kept, d.c.digests).where(d.c.payroll_database == database)
     if conn.dialect.name == "postgresql":
         # In binary: as text, a million employees' 16 MB of digests arrive as 32 MB of hex
         # and are decoded beside it.
-        driver: Any = conn.connection.driver_connection
-        with driver.cursor(binary=True) as cursor:
-            cursor.execute(str(query.compile(dialect=conn.dialect)), {"database": database})
-            found = cursor.fetchone()
+        compiled = query.compile(dialect=conn.dialect)
+        rows: Sequence[Sequence[Any]] = driver_rows(
+            conn, compiled.string, compiled.params, binary=True
+        )
     else:
-        found = conn.execute(query, {"database": database}).first()
+        rows = conn.execute(query).all()
+    found = rows[0] if rows else None
     return None if found is None else Digests.from_bytes(*map(bytes, found))
 
 
