@@ -177,6 +177,23 @@ def plan_chunk(
     )
 
 
+def screen_chunk(
+    chunk: Sequence[Sequence[Any]],
+    rows: PreparedRows,
+    duplicates: Mapping[str, Sequence[int]],
+) -> tuple[list[Issue], EmployeeCounts]:
+    """Reject a chunk's rows whose code another payroll employee holds too, as plan_chunk
+    does; the chunk's issues and its rejected rows counted. `rows` keeps the accepted."""
+    issues: list[Issue] = []
+    if duplicates:
+        _reject_duplicates(chunk, rows, duplicates, issues, [])
+    issues += rows.issues
+    counts = EmployeeCounts()
+    for key in rows.rejected_keys:
+        counts.note("rejected", key)
+    return issues, counts
+
+
 def _reject_duplicates(
     chunk: Sequence[Sequence[Any]],
     rows: PreparedRows,

@@ -20,9 +20,16 @@ from core.employee_changes import (
     feed_reaches,
     payroll_time,
     plan_chunk,
+    screen_chunk,
 )
 from core.employee_rows import prepare_rows
-from core.employees import PAYROLL_COLUMNS, EmployeeCounts, Issue, duplicate_codes
+from core.employees import (
+    PAYROLL_COLUMNS,
+    EmployeeCounts,
+    Issue,
+    LookupCodes,
+    duplicate_codes,
+)
 from core.feed import FeedReading, ReadChanges
 from core.plans import FULL_READ_FROM, reads_everyone
 from core.queries import (
@@ -120,13 +127,59 @@ def _import(
         already = ReadChanges(feed_read)
         source = _what_to_read(reader, mark, full, ess_empty, database, in_ess, already)
     lookups = store.lookup_codes(conn, database)
-    duplicates = cache(lambda: _duplicate_codes(reader, source.feed_since))
     counts, scope = EmployeeCounts(), ManagerScope(source.everyone)
     issues: list[Issue] = []
     processed: set[int] = set()  # payroll ids a sync of changes read
+    if source.everyone and not ess_empty and store.compares_in_server(conn):
+        read = _compare_in_server(reader, conn, database, source, lookups, counts, issues)
+    else:
+        chunks = _Compared(counts, issues, scope, processed)
+        read = _compare_in_python(reader, conn, database, source, lookups, ess_empty, chunks)
+    if ess_empty and counts.added > IN_BATCH:
+        store.analyze_first_import(conn)
+    issues += store.missing_managers(conn, database, scope)
+    read_ids = None if source.everyone else frozenset(processed)
+    store.record_issues(conn, database, job_id, issues, read_ids)
+    store.set_watermark(conn, database, source.watermark, source.feed_read)
+    return EmployeesResult(
+        counts,
+        tuple(issues),
+        "full" if source.everyone else "changes",
+        read,
+        source.watermark,
+        read_ids or frozenset(),
+        source.full_read_reason,
+        source.full_read_warns,
+    )
+
+
+@dataclass(frozen=True)
+class _Compared:
+    """What comparing payroll's chunks with ESS found so far, across the chunks."""
+
+    counts: EmployeeCounts
+    issues: list[Issue]
+    scope: ManagerScope
+    processed: set[int]
+    """Payroll ids a sync of changes read."""
+
+
+def _compare_in_python(
+    reader: PayrollReader,
+    conn: Connection,
+    database: str,
+    source: _Reading,
+    lookups: LookupCodes,
+    ess_empty: bool,
+    found: _Compared,
+) -> int:
+    """Plan each chunk against what ESS holds for it (plan_chunk) and write the plan; the
+    number of payroll rows read. The employees gone from payroll are marked too."""
+    counts, scope, processed = found.counts, found.scope, found.processed
+    duplicates = cache(lambda: _duplicate_codes(reader, source.feed_since))
     # ESS ids of employees updated: their rows may be written only once the chunks are done.
     matched: set[int] = set()
-    read, inserted, high = 0, 0, None
+    read, high = 0, None
     job = current_job()
     updates = store.update_writer(conn)
     with ExitStack() as writing:
@@ -151,30 +204,50 @@ def _import(
             store.write_plan(conn, database, plan, writer, updates)
             matched.update(ess_id for ess_id, _ in plan.updates)
             counts.merge(plan.counts)
-            issues += plan.issues
+            found.issues.extend(plan.issues)
             scope.note(plan)
-            inserted, high = inserted + len(plan.inserts), upto
+            high = upto
     updates.finish()
     gone = [] if ess_empty else _gone(conn, database, source, high, processed)
     store.mark_removed(conn, gone)
     counts.removed += len(gone)
     scope.joined([k for _, k in gone])
-    if ess_empty and inserted > IN_BATCH:
-        store.analyze_first_import(conn)
-    issues += store.missing_managers(conn, database, scope)
-    read_ids = None if source.everyone else frozenset(processed)
-    store.record_issues(conn, database, job_id, issues, read_ids)
-    store.set_watermark(conn, database, source.watermark, source.feed_read)
-    return EmployeesResult(
-        counts,
-        tuple(issues),
-        "full" if source.everyone else "changes",
-        read,
-        source.watermark,
-        read_ids or frozenset(),
-        source.full_read_reason,
-        source.full_read_warns,
-    )
+    return read
+
+
+def _compare_in_server(
+    reader: PayrollReader,
+    conn: Connection,
+    database: str,
+    source: _Reading,
+    lookups: LookupCodes,
+    counts: EmployeeCounts,
+    issues: list[Issue],
+) -> int:
+    """Everyone read into an ESS that holds employees, compared by ESS's server
+    (store.ServerComparison); the number of payroll rows read."""
+    # Every code is checked: a full read replaces every employee's issues.
+    duplicates = _duplicate_codes(reader, None)
+    read_ids: set[int] = set()
+    rejected: set[str] = set()
+    read = 0
+    job = current_job()
+    with store.ServerComparison(conn, database) as comparison:
+        for chunk, widths in source.chunks:
+            if job is not None:
+                job.check()
+            read += len(chunk)
+            read_ids.update(int(r[0]) for r in chunk)
+            rows = prepare_rows(chunk, lookups, widths)
+            found, screened = screen_chunk(chunk, rows, duplicates)
+            issues += found
+            counts.merge(screened)
+            rejected.update(rows.rejected_keys)
+            comparison.stage(rows)
+        changed, gone = comparison.apply(read_ids, rejected)
+    counts.merge(changed)
+    counts.removed += len(gone)
+    return read
 
 
 @dataclass(frozen=True)

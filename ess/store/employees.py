@@ -11,16 +11,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     Connection,
+    MetaData,
     Select,
+    Table,
     bindparam,
     delete,
     exists,
+    false,
     func,
     insert,
+    literal,
+    or_,
     select,
     update,
 )
+from sqlalchemy.schema import CreateTable
 
 from core.employee_changes import (
     INSERT_COLUMNS,
@@ -29,7 +36,17 @@ from core.employee_changes import (
     HeldEmployee,
     ManagerScope,
 )
-from core.employees import LOOKUP_FIELDS, PAYROLL_OWNED, Issue, LookupCodes, code_key
+from core.employee_rows import PreparedRows
+from core.employees import (
+    LOOKUP_FIELDS,
+    PAYROLL_OWNED,
+    EmployeeCounts,
+    Issue,
+    LookupCodes,
+    code_key,
+    is_newly_terminated,
+    parse_date,
+)
 from ess.schema import LOOKUP_TABLES, employee, employee_issue, manages, payroll_database
 from ess.store.bulk import (
     BulkWriter,
@@ -220,6 +237,144 @@ def write_plan(
             bulk_insert(conn, employee, [*INSERT_COLUMNS, *fixed], rows, converted=_FIXED)
     if plan.updates:
         updates.add(plan.update_rows(now))
+
+
+# Everyone read into ESS: compared in the server (ServerComparison).
+_READ = Table(
+    "ess_staged_employee_read",
+    MetaData(),
+    *(Column(c, employee.c[c].type) for c in INSERT_COLUMNS),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+_FETCH = 10_000  # changed employees fetched at a time: memory stays flat at any payroll size
+
+
+def compares_in_server(conn: Connection) -> bool:
+    """Whether a step reading everyone stages payroll's rows and lets ESS's server compare."""
+    return conn.dialect.name == "postgresql"
+
+
+class ServerComparison:
+    """Everyone read from payroll, applied to an ESS that holds employees, on PostgreSQL.
+
+    Each chunk's accepted rows are copied (binary) into a temporary table, through one COPY
+    that stays open while the next chunk is read; apply() then lets the server find what
+    differs, by code key, and write it with one UPDATE ... FROM and one INSERT ... SELECT.
+    A pay review that edits everyone so costs a copy and one pass of the server over both
+    tables, not every ESS row fetched into Python, compared there and copied back.
+
+    What a change is matches plan_chunk: a code ESS does not hold is added; one it holds is
+    updated when a payroll-owned value differs or it was marked no longer in payroll, and
+    counted terminated when that sets its termination date. An employee is gone when
+    neither its code nor its payroll id was read. No query may run on the connection
+    between the first stage() and apply().
+    """
+
+    def __init__(self, conn: Connection, database: str) -> None:
+        self._conn = conn
+        self._database = database
+        # No clean-up on failure: the transaction rolls back, and the table with it.
+        conn.execute(CreateTable(_READ, if_not_exists=True))
+        self._writer = BulkWriter(conn, _READ, INSERT_COLUMNS, binary=True)
+
+    def __enter__(self) -> ServerComparison:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._writer.close()
+
+    def stage(self, rows: PreparedRows) -> None:
+        """Copy a chunk's accepted rows (prepare_rows, duplicates rejected) to the stage."""
+        columns = [rows.columns[c] for c in INSERT_COLUMNS[2:]]
+        self._writer.write(list(zip(rows.keys, rows.payroll_ids, *columns, strict=True)))
+
+    def apply(
+        self, read_ids: set[int], rejected_keys: set[str]
+    ) -> tuple[EmployeeCounts, list[tuple[int, str]]]:
+        """Write what differs; the counts of what changed, and (ESS id, code key) of the gone.
+
+        `read_ids`: every payroll id read, rejected rows' too; `rejected_keys`: the code keys
+        of rows rejected. Neither's employee is gone from payroll.
+        """
+        conn, database = self._conn, self._database
+        self._writer.close()
+        # The stage is new to the planner: without statistics it guesses a few rows.
+        conn.exec_driver_sql(f"ANALYZE {_READ.name}")
+        of_database = employee.c.payroll_database == database
+        same_code = employee.c.code_key == _READ.c.code_key
+        counts = self._changes(of_database, same_code)
+        unstaged = ~exists().where(_READ.c.code_key == employee.c.code_key)
+        candidates = conn.execute(
+            select(employee.c.id, employee.c.code_key, employee.c.payroll_employee_id).where(
+                of_database, employee.c.in_payroll, unstaged
+            )
+        ).tuples()
+        gone = [
+            (ess_id, key)
+            for ess_id, key, payroll_id in candidates
+            if payroll_id not in read_ids and key not in rejected_keys
+        ]
+        mark_removed(conn, gone)
+        now = datetime.now(UTC)
+        conn.execute(
+            update(employee)
+            .where(of_database, same_code, _differs())
+            .values(
+                {c: _READ.c[c] for c in (*PAYROLL_OWNED, "payroll_employee_id")}
+                | {"in_payroll": True, "synced_at": now}
+            )
+        )
+        fixed = {"payroll_database": database, "in_payroll": True}
+        fixed |= {"first_imported_at": now, "synced_at": now}
+        new = select(
+            *(_READ.c[c] for c in INSERT_COLUMNS),
+            *(literal(v, employee.c[c].type) for c, v in fixed.items()),
+        ).where(~exists().where(of_database, same_code))
+        conn.execute(insert(employee).from_select([*INSERT_COLUMNS, *fixed], new))
+        return counts, gone
+
+    def _changes(self, of_database: Any, same_code: Any) -> EmployeeCounts:
+        """Count (and sample) what the stage changes, in payroll id order as plan_chunk does."""
+        query = (
+            select(
+                _READ.c.employee_code,
+                employee.c.id.is_(None),
+                employee.c.termination_date,
+                _READ.c.termination_date,
+            )
+            .select_from(_READ.outerjoin(employee, of_database & same_code))
+            .where(or_(employee.c.id.is_(None), _differs()))
+            .order_by(_READ.c.payroll_employee_id)
+        )
+        compiled = query.compile(dialect=self._conn.dialect)
+        counts = EmployeeCounts()
+        driver: Any = self._conn.connection.driver_connection
+        # A named (server-side) cursor: a pay review's 200,000 changes arrive _FETCH at a time.
+        with driver.cursor(name="ess_changed_employees") as cursor:
+            cursor.execute(compiled.string, compiled.params)
+            while batch := cursor.fetchmany(_FETCH):
+                kinds: dict[str, list[str]] = {"added": [], "updated": [], "terminated": []}
+                for code, new, ended, ends in batch:
+                    if new:
+                        kinds["added"].append(code)
+                    elif is_newly_terminated(parse_date(ended), ends):
+                        kinds["terminated"].append(code)
+                    else:
+                        kinds["updated"].append(code)
+                for kind, codes in kinds.items():
+                    if codes:
+                        counts.note_all(kind, codes)
+        staged = self._conn.execute(select(func.count()).select_from(_READ)).scalar_one()
+        counts.unchanged = staged - counts.added - counts.updated - counts.terminated
+        return counts
+
+
+def _differs() -> Any:
+    """SQL: ESS's employee must take the staged row: a payroll-owned value differs, or ESS
+    marked it no longer in payroll."""
+    owned = (employee.c[c].is_distinct_from(_READ.c[c]) for c in PAYROLL_OWNED)
+    return or_(employee.c.in_payroll == false(), *owned)
 
 
 def mark_removed(conn: Connection, gone: Sequence[tuple[int, str]]) -> None:

@@ -473,3 +473,56 @@ def test_a_full_read_keeps_employees_payroll_gave_new_ids_and_writes_every_updat
     assert len(in_payroll) == len(query_rows(acme, "SELECT employee_id FROM employee"))
     assert {r["surname"] for r in in_payroll} == {"Reviewed"}
     assert "removed" not in _employees_row()
+
+
+def test_a_full_read_writes_each_kind_of_change_once_and_keeps_what_it_cannot_read(acme):
+    # On PostgreSQL a read of everyone is compared by ESS's server (ServerComparison), on
+    # SQLite chunk by chunk in Python (plan_chunk): both must give the same counts and rows.
+    _sync()
+    ids = [r[0] for r in query_rows(acme, "SELECT employee_id FROM employee ORDER BY 1")]
+    open_ids = {
+        r[0]
+        for r in query_rows(acme, "SELECT employee_id FROM employee WHERE termination_date IS NULL")
+    }
+    edited, ended, gone, broken, kept, returning, readded = [i for i in ids if i in open_ids][1:8]
+    markup = '<b>O\'Neil & "Co"</b><script>x</script>'
+    execute(
+        acme, "UPDATE employee SET surname = :s WHERE employee_id = :i", {"s": markup, "i": edited}
+    )
+    execute(
+        acme, f"UPDATE employee SET termination_date = '2030-06-30' WHERE employee_id = {ended}"
+    )
+    execute(acme, f"DELETE FROM employee WHERE employee_id = {gone}")
+    execute(acme, f"UPDATE employee SET date_hired = '2023-02-30' WHERE employee_id = {broken}")
+    with ess_engine().begin() as conn:
+        of = [employee.c.payroll_database == "acme_payroll"]
+        conn.execute(
+            sa.update(employee)
+            .where(*of, employee.c.payroll_employee_id == kept)
+            .values(mobile="0499 999 999")
+        )
+        conn.execute(
+            sa.update(employee)
+            .where(*of, employee.c.payroll_employee_id == returning)
+            .values(in_payroll=False)
+        )
+        conn.execute(sa.delete(employee).where(*of, employee.c.payroll_employee_id == readded))
+    before = {k: dict(r) for k, r in _ess_employees().items()}
+
+    preview = _sync(full=True, preview=True).step("employees")
+    assert {k: dict(r) for k, r in _ess_employees().items()} == before
+    counts = _sync(full=True).step("employees")
+    expected = {"added": 1, "updated": 2, "terminated": 1, "rejected": 1, "removed": 1}
+    assert {k: counts.count(k) for k in expected} == expected
+    assert counts.count("unchanged") == len(ids) - 6
+    assert preview.counts == counts.counts
+
+    after = {r["payroll_employee_id"]: r for r in _ess_employees().values()}
+    assert after[edited]["surname"] == markup
+    assert str(after[ended]["termination_date"]) == "2030-06-30"
+    assert not after[gone]["in_payroll"]
+    # A row payroll holds but ESS cannot read stays as it was, in payroll.
+    assert after[broken]["in_payroll"] and str(after[broken]["date_hired"]) != "2023-02-30"
+    assert after[kept]["mobile"] == "0499 999 999"
+    assert after[returning]["in_payroll"] and after[readded]["in_payroll"]
+    assert _sync(full=True).step("employees").count("unchanged") == len(ids) - 2
