@@ -235,6 +235,10 @@ def duplicate_issue(code: str, payroll_ids: Sequence[int], payroll_id: int) -> I
     )
 
 
+SAMPLED = 10
+"""The codes of each kind of change a step remembers (a preview shows them)."""
+
+
 @dataclass
 class EmployeeCounts:
     """What the employees step did."""
@@ -258,11 +262,16 @@ class EmployeeCounts:
             "removed": self.removed,
         }
 
-    def note(self, kind: str, code: str, keep: int = 10) -> None:
+    def note_first(self, kind: str, count: int, first: Sequence[str]) -> None:
+        """Count `count` changes of one kind, given only the first codes (for previews)."""
+        self.note_all(kind, first)
+        setattr(self, kind, getattr(self, kind) + count - len(first))
+
+    def note(self, kind: str, code: str, keep: int = SAMPLED) -> None:
         """Count one change and remember the first codes of each kind (for previews)."""
         self.note_all(kind, [code], keep)
 
-    def note_all(self, kind: str, codes: Sequence[str], keep: int = 10) -> None:
+    def note_all(self, kind: str, codes: Sequence[str], keep: int = SAMPLED) -> None:
         """Count changes of one kind and remember the first codes (for previews)."""
         setattr(self, kind, getattr(self, kind) + len(codes))
         sample = self.samples.setdefault(kind, [])
@@ -278,7 +287,7 @@ class EmployeeCounts:
             setattr(self, kind, getattr(self, kind) + getattr(other, kind))
         for kind, codes in other.samples.items():
             sample = self.samples.setdefault(kind, [])
-            sample += [c for c in codes if c not in sample][: max(0, 10 - len(sample))]
+            sample += [c for c in codes if c not in sample][: max(0, SAMPLED - len(sample))]
 
 
 def is_newly_terminated(old_termination: date | None, new_termination: date | None) -> bool:

@@ -16,7 +16,9 @@ from sqlalchemy import (
     MetaData,
     Select,
     Table,
+    and_,
     bindparam,
+    case,
     delete,
     exists,
     false,
@@ -40,12 +42,11 @@ from core.employee_rows import PreparedRows
 from core.employees import (
     LOOKUP_FIELDS,
     PAYROLL_OWNED,
+    SAMPLED,
     EmployeeCounts,
     Issue,
     LookupCodes,
     code_key,
-    is_newly_terminated,
-    parse_date,
 )
 from ess.schema import LOOKUP_TABLES, employee, employee_issue, manages, payroll_database
 from ess.store.bulk import (
@@ -247,7 +248,6 @@ _READ = Table(
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DROP",
 )
-_FETCH = 10_000  # changed employees fetched at a time: memory stays flat at any payroll size
 
 
 def compares_in_server(conn: Connection) -> bool:
@@ -261,8 +261,9 @@ class ServerComparison:
     Each chunk's accepted rows are copied (binary) into a temporary table, through one COPY
     that stays open while the next chunk is read; apply() then lets the server find what
     differs, by code key, and write it with one UPDATE ... FROM and one INSERT ... SELECT.
-    A pay review that edits everyone so costs a copy and one pass of the server over both
-    tables, not every ESS row fetched into Python, compared there and copied back.
+    A pay review that edits everyone so costs a copy and a few joins in the server, not
+    every ESS row fetched into Python, compared there and copied back: only the counts and
+    each kind's first codes come back, and the few employees payroll no longer has.
 
     What a change is matches plan_chunk: a code ESS does not hold is added; one it holds is
     updated when a payroll-owned value differs or it was marked no longer in payroll, and
@@ -299,8 +300,6 @@ class ServerComparison:
         """
         conn, database = self._conn, self._database
         self._writer.close()
-        # The stage is new to the planner: without statistics it guesses a few rows.
-        conn.exec_driver_sql(f"ANALYZE {_READ.name}")
         of_database = employee.c.payroll_database == database
         same_code = employee.c.code_key == _READ.c.code_key
         counts = self._changes(of_database, same_code)
@@ -317,54 +316,55 @@ class ServerComparison:
         ]
         mark_removed(conn, gone)
         now = datetime.now(UTC)
-        conn.execute(
-            update(employee)
-            .where(of_database, same_code, _differs())
-            .values(
-                {c: _READ.c[c] for c in (*PAYROLL_OWNED, "payroll_employee_id")}
-                | {"in_payroll": True, "synced_at": now}
+        if counts.updated or counts.terminated:
+            conn.execute(
+                update(employee)
+                .where(of_database, same_code, _differs())
+                .values(
+                    {c: _READ.c[c] for c in (*PAYROLL_OWNED, "payroll_employee_id")}
+                    | {"in_payroll": True, "synced_at": now}
+                )
             )
-        )
-        fixed = {"payroll_database": database, "in_payroll": True}
-        fixed |= {"first_imported_at": now, "synced_at": now}
-        new = select(
-            *(_READ.c[c] for c in INSERT_COLUMNS),
-            *(literal(v, employee.c[c].type) for c, v in fixed.items()),
-        ).where(~exists().where(of_database, same_code))
-        conn.execute(insert(employee).from_select([*INSERT_COLUMNS, *fixed], new))
+        if counts.added:
+            fixed = {"payroll_database": database, "in_payroll": True}
+            fixed |= {"first_imported_at": now, "synced_at": now}
+            new = select(
+                *(_READ.c[c] for c in INSERT_COLUMNS),
+                *(literal(v, employee.c[c].type) for c, v in fixed.items()),
+            ).where(~exists().where(of_database, same_code))
+            conn.execute(insert(employee).from_select([*INSERT_COLUMNS, *fixed], new))
         return counts, gone
 
     def _changes(self, of_database: Any, same_code: Any) -> EmployeeCounts:
-        """Count (and sample) what the stage changes, in payroll id order as plan_chunk does."""
-        query = (
-            select(
-                _READ.c.employee_code,
-                employee.c.id.is_(None),
-                employee.c.termination_date,
-                _READ.c.termination_date,
-            )
+        """Count what the stage changes, each kind's first codes in payroll id order (as
+        plan_chunk samples them): a few rows come back, not one for each change."""
+        # is_newly_terminated, in SQL: ESS had no termination date and payroll gives one.
+        ends = and_(employee.c.termination_date.is_(None), _READ.c.termination_date.is_not(None))
+        kind = case((employee.c.id.is_(None), "added"), (ends, "terminated"), else_="updated")
+        changed = (
+            select(kind.label("kind"), _READ.c.employee_code, _READ.c.payroll_employee_id)
             .select_from(_READ.outerjoin(employee, of_database & same_code))
             .where(or_(employee.c.id.is_(None), _differs()))
-            .order_by(_READ.c.payroll_employee_id)
+            .subquery()
         )
-        compiled = query.compile(dialect=self._conn.dialect)
+        ranked = select(
+            changed.c.kind,
+            changed.c.employee_code,
+            func.count().over(partition_by=changed.c.kind).label("total"),
+            func.row_number()
+            .over(partition_by=changed.c.kind, order_by=changed.c.payroll_employee_id)
+            .label("place"),
+        ).subquery()
+        firsts = self._conn.execute(
+            select(ranked.c.kind, ranked.c.total, ranked.c.employee_code)
+            .where(ranked.c.place <= SAMPLED)
+            .order_by(ranked.c.kind, ranked.c.place)
+        ).all()
         counts = EmployeeCounts()
-        driver: Any = self._conn.connection.driver_connection
-        # A named (server-side) cursor: a pay review's 200,000 changes arrive _FETCH at a time.
-        with driver.cursor(name="ess_changed_employees") as cursor:
-            cursor.execute(compiled.string, compiled.params)
-            while batch := cursor.fetchmany(_FETCH):
-                kinds: dict[str, list[str]] = {"added": [], "updated": [], "terminated": []}
-                for code, new, ended, ends in batch:
-                    if new:
-                        kinds["added"].append(code)
-                    elif is_newly_terminated(parse_date(ended), ends):
-                        kinds["terminated"].append(code)
-                    else:
-                        kinds["updated"].append(code)
-                for kind, codes in kinds.items():
-                    if codes:
-                        counts.note_all(kind, codes)
+        for kind_name in ("added", "updated", "terminated"):
+            rows = [r for r in firsts if r[0] == kind_name]
+            if rows:
+                counts.note_first(kind_name, rows[0][1], [r[2] for r in rows])
         staged = self._conn.execute(select(func.count()).select_from(_READ)).scalar_one()
         counts.unchanged = staged - counts.added - counts.updated - counts.terminated
         return counts

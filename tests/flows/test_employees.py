@@ -516,6 +516,14 @@ def test_a_full_read_writes_each_kind_of_change_once_and_keeps_what_it_cannot_re
     assert {k: counts.count(k) for k in expected} == expected
     assert counts.count("unchanged") == len(ids) - 6
     assert preview.counts == counts.counts
+    code = {
+        i: c.strip() for i, c in query_rows(acme, "SELECT employee_id, employee_code FROM employee")
+    }
+    # Each kind's first codes, in payroll id order, for the preview to show.
+    assert dict(preview.samples) == dict(counts.samples)
+    assert dict(counts.samples)["updated"] == (code[edited], code[returning])
+    assert dict(counts.samples)["terminated"] == (code[ended],)
+    assert dict(counts.samples)["added"] == (code[readded],)
 
     after = {r["payroll_employee_id"]: r for r in _ess_employees().values()}
     assert after[edited]["surname"] == markup
