@@ -127,14 +127,12 @@ def _import(
         already = ReadChanges(feed_read)
         source = _what_to_read(reader, mark, full, ess_empty, database, in_ess, already)
     lookups = store.lookup_codes(conn, database)
-    counts, scope = EmployeeCounts(), ManagerScope(source.everyone)
-    issues: list[Issue] = []
-    processed: set[int] = set()  # payroll ids a sync of changes read
+    found = _Compared(EmployeeCounts(), [], ManagerScope(source.everyone), set())
     if source.everyone and not ess_empty and store.compares_in_server(conn):
-        read = _compare_in_server(reader, conn, database, source, lookups, counts, issues)
+        read = _compare_in_server(reader, conn, database, source, lookups, found)
     else:
-        chunks = _Compared(counts, issues, scope, processed)
-        read = _compare_in_python(reader, conn, database, source, lookups, ess_empty, chunks)
+        read = _compare_in_python(reader, conn, database, source, lookups, ess_empty, found)
+    counts, issues, scope, processed = found.counts, found.issues, found.scope, found.processed
     if ess_empty and counts.added > IN_BATCH:
         store.analyze_first_import(conn)
     issues += store.missing_managers(conn, database, scope)
@@ -155,13 +153,14 @@ def _import(
 
 @dataclass(frozen=True)
 class _Compared:
-    """What comparing payroll's chunks with ESS found so far, across the chunks."""
+    """What comparing payroll's chunks with ESS found, across the chunks."""
 
     counts: EmployeeCounts
     issues: list[Issue]
     scope: ManagerScope
+    """Whose manager warnings to look for again."""
     processed: set[int]
-    """Payroll ids a sync of changes read."""
+    """Payroll ids a sync of changes read (a read of everyone keeps none)."""
 
 
 def _compare_in_python(
@@ -221,11 +220,11 @@ def _compare_in_server(
     database: str,
     source: _Reading,
     lookups: LookupCodes,
-    counts: EmployeeCounts,
-    issues: list[Issue],
+    found: _Compared,
 ) -> int:
     """Everyone read into an ESS that holds employees, compared by ESS's server
     (store.ServerComparison); the number of payroll rows read."""
+    counts = found.counts
     # Every code is checked: a full read replaces every employee's issues.
     duplicates = _duplicate_codes(reader, None)
     read_ids: set[int] = set()
@@ -239,8 +238,8 @@ def _compare_in_server(
             read += len(chunk)
             read_ids.update(int(r[0]) for r in chunk)
             rows = prepare_rows(chunk, lookups, widths)
-            found, screened = screen_chunk(chunk, rows, duplicates)
-            issues += found
+            issues, screened = screen_chunk(chunk, rows, duplicates)
+            found.issues.extend(issues)
             counts.merge(screened)
             rejected.update(rows.rejected_keys)
             comparison.stage(rows)
