@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 
 # Measured with `python -m bench.threshold` (payroll and ESS on PostgreSQL, the loaded 2-core
@@ -29,6 +30,15 @@ def reads_everyone(
     """
     # An empty ESS has nothing to weigh the feed against: its own first-import path decides.
     return held > 0 and held >= smallest and named >= threshold * held
+
+
+def worth_counting(named: int, threshold: float = FULL_READ_FROM) -> int:
+    """How many of ESS's employees reads_everyone needs counted to decide for `named`.
+
+    Past this many the feed is too small a share to read in full, however many more ESS
+    holds: counting stops there (a pay run's 2,000 changes count 5,715 rows, not 200,000).
+    """
+    return math.floor(named / threshold) + 1
 
 
 def runs(ids: Sequence[int]) -> Iterator[tuple[int, int]]:

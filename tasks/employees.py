@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from prefect import task
@@ -31,7 +31,7 @@ from core.employees import (
     duplicate_codes,
 )
 from core.feed import FeedReading, ReadChanges
-from core.plans import FULL_READ_FROM, reads_everyone
+from core.plans import FULL_READ_FROM, reads_everyone, worth_counting
 from core.queries import (
     SELECT_DUPLICATE_CODES,
     SELECT_FEED_END,
@@ -123,7 +123,7 @@ def _import(
     if repair is not None:
         source = _repairing(reader, reconciled_payroll_ids(conn, repair), mark, feed_read)
     else:
-        in_ess = (lambda: 0) if ess_empty else (lambda: store.count_employees(conn, database))
+        in_ess = (lambda upto: 0) if ess_empty else partial(store.count_employees, conn, database)
         already = ReadChanges(feed_read)
         source = _what_to_read(reader, mark, full, ess_empty, database, in_ess, already)
     lookups = store.lookup_codes(conn, database)
@@ -274,7 +274,7 @@ def _what_to_read(
     full: bool,
     ess_empty: bool,
     database: str,
-    count_held: Callable[[], int] = lambda: 0,
+    count_held: Callable[[int], int] = lambda upto: 0,
     read: ReadChanges | None = None,
 ) -> _Reading:
     """Everyone on a first or full sync, else the feed since the watermark (less an overlap).
@@ -283,7 +283,8 @@ def _what_to_read(
     (`read`: the ones it read within the overlap). It reads everyone too when the feed no
     longer reaches back to the watermark (it lost changes), when ESS holds employees but no
     watermark, or when the feed names so many of the employees ESS holds (`count_held`,
-    counted only when the feed names someone) that reading everyone is faster.
+    counted only when the feed names someone, and only as far as the choice needs) that
+    reading everyone is faster.
     """
     reason = None
     if watermark is not None and not full:
@@ -296,7 +297,7 @@ def _what_to_read(
             kept = feed.read_from(end, FEED_OVERLAP)
             # ESS's employees are counted only for a feed that names someone: a sync that
             # finds no change (the common one) pays for no count.
-            held = count_held() if changed_ids else 0
+            held = count_held(worth_counting(len(changed_ids))) if changed_ids else 0
             if reads_everyone(len(changed_ids), held, FULL_READ_FROM, plans.SMALL_PAYROLL):
                 # Everyone read is every change read: the watermark moves as far as the feed's.
                 reason = messages.feed_names_most(len(changed_ids), held)

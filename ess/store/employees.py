@@ -135,10 +135,13 @@ def has_employees(conn: Connection, database: str) -> bool:
     return conn.execute(query).first() is not None
 
 
-def count_employees(conn: Connection, database: str) -> int:
-    """How many employees of this payroll ESS holds (what a feed's size is weighed against)."""
-    query = select(func.count()).select_from(employee)
-    return int(conn.execute(query.where(employee.c.payroll_database == database)).scalar_one())
+def count_employees(conn: Connection, database: str, upto: int | None = None) -> int:
+    """How many employees of this payroll ESS holds (what a feed's size is weighed against);
+    with `upto`, counted no further than that (an index range, not the whole table)."""
+    held = select(employee.c.id).where(employee.c.payroll_database == database)
+    if upto is not None:
+        held = held.limit(upto)
+    return int(conn.execute(select(func.count()).select_from(held.subquery())).scalar_one())
 
 
 def held(conn: Connection, database: str, keys: Sequence[str]) -> dict[str, HeldEmployee]:

@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.plans import FULL_READ_FROM, SMALL_PAYROLL, id_runs, reads_everyone
+from core.plans import FULL_READ_FROM, SMALL_PAYROLL, id_runs, reads_everyone, worth_counting
 
 
 def test_a_feed_naming_everyone_is_read_in_full_and_a_few_by_id():
@@ -30,6 +30,20 @@ def test_an_empty_ess_is_left_to_the_first_import():
 def test_a_small_payroll_is_read_by_id_whatever_its_feed_names():
     assert not reads_everyone(SMALL_PAYROLL - 1, SMALL_PAYROLL - 1)
     assert reads_everyone(60, 60, smallest=60) and not reads_everyone(60, 60, smallest=61)
+
+
+@given(st.integers(0, 2_000_000), st.integers(0, 2_000_000))
+def test_counting_ess_no_further_than_worth_counting_makes_the_same_choice(named, held):
+    counted = min(held, worth_counting(named))
+    assert reads_everyone(named, counted) == reads_everyone(named, held)
+    # Where the threshold falls exactly on a count, too.
+    exact = round(named / FULL_READ_FROM)
+    assert reads_everyone(named, min(exact, worth_counting(named))) == reads_everyone(named, exact)
+
+
+def test_a_pay_runs_feed_counts_a_few_thousand_employees_not_everyone():
+    assert worth_counting(2_000) == 5_715
+    assert worth_counting(0) == 1
 
 
 def test_dense_runs_become_key_ranges_and_the_rest_stay_lists():
