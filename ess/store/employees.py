@@ -305,13 +305,7 @@ class ServerComparison:
         self._writer.close()
         of_database = employee.c.payroll_database == database
         same_code = employee.c.code_key == _READ.c.code_key
-        counts = self._changes(of_database, same_code)
-        unstaged = ~exists().where(_READ.c.code_key == employee.c.code_key)
-        candidates = conn.execute(
-            select(employee.c.id, employee.c.code_key, employee.c.payroll_employee_id).where(
-                of_database, employee.c.in_payroll, unstaged
-            )
-        ).tuples()
+        counts, candidates = self._changes()
         gone = [
             (ess_id, key)
             for ess_id, key, payroll_id in candidates
@@ -338,46 +332,67 @@ class ServerComparison:
             conn.execute(insert(employee).from_select([*INSERT_COLUMNS, *fixed], new))
         return counts, gone
 
-    def _changes(self, of_database: Any, same_code: Any) -> EmployeeCounts:
+    def _changes(self) -> tuple[EmployeeCounts, list[tuple[int, str, int]]]:
         """Count what the stage changes, each kind's first codes in payroll id order (as
-        plan_chunk samples them): a few rows come back, not one for each change."""
+        plan_chunk samples them), and find ESS's employees in payroll the stage does not
+        hold: (ESS id, code key, payroll id). One join of the stage and ESS's employees of
+        this payroll: a few rows come back, not one for each change."""
+        held = select(employee).where(employee.c.payroll_database == self._database).subquery()
+        staged = _READ.c.code_key.is_not(None)
         # is_newly_terminated, in SQL: ESS had no termination date and payroll gives one.
-        ends = and_(employee.c.termination_date.is_(None), _READ.c.termination_date.is_not(None))
-        kind = case((employee.c.id.is_(None), "added"), (ends, "terminated"), else_="updated")
+        ends = and_(held.c.termination_date.is_(None), _READ.c.termination_date.is_not(None))
+        kind = case(
+            (~staged, "gone"),
+            (held.c.id.is_(None), "added"),
+            (ends, "terminated"),
+            else_="updated",
+        )
         changed = (
-            select(kind.label("kind"), _READ.c.employee_code, _READ.c.payroll_employee_id)
-            .select_from(_READ.outerjoin(employee, of_database & same_code))
-            .where(or_(employee.c.id.is_(None), _differs()))
+            select(
+                kind.label("kind"),
+                _READ.c.employee_code,
+                _READ.c.payroll_employee_id.label("at"),
+                held.c.id,
+                held.c.code_key,
+                held.c.payroll_employee_id,
+            )
+            .select_from(_READ.join(held, _READ.c.code_key == held.c.code_key, full=True))
+            .where(
+                or_(
+                    and_(~staged, held.c.in_payroll),
+                    and_(staged, or_(held.c.id.is_(None), _differs(held))),
+                )
+            )
             .subquery()
         )
         ranked = select(
-            changed.c.kind,
-            changed.c.employee_code,
+            changed,
             func.count().over(partition_by=changed.c.kind).label("total"),
             func.row_number()
-            .over(partition_by=changed.c.kind, order_by=changed.c.payroll_employee_id)
+            .over(partition_by=changed.c.kind, order_by=changed.c.at)
             .label("place"),
         ).subquery()
-        firsts = self._conn.execute(
-            select(ranked.c.kind, ranked.c.total, ranked.c.employee_code)
-            .where(ranked.c.place <= SAMPLED)
+        found = self._conn.execute(
+            select(ranked)
+            .where(or_(ranked.c.place <= SAMPLED, ranked.c.kind == "gone"))
             .order_by(ranked.c.kind, ranked.c.place)
         ).all()
         counts = EmployeeCounts()
-        for kind_name in ("added", "updated", "terminated"):
-            rows = [r for r in firsts if r[0] == kind_name]
-            if rows:
-                counts.note_first(kind_name, rows[0][1], [r[2] for r in rows])
-        staged = self._conn.execute(select(func.count()).select_from(_READ)).scalar_one()
-        counts.unchanged = staged - counts.added - counts.updated - counts.terminated
-        return counts
+        for name in ("added", "updated", "terminated"):
+            firsts = [r for r in found if r.kind == name]
+            if firsts:
+                counts.note_first(name, firsts[0].total, [r.employee_code for r in firsts])
+        in_stage = self._conn.execute(select(func.count()).select_from(_READ)).scalar_one()
+        counts.unchanged = in_stage - counts.added - counts.updated - counts.terminated
+        gone = [(r.id, r.code_key, r.payroll_employee_id) for r in found if r.kind == "gone"]
+        return counts, gone
 
 
-def _differs() -> Any:
-    """SQL: ESS's employee must take the staged row: a payroll-owned value differs, or ESS
-    marked it no longer in payroll."""
-    owned = (employee.c[c].is_distinct_from(_READ.c[c]) for c in PAYROLL_OWNED)
-    return or_(employee.c.in_payroll == false(), *owned)
+def _differs(held: Any = employee) -> Any:
+    """SQL: ESS's employee (in `held`, the table or a subquery of it) must take the staged
+    row: a payroll-owned value differs, or ESS marked it no longer in payroll."""
+    owned = (held.c[c].is_distinct_from(_READ.c[c]) for c in PAYROLL_OWNED)
+    return or_(held.c.in_payroll == false(), *owned)
 
 
 def mark_removed(conn: Connection, gone: Sequence[tuple[int, str]]) -> None:
