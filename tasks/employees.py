@@ -31,7 +31,7 @@ from core.employees import (
     duplicate_codes,
 )
 from core.feed import FeedReading, ReadChanges
-from core.plans import FULL_READ_FROM, reads_everyone, worth_counting
+from core.plans import FULL_READ_FROM, FULL_READ_FROM_IN_SERVER, reads_everyone, worth_counting
 from core.queries import (
     SELECT_DUPLICATE_CODES,
     SELECT_FEED_END,
@@ -125,7 +125,8 @@ def _import(
     else:
         in_ess = (lambda upto: 0) if ess_empty else partial(store.count_employees, conn, database)
         already = ReadChanges(feed_read)
-        source = _what_to_read(reader, mark, full, ess_empty, database, in_ess, already)
+        share = FULL_READ_FROM_IN_SERVER if store.compares_in_server(conn) else FULL_READ_FROM
+        source = _what_to_read(reader, mark, full, ess_empty, database, in_ess, already, share)
     lookups = store.lookup_codes(conn, database)
     found = _Compared(EmployeeCounts(), [], ManagerScope(source.everyone), set())
     if source.everyone and not ess_empty and store.compares_in_server(conn):
@@ -276,6 +277,7 @@ def _what_to_read(
     database: str,
     count_held: Callable[[int], int] = lambda upto: 0,
     read: ReadChanges | None = None,
+    full_read_from: float = FULL_READ_FROM,
 ) -> _Reading:
     """Everyone on a first or full sync, else the feed since the watermark (less an overlap).
 
@@ -284,7 +286,7 @@ def _what_to_read(
     longer reaches back to the watermark (it lost changes), when ESS holds employees but no
     watermark, or when the feed names so many of the employees ESS holds (`count_held`,
     counted only when the feed names someone, and only as far as the choice needs) that
-    reading everyone is faster.
+    reading everyone is faster: `full_read_from` of them or more.
     """
     reason = None
     if watermark is not None and not full:
@@ -297,8 +299,9 @@ def _what_to_read(
             kept = feed.read_from(end, FEED_OVERLAP)
             # ESS's employees are counted only for a feed that names someone: a sync that
             # finds no change (the common one) pays for no count.
-            held = count_held(worth_counting(len(changed_ids))) if changed_ids else 0
-            if reads_everyone(len(changed_ids), held, FULL_READ_FROM, plans.SMALL_PAYROLL):
+            named = len(changed_ids)
+            held = count_held(worth_counting(named, full_read_from)) if named else 0
+            if reads_everyone(named, held, full_read_from, plans.SMALL_PAYROLL):
                 # Everyone read is every change read: the watermark moves as far as the feed's.
                 reason = messages.feed_names_most(len(changed_ids), held)
                 everyone = _all_employees(reader)

@@ -3,7 +3,14 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.plans import FULL_READ_FROM, SMALL_PAYROLL, id_runs, reads_everyone, worth_counting
+from core.plans import (
+    FULL_READ_FROM,
+    FULL_READ_FROM_IN_SERVER,
+    SMALL_PAYROLL,
+    id_runs,
+    reads_everyone,
+    worth_counting,
+)
 
 
 def test_a_feed_naming_everyone_is_read_in_full_and_a_few_by_id():
@@ -32,13 +39,17 @@ def test_a_small_payroll_is_read_by_id_whatever_its_feed_names():
     assert reads_everyone(60, 60, smallest=60) and not reads_everyone(60, 60, smallest=61)
 
 
-@given(st.integers(0, 2_000_000), st.integers(0, 2_000_000))
-def test_counting_ess_no_further_than_worth_counting_makes_the_same_choice(named, held):
-    counted = min(held, worth_counting(named))
-    assert reads_everyone(named, counted) == reads_everyone(named, held)
+@given(
+    st.integers(0, 2_000_000),
+    st.integers(0, 2_000_000),
+    st.sampled_from([FULL_READ_FROM, FULL_READ_FROM_IN_SERVER, 0.5, 0.1]),
+)
+def test_counting_ess_no_further_than_worth_counting_makes_the_same_choice(named, held, share):
+    upto = worth_counting(named, share)
+    assert reads_everyone(named, min(held, upto), share) == reads_everyone(named, held, share)
     # Where the threshold falls exactly on a count, too.
-    exact = round(named / FULL_READ_FROM)
-    assert reads_everyone(named, min(exact, worth_counting(named))) == reads_everyone(named, exact)
+    exact = round(named / share)
+    assert reads_everyone(named, min(exact, upto), share) == reads_everyone(named, exact, share)
 
 
 def test_a_pay_runs_feed_counts_a_few_thousand_employees_not_everyone():
