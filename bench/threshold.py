@@ -1,6 +1,7 @@
 """Where a sync of changes stops being cheaper than reading everyone (core.plans.FULL_READ_FROM*).
 
     .venv/bin/python -m bench.threshold --sizes 20000,200000 --fractions 0.05,0.1,0.2,0.3,0.5
+    .venv/bin/python -m bench.threshold --sizes 200000 --fractions 0.2,0.3,0.4 --compare-in-python
 
 Payroll and ESS on PostgreSQL (scratch databases, dropped at the end). After a first import,
 for each fraction k: k of employees are edited through the change feed, then the employees
@@ -46,6 +47,20 @@ def _run_step(block: object, ess: sa.Engine, full: bool, commit: bool) -> float:
     return seconds
 
 
+def _import_lookups(block: object) -> None:
+    """Every lookup and pay frequency into ESS, as a sync does before its employees: else
+    every employee would carry a warning for each lookup code ESS does not know, and writing
+    those issues would swamp what is measured."""
+    from core.lookups import LOOKUPS, PAY_FREQUENCY
+    from core.queries import select_all
+    from tasks.lookups.importer import write_lookups
+
+    specs = (*LOOKUPS, PAY_FREQUENCY)
+    with block.reader() as reader:  # type: ignore[attr-defined]
+        rows = {s.name: reader.all(select_all(s.source_table, s.columns)) for s in specs}
+    write_lookups.fn(specs, NAME, rows, as_steps=False)
+
+
 def measure(size: int, fractions: list[float], repeat: int, admin_url: str) -> list[str]:
     """The table rows of one payroll size."""
     import generator
@@ -69,6 +84,7 @@ def measure(size: int, fractions: list[float], repeat: int, admin_url: str) -> l
         block = PayrollDatabase(
             database_name=NAME, connection_kind="url", connection_string=SecretStr(payroll_url)
         )
+        _import_lookups(block)
         _run_step(block, ess, full=True, commit=True)
         rows = []
         at = datetime(2030, 1, 1)
@@ -101,7 +117,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--fractions", default="0.05,0.1,0.2,0.3,0.5")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
+    parser.add_argument(
+        "--compare-in-python",
+        action="store_true",
+        help="a full read compares in Python, as into an ESS on SQLite or SQL Server",
+    )
     args = parser.parse_args(argv)
+    if args.compare_in_python:
+        from ess.store import employees as store
+
+        store.compares_in_server = lambda conn: False
     fractions = [float(f) for f in args.fractions.split(",")]
     print("| employees | changed | changes-read s | full read s | ratio | runs (changes / full) |")
     print("|---|---|---|---|---|---|", flush=True)
