@@ -286,7 +286,8 @@ class ServerComparison:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._writer.close()
+        # On an error the open COPY is abandoned, not finished: the error stays the step's.
+        self._writer.__exit__(*exc)
 
     def stage(self, rows: PreparedRows) -> None:
         """Copy a chunk's accepted rows (prepare_rows, duplicates rejected) to the stage."""

@@ -534,3 +534,25 @@ def test_a_full_read_writes_each_kind_of_change_once_and_keeps_what_it_cannot_re
     assert after[kept]["mobile"] == "0499 999 999"
     assert after[returning]["in_payroll"] and after[readded]["in_payroll"]
     assert _sync(full=True).step("employees").count("unchanged") == len(ids) - 2
+
+
+def test_a_full_read_failing_between_chunks_writes_nothing_and_says_why(acme, monkeypatch):
+    # On PostgreSQL the chunks already read sit in the stage's open COPY when the next fails:
+    # the copy is abandoned with the transaction, and the failure stays the one that happened.
+    _sync()
+    execute(acme, "UPDATE employee SET surname = 'Reviewed'")
+    before = {k: dict(r) for k, r in _ess_employees().items()}
+    monkeypatch.setattr(employees_step, "CHUNK", 7)
+    real, calls = employees_step.prepare_rows, []
+
+    def failing_on_the_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise ValueError("payroll sent something unreadable")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(employees_step, "prepare_rows", failing_on_the_third)
+    state = sync_from_payroll(database="acme_payroll", full=True, return_state=True)
+    assert state.is_failed()
+    assert "payroll sent something unreadable" in read_log("acme_payroll")[-1].message
+    assert {k: dict(r) for k, r in _ess_employees().items()} == before
