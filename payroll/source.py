@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+import weakref
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +65,19 @@ class PayrollReader:
         self._session = session
         self._widths: dict[str, dict[str, int | None]] = {}
         self._scales: dict[str, dict[str, int | None]] = {}
+        self._reading: weakref.WeakSet[Generator[Any, None, None]] = weakref.WeakSet()
+
+    def close_reads(self) -> None:
+        """Close every reading still open (a caller that failed mid-way), cursors first.
+
+        open_reader calls this before the connection closes: a reading left to the garbage
+        collector would close its cursor on a connection long gone, and fail there.
+        """
+        for reading in list(self._reading):
+            # A reading is left open by a caller that stopped, most often on an error: a
+            # second error closing its cursor (the connection broke) must not replace it.
+            with contextlib.suppress(Exception):
+                reading.close()
 
     def snapshot(self) -> bool:
         """Make every read that follows see one moment of payroll; False where it cannot."""
@@ -95,6 +110,13 @@ class PayrollReader:
         self, sql: str, params: Sequence[Any] = (), size: int = CHUNK_ROWS, stream: bool = True
     ) -> Iterator[list[tuple[Any, ...]]]:
         """The rows of a query, `size` at a time, never all in memory at once (`stream`)."""
+        reading = self._chunks(sql, params, size, stream)
+        self._reading.add(reading)
+        return reading
+
+    def _chunks(
+        self, sql: str, params: Sequence[Any], size: int, stream: bool
+    ) -> Generator[list[tuple[Any, ...]], None, None]:
         params = self._driver.params(params)
         watchdog = _Watchdog(self._session.own_timeout_seconds, self._session.cancel)
         with cancellable(self._session.cancel):
@@ -163,7 +185,11 @@ def open_reader(block: PayrollDatabase) -> Iterator[PayrollReader]:
     try:
         driver = driver_for(block)
         with driver.open(block) as session:
-            yield PayrollReader(block.database_name, driver, session)
+            reader = PayrollReader(block.database_name, driver, session)
+            try:
+                yield reader
+            finally:
+                reader.close_reads()
     except PayrollReadError:
         raise
     except Exception as exc:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack
+from collections.abc import Callable, Generator, Mapping
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, partial
@@ -56,7 +56,7 @@ from payroll.source import PayrollReader
 FEED_OVERLAP = timedelta(minutes=15)
 CHUNK = 2_000  # employees a read: a chunk's rows stay in the CPU's cache as they are prepared
 
-_Chunks = Iterator[tuple[list[tuple[Any, ...]], Mapping[str, int | None]]]
+_Chunks = Generator[tuple[list[tuple[Any, ...]], Mapping[str, int | None]], None, None]
 """Payroll rows a chunk at a time, each with payroll's declared widths of the columns."""
 
 
@@ -129,10 +129,13 @@ def _import(
         source = _what_to_read(reader, mark, full, ess_empty, database, in_ess, already, share)
     lookups = store.lookup_codes(conn, database)
     found = _Compared(EmployeeCounts(), [], ManagerScope(source.everyone), set())
-    if source.everyone and not ess_empty and store.compares_in_server(conn):
-        read = _compare_in_server(reader, conn, database, source, lookups, found)
-    else:
-        read = _compare_in_python(reader, conn, database, source, lookups, ess_empty, found)
+    # Closed here, while payroll's connection is open, even when a chunk fails: left to the
+    # garbage collector, the reading would close its cursor on a connection long gone.
+    with closing(source.chunks):
+        if source.everyone and not ess_empty and store.compares_in_server(conn):
+            read = _compare_in_server(reader, conn, database, source, lookups, found)
+        else:
+            read = _compare_in_python(reader, conn, database, source, lookups, ess_empty, found)
     counts, issues, scope, processed = found.counts, found.issues, found.scope, found.processed
     if ess_empty and counts.added > IN_BATCH:
         store.analyze_first_import(conn)

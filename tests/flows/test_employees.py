@@ -552,7 +552,19 @@ def test_a_full_read_failing_between_chunks_writes_nothing_and_says_why(acme, mo
         return real(*args, **kwargs)
 
     monkeypatch.setattr(employees_step, "prepare_rows", failing_on_the_third)
+    reading, closed = employees_step._all_employees, []
+
+    def watched(reader):
+        try:
+            yield from reading(reader)
+        finally:
+            closed.append(len(calls))
+
+    monkeypatch.setattr(employees_step, "_all_employees", watched)
     state = sync_from_payroll(database="acme_payroll", full=True, return_state=True)
     assert state.is_failed()
     assert "payroll sent something unreadable" in read_log("acme_payroll")[-1].message
     assert {k: dict(r) for k, r in _ess_employees().items()} == before
+    # Payroll's reading was closed by the step, with its connection still open: not left to
+    # the garbage collector, which would close its cursor on a connection long gone.
+    assert closed == [3]

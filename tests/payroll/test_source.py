@@ -146,3 +146,17 @@ def test_the_reader_knows_the_widths_and_scales_payroll_declares(payroll_postgre
         # schema.sql: leave_type_code VARCHAR(10), balance DECIMAL(12,4)
         assert reader.widths_of(sql)["leave_type_code"] == 10
         assert reader.scales_of(sql)["balance"] == PLACES
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_reading_a_failure_left_open_is_closed_with_its_reader(kind, request):
+    # Closed while the connection is still open: left to the garbage collector, it would
+    # close its cursor on a connection long gone and raise there, in whatever runs next.
+    url = request.getfixturevalue(f"payroll_{kind}")
+    fill_lookups(url)
+    block = PayrollDatabase(database_name="payroll", connection_kind="url", connection_string=url)
+    with pytest.raises(PayrollReadError, match="stopped half way"), block.reader() as reader:
+        reading = reader.chunks(select_all("state", ("state_code",), ("state_code",)), size=1)
+        assert next(reading) == [("NSW",)]
+        raise RuntimeError("stopped half way")
+    assert reading.gi_frame is None  # type: ignore[attr-defined]
