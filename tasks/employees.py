@@ -116,7 +116,8 @@ def _import(
     full: bool,
     repair: int | None = None,
 ) -> EmployeesResult:
-    """Read payroll a chunk at a time, plan each chunk against ESS, write the plan."""
+    """Read payroll a chunk at a time, compare it with ESS (in Python, or by ESS's server for
+    a read of everyone on PostgreSQL), write what differs."""
     # A first import finds ESS empty: nothing to compare, every row is an insert.
     ess_empty = not store.has_employees(conn, database)
     mark, feed_read = store.watermark(conn, database)
