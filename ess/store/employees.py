@@ -281,6 +281,7 @@ class ServerComparison:
         # No clean-up on failure: the transaction rolls back, and the table with it.
         conn.execute(CreateTable(_READ, if_not_exists=True))
         self._writer = BulkWriter(conn, _READ, INSERT_COLUMNS, binary=True)
+        self._staged = 0
 
     def __enter__(self) -> ServerComparison:
         return self
@@ -293,6 +294,7 @@ class ServerComparison:
         """Copy a chunk's accepted rows (prepare_rows, duplicates rejected) to the stage."""
         columns = [rows.columns[c] for c in INSERT_COLUMNS[2:]]
         self._writer.write(list(zip(rows.keys, rows.payroll_ids, *columns, strict=True)))
+        self._staged += len(rows)
 
     def apply(
         self, read_ids: set[int], rejected_keys: set[str]
@@ -383,8 +385,7 @@ class ServerComparison:
             firsts = [r for r in found if r.kind == name]
             if firsts:
                 counts.note_first(name, firsts[0].total, [r.employee_code for r in firsts])
-        in_stage = self._conn.execute(select(func.count()).select_from(_READ)).scalar_one()
-        counts.unchanged = in_stage - counts.added - counts.updated - counts.terminated
+        counts.unchanged = self._staged - counts.added - counts.updated - counts.terminated
         gone = [(r.id, r.code_key, r.payroll_employee_id) for r in found if r.kind == "gone"]
         return counts, gone
 
