@@ -111,7 +111,6 @@ def plan_chunk(
     ESS employee with a payroll id in (removable_after, the chunk's last id], so one not in
     the chunk is gone from payroll.
     """
-    counts = EmployeeCounts()
     if held:
         owned = rows.owned()
         changed = [
@@ -124,12 +123,7 @@ def plan_chunk(
     else:
         changed = list(range(len(rows)))
     shared = duplicates() if changed or rows.rejected_keys else {}
-    issues: list[Issue] = []
-    if shared:
-        changed = _reject_duplicates(chunk, rows, shared, issues, changed)
-    issues += rows.issues
-    for key in rows.rejected_keys:
-        counts.note("rejected", key)
+    issues, counts, changed = screen_chunk(chunk, rows, shared, changed)
     counts.unchanged += len(rows) - len(changed)
     codes = rows.columns["employee_code"]
     ends = rows.columns["termination_date"]
@@ -181,17 +175,20 @@ def screen_chunk(
     chunk: Sequence[Sequence[Any]],
     rows: PreparedRows,
     duplicates: Mapping[str, Sequence[int]],
-) -> tuple[list[Issue], EmployeeCounts]:
-    """Reject a chunk's rows whose code another payroll employee holds too, as plan_chunk
-    does; the chunk's issues and its rejected rows counted. `rows` keeps the accepted."""
+    changed: list[int] | None = None,
+) -> tuple[list[Issue], EmployeeCounts, list[int]]:
+    """Reject a chunk's rows whose code another payroll employee holds too; the chunk's
+    issues, its rejected rows counted, and `changed` (positions in `rows`) as positions in
+    the rows kept. `rows` keeps the accepted."""
+    changed = [] if changed is None else changed
     issues: list[Issue] = []
     if duplicates:
-        _reject_duplicates(chunk, rows, duplicates, issues, [])
+        changed = _reject_duplicates(chunk, rows, duplicates, issues, changed)
     issues += rows.issues
     counts = EmployeeCounts()
     for key in rows.rejected_keys:
         counts.note("rejected", key)
-    return issues, counts
+    return issues, counts, changed
 
 
 def _reject_duplicates(

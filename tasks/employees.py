@@ -120,20 +120,22 @@ def _import(
     a read of everyone on PostgreSQL), write what differs."""
     # A first import finds ESS empty: nothing to compare, every row is an insert.
     ess_empty = not store.has_employees(conn, database)
+    # A read of everyone is compared by ESS's server where it can (PostgreSQL).
+    in_server = store.compares_in_server(conn)
     mark, feed_read = store.watermark(conn, database)
     if repair is not None:
         source = _repairing(reader, reconciled_payroll_ids(conn, repair), mark, feed_read)
     else:
         in_ess = (lambda upto: 0) if ess_empty else partial(store.count_employees, conn, database)
         already = ReadChanges(feed_read)
-        share = FULL_READ_FROM_IN_SERVER if store.compares_in_server(conn) else FULL_READ_FROM
+        share = FULL_READ_FROM_IN_SERVER if in_server else FULL_READ_FROM
         source = _what_to_read(reader, mark, full, ess_empty, database, in_ess, already, share)
     lookups = store.lookup_codes(conn, database)
     found = _Compared(EmployeeCounts(), [], ManagerScope(source.everyone), set())
     # Closed here, while payroll's connection is open, even when a chunk fails: left to the
     # garbage collector, the reading would close its cursor on a connection long gone.
     with closing(source.chunks):
-        if source.everyone and not ess_empty and store.compares_in_server(conn):
+        if source.everyone and not ess_empty and in_server:
             read = _compare_in_server(reader, conn, database, source, lookups, found)
         else:
             read = _compare_in_python(reader, conn, database, source, lookups, ess_empty, found)
@@ -243,7 +245,7 @@ def _compare_in_server(
             read += len(chunk)
             read_ids.update(int(r[0]) for r in chunk)
             rows = prepare_rows(chunk, lookups, widths)
-            issues, screened = screen_chunk(chunk, rows, duplicates)
+            issues, screened, _ = screen_chunk(chunk, rows, duplicates)
             found.issues.extend(issues)
             counts.merge(screened)
             rejected.update(rows.rejected_keys)
@@ -307,7 +309,7 @@ def _what_to_read(
             held = count_held(worth_counting(named, full_read_from)) if named else 0
             if reads_everyone(named, held, full_read_from, plans.SMALL_PAYROLL):
                 # Everyone read is every change read: the watermark moves as far as the feed's.
-                reason = messages.feed_names_most(len(changed_ids), held)
+                reason = messages.feed_names_most(named, held)
                 everyone = _all_employees(reader)
                 return _Reading(True, None, frozenset(), end, everyone, kept, reason, False)
             chunks = _employees_by_id(reader, sorted(changed_ids))
