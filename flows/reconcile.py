@@ -15,6 +15,7 @@ from core.steps import RECONCILING_EMPLOYEES, RECONCILING_LEAVE_BALANCES, RECONC
 from flows.runs import refuse_unregistered, run_name, tag_with_database
 from jobs.kinds import RECONCILE
 from jobs.runner import JobSteps, run_as_job
+from payroll.connect import prefetch_payroll
 from tasks.reconcile import (
     reconcile_employees,
     reconcile_leave_balances,
@@ -45,6 +46,7 @@ def reconcile(
     tag_with_database(database)
 
     def steps(job: JobSteps) -> None:
+        prefetch_payroll(database)
         with ExitStack() as stack:
             with job.step(RECONCILING_LOOKUPS):
                 # One snapshot of each side for every step: the tables agree with each other.

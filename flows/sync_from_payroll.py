@@ -29,6 +29,7 @@ from jobs.log import log
 from jobs.reporting import artifact_key
 from jobs.retries import confirm_timeout_seconds, step_options
 from jobs.runner import JobSteps, run_as_job, run_preview
+from payroll.connect import prefetch_payroll
 from tasks.cache import clear_cache
 from tasks.employees import import_employees
 from tasks.lookups.importer import import_lookups
@@ -74,6 +75,7 @@ def sync_from_payroll(
             return refusal
 
     def steps(job: JobSteps) -> None:
+        prefetch_payroll(database)
         with job.step(CLEARING_CACHE):
             job.say(messages.cache_cleared(clear_cache.with_options(**step_options())(database)))
         _import_steps(job, database, full, repair)

@@ -17,6 +17,7 @@ from flows.runs import refuse_unregistered, run_name, tag_with_database
 from jobs.kinds import SYNC_LEAVE_BALANCES
 from jobs.retries import step_options
 from jobs.runner import JobSteps, run_as_job
+from payroll.connect import prefetch_payroll
 from tasks.leave_balances import import_leave_balances
 from tasks.lookups.importer import read_lookups, write_lookups
 
@@ -38,6 +39,7 @@ def sync_leave_balances(
     options = step_options()
 
     def steps(job: JobSteps) -> None:
+        prefetch_payroll(database)
         with job.step(GETTING_LEAVE_LOOKUPS):
             rows = read_lookups.with_options(**options)(LEAVE_LOOKUPS, database, as_steps=False)
 

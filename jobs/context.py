@@ -10,8 +10,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, copy_context
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -60,12 +61,42 @@ class JobContext:
             raise JobTimedOut(f"the job passed its limit of {self.limit_seconds:g} s")
 
     def once(self, key: object, load: Callable[[], _T]) -> _T:
-        """What `load` gives, loaded by the job's first step that asks and shared by the rest."""
+        """What `load` gives, loaded by the job's first step that asks and shared by the rest
+        (or by `prefetch`, started earlier: then this waits for it)."""
         # Its own lock: a slow load must not hold up expire() cancelling the job's queries.
         with self._shared_lock:
             if key not in self._shared:
                 self._shared[key] = load()
-            return self._shared[key]  # type: ignore[return-value]
+            value = self._shared[key]
+        if not isinstance(value, Future):
+            return value  # type: ignore[return-value]
+        try:
+            return value.result()
+        except BaseException:
+            # The failure is this step's, as if it had loaded it; a retry loads again.
+            with self._shared_lock:
+                if self._shared.get(key) is value:
+                    del self._shared[key]
+            raise
+
+    def prefetch(self, key: object, load: Callable[[], object]) -> None:
+        """Start `load` now, in a thread of its own, for the step that will ask `once(key)`:
+        what runs before that step runs meanwhile. A failure is raised in that step."""
+        with self._shared_lock:
+            if key in self._shared:
+                return
+            loading: Future[object] = Future()
+            self._shared[key] = loading
+
+        def run() -> None:
+            try:
+                loading.set_result(load())
+            except BaseException as exc:
+                loading.set_exception(exc)
+
+        # In a copy of this context: the job, Prefect's settings and run context go along.
+        thread = threading.Thread(target=copy_context().run, args=(run,), daemon=True)
+        thread.start()
 
     def expire(self) -> None:
         """Mark the job timed out and cancel whatever it is waiting on."""

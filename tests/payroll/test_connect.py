@@ -72,3 +72,27 @@ def test_a_sync_loads_its_payroll_block_once_for_all_its_steps(
     monkeypatch.setattr(PayrollDatabase, "load", classmethod(counted))
     assert sync_from_payroll(database="acme_payroll", return_state=True).is_completed()
     assert loads == [block_name_for("acme_payroll")]
+
+
+def test_a_sync_whose_block_is_gone_from_prefect_fails_in_its_first_payroll_step_saying_so(
+    ess, payroll_sqlite, prefect_api
+):
+    from blocks.payroll_database import delete_block
+    from ess.store.log import read_log
+    from flows.sync_from_payroll import sync_from_payroll
+    from tests.support import fill_lookups
+
+    fill_lookups(payroll_sqlite)
+    register_database("acme_payroll", url=payroll_sqlite)
+    assert delete_block("acme_payroll")
+    # Fetched ahead while the job starts and clears the cache: the failure is still the
+    # first step that reads payroll, in the words load_payroll has for it.
+    state = sync_from_payroll(database="acme_payroll", return_state=True)
+    assert state.is_failed()
+    messages = [r.message for r in read_log("acme_payroll", limit=100)]
+    assert "Clearing cache." in messages
+    assert messages[-1].startswith("Job Failed: Importing ")
+    assert "its connection block 'payroll-acme-payroll' is missing from Prefect" in messages[-1]
+    # A retry (here, the next sync after it is registered again) loads the block afresh.
+    register_database("acme_payroll", url=payroll_sqlite)
+    assert sync_from_payroll(database="acme_payroll", return_state=True).is_completed()
