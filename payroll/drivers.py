@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -212,17 +213,33 @@ class _TrackedConnection:
     def __init__(self, make_cursor: Callable[[], Any]) -> None:
         self._make_cursor = make_cursor
         self._cursors: list[Any] = []
+        self._lock = threading.Lock()
 
     def cursor(self) -> Any:
         """A new cursor, remembered so that cancel() reaches it."""
         cursor = self._make_cursor()
-        self._cursors.append(cursor)
+        with self._lock:
+            self._cursors.append(cursor)
         return cursor
 
     def cancel(self) -> None:
-        """Cancel whatever every cursor of the connection is running."""
-        for cursor in list(self._cursors):
-            cursor.cancel()
+        """Cancel whatever the connection's cursors are running, newest first.
+
+        pyodbc refuses to cancel a cursor already closed (a reader closes each query's): such
+        a cursor is forgotten and the rest are still cancelled, so the query running now is
+        stopped whichever query of the reader it is.
+        """
+        with self._lock:
+            cursors = list(reversed(self._cursors))
+        closed = []
+        for cursor in cursors:
+            try:
+                cursor.cancel()
+            except Exception:  # closed (or its connection gone): nothing of it runs
+                closed.append(cursor)
+        if closed:
+            with self._lock:
+                self._cursors = [c for c in self._cursors if all(c is not d for d in closed)]
 
 
 # One balance as text, every column: any change to a row changes its text. A value that

@@ -1,5 +1,7 @@
 """Reading payroll for real: PostgreSQL through its SQLAlchemy URL and through unixODBC."""
 
+import threading
+import time
 from datetime import date
 
 import pytest
@@ -14,6 +16,7 @@ from ess.store.log import read_log
 from ess.store.registry import list_databases, register_database
 from flows.sync_from_payroll import sync_from_payroll
 from flows.sync_leave_balances import sync_leave_balances
+from jobs.context import JobContext, job_context
 from payroll.source import PayrollReadError
 from tests.conftest import ODBC_DRIVER
 from tests.support import execute, fill_lookups, insert_rows
@@ -114,6 +117,35 @@ def test_the_odbc_reader_streams_rows_in_chunks(payroll_postgres):
     with block.reader() as reader:
         chunks = list(reader.chunks(select_all("state", ("state_code",), ("state_code",)), size=2))
     assert chunks == [[("NSW",), ("QLD",)], [("VIC",)]]
+
+
+@pytest.mark.odbc
+def test_a_job_past_its_limit_stops_an_odbc_query_after_the_readers_first(payroll_postgres):
+    """pyodbc refuses to cancel a cursor already closed: the job's cancel hook must still
+    reach the query running now, not stop at the reader's first (closed) cursor."""
+    block = PayrollDatabase(
+        database_name="odbc_payroll",
+        connection_kind="odbc",
+        connection_string=_odbc_string(payroll_postgres),
+        query_timeout_seconds=120,
+    )
+    job = JobContext("odbc_payroll", None, 120)
+    expiry = threading.Timer(1.0, job.expire)  # as the heartbeat does past the limit
+    with (
+        pytest.raises(PayrollReadError, match=r"odbc_payroll: .*canceling statement") as failed,
+        job_context(job),
+        block.reader() as reader,
+    ):
+        assert reader.all("SELECT 1") == [(1,)]  # its cursor is closed once read
+        assert reader.all("SELECT 2") == [(2,)]
+        expiry.start()
+        started = time.monotonic()
+        try:
+            reader.all("SELECT pg_sleep(30)")
+        finally:
+            expiry.cancel()
+    assert time.monotonic() - started < 15
+    assert failed.value.timed_out  # the Web API Log says the job ran past its limit
 
 
 @pytest.mark.postgres
