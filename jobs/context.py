@@ -42,6 +42,9 @@ class JobContext:
     # What the steps load once and share (a payroll block): it ends with the job.
     _shared: dict[object, object] = field(default_factory=dict)
     _shared_lock: threading.Lock = field(default_factory=threading.Lock)
+    # What the steps keep open for the whole job (a payroll connection), closed with it.
+    _closers: list[Callable[[], object]] = field(default_factory=list)
+    _closers_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def elapsed(self) -> float:
@@ -98,6 +101,21 @@ class JobContext:
         thread = threading.Thread(target=copy_context().run, args=(run,), daemon=True)
         thread.start()
 
+    def on_close(self, close: Callable[[], object]) -> None:
+        """Run `close` when the job's context ends (what a step opened for the whole job)."""
+        with self._closers_lock:
+            self._closers.append(close)
+
+    def close(self) -> None:
+        """Close what the job's steps kept open for it, the last opened first."""
+        with self._closers_lock:
+            closers, self._closers = self._closers[::-1], []
+        for close in closers:
+            try:
+                close()
+            except Exception:  # the connection may already be gone: nothing left to close
+                continue
+
     def expire(self) -> None:
         """Mark the job timed out and cancel whatever it is waiting on."""
         self.timed_out.set()
@@ -149,6 +167,7 @@ def job_context(ctx: JobContext) -> Iterator[JobContext]:
         yield ctx
     finally:
         _current.reset(token)
+        ctx.close()
 
 
 @contextmanager

@@ -53,6 +53,13 @@ class Driver:
         """A cursor for one query; `streamed` asks for rows to be fetched as they are read."""
         return connection.cursor()
 
+    def end_reads(self, connection: Any) -> None:
+        """End the read transaction of a session kept open for more reads: it holds no lock
+        and no snapshot in between (an autocommit ODBC connection has none to end)."""
+        rollback = getattr(connection, "rollback", None)
+        if callable(rollback):
+            rollback()
+
     def params(self, params: Sequence[Any]) -> Sequence[Any]:
         """Query parameters as this driver stores their values."""
         return params

@@ -7,12 +7,12 @@ import re
 import threading
 import weakref
 from collections.abc import Callable, Generator, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from core.queries import placeholder
 from core.redact import connection_secrets, scrub
-from jobs.context import cancellable
+from jobs.context import JobContext, cancellable, current_job
 from payroll.drivers import Driver, Session, driver_for
 from payroll.faults import describe, is_transient, sqlstate
 
@@ -184,7 +184,7 @@ def open_reader(block: PayrollDatabase) -> Iterator[PayrollReader]:
     """
     try:
         driver = driver_for(block)
-        with driver.open(block) as session:
+        with _session(driver, block) as session:
             reader = PayrollReader(block.database_name, driver, session)
             try:
                 yield reader
@@ -201,3 +201,72 @@ def open_reader(block: PayrollDatabase) -> Iterator[PayrollReader]:
             cause_name=type(exc).__name__,
             timed_out=is_query_timeout(exc),
         ) from None
+
+
+def _session(driver: Driver, block: PayrollDatabase) -> AbstractContextManager[Session]:
+    """A session for one reader: the job's, kept open for all its steps, or (outside a job)
+    one opened for this reader alone."""
+    job = current_job()
+    if job is None:
+        return driver.open(block)
+    key = ("payroll session", block.database_name)
+    return job.once(key, lambda: _JobSession(driver, block, job)).borrow()
+
+
+class _JobSession:
+    """One payroll connection for every step of a job that reads payroll, instead of one
+    each: a connection (a login, a TLS handshake, the driver's first queries) costs more
+    than most re-syncs' reads. Each reader ends its read transaction when it is done, so
+    nothing is held between steps; a read that fails closes the connection, and the step's
+    retry opens a new one. Closed when the job's context ends (JobContext.close)."""
+
+    def __init__(self, driver: Driver, block: PayrollDatabase, job: JobContext) -> None:
+        self._driver = driver
+        self._block = block
+        self._open: contextlib.ExitStack | None = None
+        self._session: Session | None = None
+        self._busy = False
+        self._lock = threading.Lock()
+        job.on_close(self.close)
+
+    @contextmanager
+    def borrow(self) -> Iterator[Session]:
+        with self._lock:
+            busy, self._busy = self._busy, True
+        if busy:
+            # A reader opened while another of the job's is open: a connection of its own,
+            # so neither ends the other's transaction.
+            with self._driver.open(self._block) as session:
+                yield session
+            return
+        try:
+            if self._session is not None and not self._answers(self._session):
+                self.close()  # gone since the last step (a restart, a network blip)
+            if self._session is None:
+                stack = contextlib.ExitStack()
+                self._session = stack.enter_context(self._driver.open(self._block))
+                self._open = stack
+            try:
+                yield self._session
+                self._driver.end_reads(self._session.connection)
+            except BaseException:
+                self.close()
+                raise
+        finally:
+            with self._lock:
+                self._busy = False
+
+    def _answers(self, session: Session) -> bool:
+        """Whether the kept connection still answers a query (within the query limit)."""
+        try:
+            PayrollReader(self._block.database_name, self._driver, session).all("SELECT 1")
+            self._driver.end_reads(session.connection)
+        except Exception:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Close the connection (a later reader of the job opens a new one)."""
+        stack, self._open, self._session = self._open, None, None
+        if stack is not None:
+            stack.close()

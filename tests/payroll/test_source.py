@@ -1,5 +1,6 @@
 """Reading payroll for real: PostgreSQL through its SQLAlchemy URL and through unixODBC."""
 
+import sqlite3
 import threading
 import time
 from datetime import date
@@ -192,3 +193,98 @@ def test_a_reading_a_failure_left_open_is_closed_with_its_reader(kind, request):
         assert next(reading) == [("NSW",)]
         raise RuntimeError("stopped half way")
     assert reading.gi_frame is None  # type: ignore[attr-defined]
+
+
+def _backends(url):
+    """Connections to this payroll database other than ours (PostgreSQL's view)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_jobs_readers_share_one_connection_that_ends_each_read_and_closes_with_the_job(
+    kind, request, monkeypatch
+):
+    url = request.getfixturevalue(f"payroll_{kind}")
+    fill_lookups(url)
+    block = PayrollDatabase(database_name="payroll", connection_kind="url", connection_string=url)
+    connections = []
+    sql = select_all("state", ("state_code",), ("state_code",))
+    job = JobContext("payroll", 1, 60)
+    with job_context(job):
+        for _ in range(3):  # three steps, each its own reader
+            with block.reader() as reader:
+                reader.snapshot()
+                assert reader.all(sql) == [("NSW",), ("QLD",), ("VIC",)]
+                connections.append(reader._session.connection)
+            # Nothing held between steps: no read transaction is left open.
+            if kind == "postgres":
+                assert connections[-1].info.transaction_status.name == "IDLE"
+            else:
+                assert not connections[-1].in_transaction
+        assert all(c is connections[0] for c in connections)
+        if kind == "postgres":
+            assert _backends(url) == 1
+        # A reader opened while another is open gets a connection of its own: ending its
+        # reads cannot end the other's snapshot.
+        with block.reader() as outer:
+            outer.snapshot()
+            with block.reader() as inner:
+                assert inner._session.connection is not outer._session.connection
+                assert inner.all(sql)
+            assert outer._session.connection is connections[0]
+            assert outer.all(sql)
+    # The job's end closed it.
+    if kind == "postgres":
+        assert _backends(url) == 0
+    else:
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            connections[0].execute("SELECT 1")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_failed_read_closes_the_jobs_connection_and_the_next_reader_opens_a_new_one(
+    kind, request
+):
+    url = request.getfixturevalue(f"payroll_{kind}")
+    fill_lookups(url)
+    block = PayrollDatabase(database_name="payroll", connection_kind="url", connection_string=url)
+    with job_context(JobContext("payroll", 1, 60)):
+        with (
+            pytest.raises(PayrollReadError, match="payroll database payroll: "),
+            block.reader() as reader,
+        ):
+            first = reader._session.connection
+            reader.all("SELECT no_such_column FROM state")
+        # As a step's retry would: a connection that failed is not trusted again.
+        with block.reader() as reader:
+            assert reader._session.connection is not first
+            assert reader.all("SELECT COUNT(*) FROM state") == [(3,)]
+
+
+@pytest.mark.postgres
+def test_a_jobs_connection_lost_between_steps_is_opened_again_by_the_next(payroll_postgres):
+    url = payroll_postgres
+    fill_lookups(url)
+    block = PayrollDatabase(database_name="payroll", connection_kind="url", connection_string=url)
+    with job_context(JobContext("payroll", 1, 60)):
+        with block.reader() as reader:
+            assert reader.all("SELECT COUNT(*) FROM state") == [(3,)]
+            pid = reader._session.connection.info.backend_pid
+        # Payroll's server ends the idle connection between two steps (a restart, a DBA).
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text(f"SELECT pg_terminate_backend({pid})")).scalar_one()
+        engine.dispose()
+        with block.reader() as reader:  # the next step reads as if nothing happened
+            assert reader.all("SELECT COUNT(*) FROM state") == [(3,)]
+            assert reader._session.connection.info.backend_pid != pid
