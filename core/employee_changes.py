@@ -253,15 +253,6 @@ class EmployeesResult:
     """Whether that reason is a warning (the feed lost changes) or not (it was cheaper)."""
 
 
-def feed_reaches(since: datetime, oldest: datetime | None) -> bool:
-    """Whether payroll's change feed still holds every change since `since`.
-
-    Only a change kept from `since` or before proves nothing after it was dropped: a feed
-    that starts later (truncated by an upgrade, pruned, or empty) may have lost some.
-    """
-    return oldest is not None and oldest <= since
-
-
 def payroll_time(value: Any) -> datetime | None:
     """A time read from payroll (a datetime, or ISO text on SQLite), marked UTC."""
     # Payroll's clock, kept as it reads (naive); stored marked UTC only because ESS stores

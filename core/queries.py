@@ -88,6 +88,21 @@ SELECT_FEED_END = "SELECT MAX(changed_at) FROM employee_changed"
 SELECT_FEED_START = "SELECT MIN(changed_at) FROM employee_changed"
 """The oldest change payroll still keeps in its feed (payroll's clock)."""
 
+
+def select_feed_holds(paramstyle: str) -> str:
+    """1 when payroll's change feed still keeps a change at or before a moment, else 0.
+
+    The same answer as `MIN(changed_at) <= moment`, without reading every change: payroll
+    indexes its feed by change_id, not by time, and MIN scans all of it, every sync, as the
+    feed grows (payroll never trims it). EXISTS stops at the first change old enough, and a
+    feed kept in the order payroll appended it has one at its very start.
+    """
+    return (
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM employee_changed "
+        f"WHERE changed_at <= {placeholder(paramstyle, 0)}) THEN 1 ELSE 0 END"
+    )
+
+
 SELECT_DUPLICATE_CODES = (
     "SELECT employee_id, employee_code FROM employee WHERE UPPER(RTRIM(employee_code)) IN ("
     "SELECT UPPER(RTRIM(employee_code)) FROM employee "

@@ -17,7 +17,6 @@ from core import messages, plans
 from core.employee_changes import (
     EmployeesResult,
     ManagerScope,
-    feed_reaches,
     payroll_time,
     plan_chunk,
     screen_chunk,
@@ -40,6 +39,7 @@ from core.queries import (
     select_all,
     select_changed_since,
     select_duplicates_of_changed,
+    select_feed_holds,
 )
 from ess.database import ess_engine
 from ess.store import employees as store
@@ -297,8 +297,9 @@ def _what_to_read(
     reason = None
     if watermark is not None and not full:
         since = watermark - FEED_OVERLAP
-        oldest = _feed_start(reader)
-        if feed_reaches(since, oldest):
+        # Only a change kept from `since` or before proves nothing after it was dropped: a
+        # feed that starts later (truncated by an upgrade, pruned, or empty) may have lost some.
+        if _feed_holds(reader, since):
             feed = _read_feed(reader, since, FeedReading(read, watermark))
             changed_ids = feed.unread
             end = max(feed.end, watermark) if feed.end else watermark
@@ -314,7 +315,7 @@ def _what_to_read(
                 return _Reading(True, None, frozenset(), end, everyone, kept, reason, False)
             chunks = _employees_by_id(reader, sorted(changed_ids))
             return _Reading(False, since, frozenset(changed_ids), end, chunks, kept)
-        reason = messages.feed_gap(watermark, oldest)
+        reason = messages.feed_gap(watermark, _feed_start(reader))
     elif watermark is None and not full and not ess_empty:
         reason = messages.no_watermark(database)
     # The feed is read before everyone is: each change in it is in the employees read.
@@ -346,6 +347,12 @@ def _gone(
     # In the feed, but no longer in payroll.
     missing = sorted(source.changed_ids - processed)
     return store.in_payroll_by_payroll_id(conn, database, missing)
+
+
+def _feed_holds(reader: PayrollReader, since: datetime) -> bool:
+    """Whether payroll's change feed keeps a change from `since` or before."""
+    [(holds,)] = reader.all(select_feed_holds(reader.paramstyle), [since.replace(tzinfo=None)])
+    return bool(holds)
 
 
 def _feed_start(reader: PayrollReader) -> datetime | None:

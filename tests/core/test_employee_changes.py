@@ -1,6 +1,6 @@
 """The employees step's decisions, on plain values: what a chunk of payroll changes in ESS."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -10,7 +10,6 @@ from core.employee_changes import (
     UPDATED_COLUMNS,
     HeldEmployee,
     ManagerScope,
-    feed_reaches,
     plan_chunk,
 )
 from core.employee_rows import prepare_rows
@@ -187,11 +186,3 @@ def test_a_sync_of_changes_looks_again_at_managers_of_who_joined_or_left():
 def test_a_first_import_date_is_kept_as_a_date():
     p = plan([row(1, ends=date(2024, 5, 1))], {})
     assert p.rows.columns["termination_date"] == [date(2024, 5, 1)]
-
-
-def test_a_feed_reaches_back_only_when_it_keeps_a_change_from_then_or_before():
-    since = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
-    assert feed_reaches(since, since)
-    assert feed_reaches(since, since - timedelta(days=400))
-    assert not feed_reaches(since, since + timedelta(seconds=1))
-    assert not feed_reaches(since, None)

@@ -3,7 +3,7 @@
 import sqlite3
 import threading
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -288,3 +288,38 @@ def test_a_jobs_connection_lost_between_steps_is_opened_again_by_the_next(payrol
         with block.reader() as reader:  # the next step reads as if nothing happened
             assert reader.all("SELECT COUNT(*) FROM state") == [(3,)]
             assert reader._session.connection.info.backend_pid != pid
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("odbc", marks=[pytest.mark.postgres, pytest.mark.odbc]),
+    ],
+)
+def test_the_feed_reaches_back_only_when_it_keeps_a_change_from_then_or_before(kind, request):
+    from tasks.employees import _feed_holds
+
+    url = request.getfixturevalue("payroll_sqlite" if kind == "sqlite" else "payroll_postgres")
+    block = (
+        PayrollDatabase(
+            database_name="payroll", connection_kind="odbc", connection_string=_odbc_string(url)
+        )
+        if kind == "odbc"
+        else PayrollDatabase(database_name="payroll", connection_kind="url", connection_string=url)
+    )
+    since = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+
+    def holds():
+        with block.reader() as reader:
+            return _feed_holds(reader, since)
+
+    assert not holds()  # an empty feed proves nothing
+    execute(url, "INSERT INTO employee_changed VALUES (1, 1, '2026-11-30 02:00:01')")
+    assert not holds()  # it starts a second after: a change in between may be lost
+    execute(url, "INSERT INTO employee_changed VALUES (2, 1, '2026-11-30 02:00:00')")
+    assert holds()  # one kept from then, wherever it sits in the feed
+    execute(url, "DELETE FROM employee_changed WHERE change_id = 2")
+    execute(url, "INSERT INTO employee_changed VALUES (3, 1, '2025-07-01 00:00:00')")
+    assert holds()
