@@ -46,8 +46,8 @@ class _PartialIndex(Index):
     Server: each spells it `<engine>_where`).
 
     Given as `sqlite_where=`, `postgresql_where=` and `mssql_where=`, SQLAlchemy would import
-    all three engines' dialects to check the names when this module is imported: 50 ms of
-    every `ess-sync status`, which needs one. Here each engine's option is filled in when
+    all three engines' dialects to check the names when this module is imported: about 45 ms
+    of every `ess-sync status`, which needs one. Here each engine's option is filled in when
     that engine first asks for it (creating the index, comparing a migration).
     """
 

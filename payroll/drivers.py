@@ -245,8 +245,9 @@ class _TrackedConnection:
             except Exception:  # closed (or its connection gone): nothing of it runs
                 closed.append(cursor)
         if closed:
+            gone = set(map(id, closed))
             with self._lock:
-                self._cursors = [c for c in self._cursors if all(c is not d for d in closed)]
+                self._cursors = [c for c in self._cursors if id(c) not in gone]
 
 
 # One balance as text, every column: any change to a row changes its text. A value that
