@@ -20,7 +20,7 @@ from flows.sync_leave_balances import sync_leave_balances
 from jobs.context import JobContext, job_context
 from payroll.source import PayrollReadError
 from tests.conftest import ODBC_DRIVER
-from tests.support import execute, fill_lookups, insert_rows
+from tests.support import execute, fill_lookups, insert_rows, query_rows
 
 ODBC_PASSWORD = "odbc-Pa55word-never-shown"
 
@@ -197,17 +197,12 @@ def test_a_reading_a_failure_left_open_is_closed_with_its_reader(kind, request):
 
 def _backends(url):
     """Connections to this payroll database other than ours (PostgreSQL's view)."""
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(
-                sa.text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            ).scalar_one()
-    finally:
-        engine.dispose()
+    [(count,)] = query_rows(
+        url,
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    return count
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -281,10 +276,7 @@ def test_a_jobs_connection_lost_between_steps_is_opened_again_by_the_next(payrol
             assert reader.all("SELECT COUNT(*) FROM state") == [(3,)]
             pid = reader._session.connection.info.backend_pid
         # Payroll's server ends the idle connection between two steps (a restart, a DBA).
-        engine = sa.create_engine(url)
-        with engine.connect() as conn:
-            assert conn.execute(sa.text(f"SELECT pg_terminate_backend({pid})")).scalar_one()
-        engine.dispose()
+        assert query_rows(url, f"SELECT pg_terminate_backend({pid})") == [(True,)]
         with block.reader() as reader:  # the next step reads as if nothing happened
             assert reader.all("SELECT COUNT(*) FROM state") == [(3,)]
             assert reader._session.connection.info.backend_pid != pid
