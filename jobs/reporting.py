@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
@@ -20,59 +21,85 @@ def artifact_key(kind: str, part: str, database: str) -> str:
     return f"{kind}-{part}-{database}".replace("_", "-").lower()
 
 
+PROGRESS_EVERY = 1.0
+"""Seconds between two moves of a job's progress bar, and from the job's start to its first.
+
+Each write is a call to the Prefect API, which shares the machine with the job: a sync that
+changes nothing ends in a third of a second, and one call per step (four, plus creating the
+bar) made its writes a sixth of its time. A job's quick steps now make one move, or none.
+"""
+
+
 class JobReport:
     """Keeps a job's progress artifact current and publishes its summary when it ends.
 
     Artifacts are for people: a failure to write one is logged, never fails the sync. They
     are written in order by one background thread, so the steps never wait for the Prefect
-    API; publish() (or close()) waits until all are written. Steps that end while the
-    progress bar is still being moved are shown by its next move: one call, not one a step.
+    API; publish() (or close()) waits until all are written. The progress bar moves at most
+    once every `every` seconds: steps that end meanwhile are shown by its next move, and a
+    job that ends first shows where it got to when it is published (the bar is created by
+    its first move, so a job shorter than `every` writes it once).
     """
 
-    def __init__(self, kind: str, database: str, steps: int) -> None:
+    def __init__(self, kind: str, database: str, steps: int, every: float = PROGRESS_EVERY) -> None:
         self.kind = kind
         self.database = database
         self.steps = max(steps, 1)
+        self.every = every
         self.done = 0
         self._progress: UUID | None = None
+        self._shown: float | None = None
+        self._shown_at = time.monotonic()
+        self._ending = threading.Event()
         self._moving = threading.Lock()
         self._move_queued = False
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ess-artifacts")
-        self._safely(self._start)
 
     def close(self) -> None:
-        """Wait until every artifact asked for so far is written."""
+        """Wait until every artifact asked for so far is written; a move still waiting for
+        its turn is dropped."""
+        self._ending.set()
         self._writer.shutdown(wait=True)
 
-    def _start(self) -> None:
-        from prefect.artifacts import create_progress_artifact
-
-        self._progress = create_progress_artifact(  # type: ignore[assignment]
-            0.0,
-            key=artifact_key(self.kind, "progress", self.database),
-            description=f"{self.kind} of {self.database}: steps done",
-        )
-
     def step_done(self) -> None:
-        """Move the progress artifact on by one step."""
+        """Move the progress artifact on by one step (now, or when its turn comes)."""
         with self._moving:
             self.done += 1
             if self._move_queued:
                 return  # the queued move has not read `done` yet: it shows this step too
             self._move_queued = True
-        self._safely(self._update)
+        self._safely(self._move)
 
-    def _update(self) -> None:
-        from prefect.artifacts import update_progress_artifact
-
+    def _move(self) -> None:
+        # Wait for the bar's turn; a job that ends meanwhile shows its end instead.
+        wait = self._shown_at + self.every - time.monotonic()
+        if wait > 0 and self._ending.wait(wait):
+            return
         with self._moving:
             self._move_queued = False
             done = self.done
-        if self._progress is not None:
-            update_progress_artifact(self._progress, min(100.0, 100.0 * done / self.steps))
+        self._show(100.0 * done / self.steps)
+
+    def _show(self, value: float) -> None:
+        from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+        value = min(100.0, value)
+        if value == self._shown:
+            return
+        if self._progress is None:
+            self._progress = create_progress_artifact(  # type: ignore[assignment]
+                value,
+                key=artifact_key(self.kind, "progress", self.database),
+                description=f"{self.kind} of {self.database}: steps done",
+            )
+        else:
+            update_progress_artifact(self._progress, value)
+        self._shown, self._shown_at = value, time.monotonic()
 
     def publish(self, job_id: int, result: JobResult) -> None:
-        """Publish the job's markdown summary and its Web API Log rows as a table; wait."""
+        """Publish the job's markdown summary, its Web API Log rows as a table and where its
+        progress bar got to; wait."""
+        self._ending.set()
         self._safely(lambda: self._publish(job_id, result))
         self.close()
 
@@ -97,15 +124,9 @@ class JobReport:
             key=artifact_key(self.kind, "log", self.database),
             description=f"Web API Log of job {job_id} ({self.database})",
         )
-        # Every step done has moved it to 100 % already; a job that skipped some gets there now.
-        if self._progress is not None and result.status == "completed" and self.done < self.steps:
-            self._update_to(100.0)
-
-    def _update_to(self, value: float) -> None:
-        from prefect.artifacts import update_progress_artifact
-
-        if self._progress is not None:
-            update_progress_artifact(self._progress, value)
+        # A completed job is all done, whichever steps it had to run.
+        done = 100.0 if result.status == "completed" else 100.0 * self.done / self.steps
+        self._show(done)
 
     def _safely(self, action: Any) -> None:
         # The writer runs in the caller's context: Prefect files the artifact under its run.

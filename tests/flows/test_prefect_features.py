@@ -35,6 +35,7 @@ from flows.sync_from_payroll import sync_from_payroll
 from flows.sync_leave_balances import sync_leave_balances
 from generator import build_payroll
 from jobs.kinds import SYNC_FROM_PAYROLL
+from tests.support import execute
 
 
 @pytest.fixture
@@ -74,6 +75,18 @@ def test_a_job_publishes_its_summary_its_log_and_a_finished_progress_bar(acme):
     assert table is not None and "Job Completed." in str(table.data)
     progress = latest_artifact("sync-from-payroll-progress-acme-payroll", run)
     assert progress is not None and float(progress.data) == 100.0
+
+
+def test_a_job_that_fails_publishes_how_far_its_progress_bar_got(acme):
+    # Cache, lookups and pay frequency done; the employees step fails: 3 of 4 steps.
+    execute(acme, "ALTER TABLE employee RENAME TO employee_gone")
+    state = sync_from_payroll(database="acme_payroll", return_state=True)
+    assert state.is_failed()
+    run = state.state_details.flow_run_id
+    progress = latest_artifact("sync-from-payroll-progress-acme-payroll", run)
+    assert progress is not None and float(progress.data) == 75.0
+    summary = latest_artifact("sync-from-payroll-summary-acme-payroll", run)
+    assert summary is not None and "Importing employees failed" in summary.data
 
 
 def _paused_runs():
