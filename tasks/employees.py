@@ -29,7 +29,7 @@ from core.employees import (
     LookupCodes,
     duplicate_codes,
 )
-from core.feed import FeedReading, ReadChanges
+from core.feed import FeedReading, IdSet, ReadChanges
 from core.plans import FULL_READ_FROM, FULL_READ_FROM_IN_SERVER, reads_everyone, worth_counting
 from core.queries import (
     SELECT_DUPLICATE_CODES,
@@ -234,7 +234,7 @@ def _compare_in_server(
     counts = found.counts
     # Every code is checked: a full read replaces every employee's issues.
     duplicates = _duplicate_codes(reader, None)
-    read_ids: set[int] = set()
+    read_ids = IdSet()  # payroll gives everyone in id order: 8 bytes an id
     rejected: set[str] = set()
     read = 0
     job = current_job()

@@ -6,7 +6,7 @@ and its new watermark commit together or not at all (tasks/employees.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -297,7 +297,7 @@ class ServerComparison:
         self._staged += len(rows)
 
     def apply(
-        self, read_ids: set[int], rejected_keys: set[str]
+        self, read_ids: Container[int], rejected_keys: set[str]
     ) -> tuple[EmployeeCounts, list[tuple[int, str]]]:
         """Write what differs; the counts of what changed, and (ESS id, code key) of the gone.
 

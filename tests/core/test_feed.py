@@ -82,3 +82,43 @@ def test_a_chunk_of_raw_rows_reads_as_its_changes_one_at_a_time(rows):
     assert chunked.read_from(chunked.end, overlap) == one_by_one.read_from(chunked.end, overlap)
     runs_of_times = sum(1 for i, row in enumerate(rows) if i == 0 or row[2] != rows[i - 1][2])
     assert len(converted) == runs_of_times + len(rows)  # the chunk's, then one per row
+
+
+def test_an_id_set_answers_alike_whether_its_ids_come_in_order_or_not():
+    from core.feed import IdSet
+
+    ordered = IdSet(range(1, 6))
+    ordered.update([6, 7, 9])
+    ordered.add(9)  # already held
+    assert len(ordered) == 8 and list(ordered) == [1, 2, 3, 4, 5, 6, 7, 9]
+    assert 9 in ordered and 8 not in ordered and 0 not in ordered and "9" not in ordered
+    assert ordered == {1, 2, 3, 4, 5, 6, 7, 9}
+
+    # An id out of order (a feed edited by hand, payroll's ids re-used) changes nothing seen.
+    mixed = IdSet([5, 9])
+    mixed.update([7, 3, 9, 11])
+    mixed.add(-2)
+    assert len(mixed) == 6 and sorted(mixed) == [-2, 3, 5, 7, 9, 11]
+    assert 7 in mixed and 4 not in mixed
+    assert mixed == IdSet([-2, 3, 5, 7, 9, 11]) and mixed != {3}
+    assert len(IdSet()) == 0 and 1 not in IdSet()
+
+
+def test_ranges_of_ids_in_order_and_out_of_it_are_the_same_text():
+    assert as_ranges([3, 4, 5, 9, 10, 12]) == as_ranges([12, 10, 9, 5, 4, 3, 4]) == "3-5,9-10,12"
+    assert as_ranges([-5, -4, -3, 2]) == "-5--3,2"
+
+
+@given(
+    st.lists(st.lists(st.integers(min_value=-50, max_value=50), max_size=8), max_size=6),
+    st.integers(min_value=-55, max_value=55),
+)
+def test_an_id_set_holds_what_a_set_holds(chunks, probe):
+    from core.feed import IdSet
+
+    ids, expected = IdSet(), set()
+    for chunk in chunks:
+        ids.update(sorted(set(chunk)) if len(chunk) % 2 else chunk)
+        expected.update(chunk)
+    assert ids == expected and len(ids) == len(expected)
+    assert (probe in ids) == (probe in expected)
