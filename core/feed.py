@@ -58,15 +58,20 @@ class IdSet:
         """Add ids (a chunk in order is added at once)."""
         chunk = ids if isinstance(ids, (list, tuple, array)) else list(ids)
         held = self._ascending
-        if (
-            held is not None
-            and _ascending(chunk)
-            and (not held or not chunk or chunk[0] > held[-1])
-        ):
+        if held is None:
+            self._set.update(chunk)
+            return
+        if _ascending(chunk) and (not held or not chunk or chunk[0] > held[-1]):
             held.extend(chunk)
             return
-        for value in chunk:
-            self.add(value)
+        for n, value in enumerate(chunk):
+            if not held or value > held[-1]:
+                held.append(value)
+            elif value != held[-1]:
+                self._set = set(held)
+                self._ascending = None
+                self._set.update(chunk[n:])
+                return
 
     def add(self, value: int) -> None:
         """Add one id."""
