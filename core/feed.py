@@ -75,16 +75,7 @@ class IdSet:
 
     def add(self, value: int) -> None:
         """Add one id."""
-        held = self._ascending
-        if held is not None:
-            if not held or value > held[-1]:
-                held.append(value)
-                return
-            if value == held[-1]:
-                return
-            self._set = set(held)
-            self._ascending = None
-        self._set.add(value)
+        self.update((value,))
 
     def __contains__(self, value: object) -> bool:
         held = self._ascending
