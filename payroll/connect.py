@@ -17,7 +17,7 @@ def load_payroll(name: str) -> PayrollDatabase:
     job = current_job()
     if job is None:
         return _load(name)
-    return job.once(("payroll block", name), lambda: _load(name))
+    return job.once(_block_key(name), lambda: _load(name))
 
 
 def prefetch_payroll(name: str) -> None:
@@ -30,7 +30,12 @@ def prefetch_payroll(name: str) -> None:
     """
     job = current_job()
     if job is not None:
-        job.prefetch(("payroll block", name), lambda: _load(name))
+        job.prefetch(_block_key(name), lambda: _load(name))
+
+
+def _block_key(name: str) -> tuple[str, str]:
+    """What a job shares a payroll block under: load_payroll finds what prefetch_payroll began."""
+    return ("payroll block", name)
 
 
 def _load(name: str) -> PayrollDatabase:
