@@ -201,6 +201,7 @@ class Odbc(Driver):
         connection = pyodbc.connect(
             block.connection_string.get_secret_value(), readonly=True, autocommit=True, timeout=30
         )
+        tracked = _TrackedConnection(connection)
         own_timeout: float | None = None
         try:
             try:
@@ -208,46 +209,69 @@ class Odbc(Driver):
                 connection.timeout = block.query_timeout_seconds
             except pyodbc.Error:
                 own_timeout = float(block.query_timeout_seconds)
-            tracked = _TrackedConnection(connection.cursor)
             yield Session(tracked, "qmark", tracked.cancel, own_timeout)
         finally:
-            connection.close()
+            tracked.close()
 
 
 class _TrackedConnection:
-    """A pyodbc connection whose cursors can be cancelled (SQLCancel) from another thread."""
+    """A pyodbc connection whose cursors can be cancelled (SQLCancel) from another thread.
 
-    def __init__(self, make_cursor: Callable[[], Any]) -> None:
-        self._make_cursor = make_cursor
-        self._cursors: list[Any] = []
+    The job's heartbeat cancels a query past the job's limit while the step's thread, its
+    query cancelled, closes the cursor and then the connection. pyodbc is not safe for both
+    at once: a cancel that reached a statement as its connection freed it crashed the
+    process (a segmentation fault, seen under load). So closing a cursor or the connection
+    and cancelling take one lock, and only cursors still open are cancelled.
+    """
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+        self._cursors: list[_TrackedCursor] = []
         self._lock = threading.Lock()
 
-    def cursor(self) -> Any:
-        """A new cursor, remembered so that cancel() reaches it."""
-        cursor = self._make_cursor()
+    def cursor(self) -> _TrackedCursor:
+        """A new cursor, remembered until it is closed so that cancel() reaches it."""
         with self._lock:
+            cursor = _TrackedCursor(self._connection.cursor(), self)
             self._cursors.append(cursor)
         return cursor
 
     def cancel(self) -> None:
-        """Cancel whatever the connection's cursors are running, newest first.
-
-        pyodbc refuses to cancel a cursor already closed (a reader closes each query's): such
-        a cursor is forgotten and the rest are still cancelled, so the query running now is
-        stopped whichever query of the reader it is.
-        """
+        """Cancel whatever the connection's open cursors are running, newest first."""
         with self._lock:
-            cursors = list(reversed(self._cursors))
-        closed = []
-        for cursor in cursors:
-            try:
-                cursor.cancel()
-            except Exception:  # closed (or its connection gone): nothing of it runs
-                closed.append(cursor)
-        if closed:
-            gone = set(map(id, closed))
-            with self._lock:
-                self._cursors = [c for c in self._cursors if id(c) not in gone]
+            for cursor in reversed(self._cursors):
+                try:
+                    cursor.cursor.cancel()
+                except Exception:  # its connection gone: nothing of it runs
+                    continue
+
+    def close_cursor(self, cursor: _TrackedCursor) -> None:
+        """Close one cursor; cancel() no longer reaches it."""
+        with self._lock:
+            if cursor in self._cursors:
+                self._cursors.remove(cursor)
+            cursor.cursor.close()
+
+    def close(self) -> None:
+        """Close the connection (and with it every cursor still open)."""
+        with self._lock:
+            self._cursors.clear()
+            self._connection.close()
+
+
+class _TrackedCursor:
+    """A pyodbc cursor whose close() goes through its _TrackedConnection."""
+
+    def __init__(self, cursor: Any, owner: _TrackedConnection) -> None:
+        self.cursor = cursor
+        self._owner = owner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.cursor, name)
+
+    def close(self) -> None:
+        """Close the cursor, out of the way of a cancel."""
+        self._owner.close_cursor(self)
 
 
 # One balance as text, every column: any change to a row changes its text. A value that

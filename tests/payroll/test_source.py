@@ -149,6 +149,36 @@ def test_a_job_past_its_limit_stops_an_odbc_query_after_the_readers_first(payrol
     assert failed.value.timed_out  # the Web API Log says the job ran past its limit
 
 
+@pytest.mark.odbc
+def test_a_cancel_that_lands_as_the_reader_closes_does_not_crash_the_process(payroll_postgres):
+    """The heartbeat cancels a query past the job's limit while the step's thread, that query
+    ended, closes its cursor and connection. pyodbc cancelling a statement its connection
+    was freeing crashed the process (a segmentation fault: 2 runs in 4 of this test before
+    the fix). Cancels land at 25 moments around the end of a short query, six times each."""
+    block = PayrollDatabase(
+        database_name="odbc_payroll",
+        connection_kind="odbc",
+        connection_string=_odbc_string(payroll_postgres),
+        query_timeout_seconds=120,
+    )
+    stopped = 0
+    for n in range(150):
+        job = JobContext("odbc_payroll", None, 120)
+        expiry = threading.Timer(0.002 * (n % 25), job.expire)
+        try:
+            with job_context(job), block.reader() as reader:
+                for query in range(5):  # closed cursors before the one running
+                    assert reader.all(f"SELECT {query}") == [(query,)]
+                expiry.start()
+                reader.all("SELECT pg_sleep(0.03)")
+        except PayrollReadError as exc:
+            # A cancel between the query's end and its fetch ends it with the driver's
+            # "Function sequence error" instead: the job is past its limit either way.
+            stopped += exc.timed_out
+        expiry.join()
+    assert stopped > 0  # the cancels reached queries running, not only readers closing
+
+
 @pytest.mark.postgres
 def test_the_reader_cannot_write_to_payroll_on_postgresql(payroll_postgres):
     block = PayrollDatabase(
