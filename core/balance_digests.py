@@ -10,7 +10,9 @@ ESS cannot hold, a code spelled twice) keeps no digest, so it is read, and repor
 time.
 
 Digests are held in arrays and kept in ESS as their bytes: a million employees are 16 MB,
-read, compared and written without a Python step per employee when nothing changed.
+read, compared and written without a Python step per employee when nothing changed. ESS's
+are compared where they are read, in the bytes (HeldDigests), and payroll's are written
+from their arrays, so neither is copied whole.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import itemgetter
-from typing import Any
+from typing import Any, Literal
+
+Buffer = bytes | bytearray | memoryview
 
 _VERSION = b"ess-balance-digest-1"
 SALT_BITS = 40
@@ -48,11 +52,19 @@ def _ints(code: str, data: bytes = b"") -> array[int]:
     return values
 
 
-def _bytes(values: array[int]) -> bytes:
+def _buffer(values: array[int]) -> Buffer:
     if sys.byteorder == "big":
         values = array(values.typecode, values)
         values.byteswap()
-    return values.tobytes()
+    return memoryview(values)
+
+
+def _view(code: Literal["i", "q"], data: Buffer) -> Sequence[int]:
+    """Little-endian ints kept as bytes, read where they are (copied only on a big-endian
+    machine)."""
+    if sys.byteorder == "big":
+        return _ints(code, bytes(data))
+    return memoryview(data).cast(code)
 
 
 @dataclass
@@ -77,19 +89,16 @@ class Digests:
         digests.kept = _ints("i", bytes(4 * len(digests.ids)))
         return digests
 
-    @classmethod
-    def from_bytes(cls, ids: bytes, kept: bytes, digests: bytes) -> Digests:
-        """The digests ESS keeps (as_bytes)."""
-        return cls(ids=_ints("i", ids), digests=_ints("q", digests), kept=_ints("i", kept))
-
-    def as_bytes(self) -> tuple[bytes, bytes, bytes]:
-        """(ids, kept, digests) as ESS keeps them: NO_DIGEST where a balance was not kept."""
+    def as_buffers(self) -> tuple[Buffer, Buffer, Buffer]:
+        """(ids, kept, digests) as ESS keeps them (HeldDigests.read): little-endian bytes,
+        NO_DIGEST where a balance was not kept; views of the arrays, not copies, where the
+        machine is little-endian (a million employees: 16 MB not made twice)."""
         kept = self.kept
         if kept != self.rows:
             kept = array(
                 "i", (k if k == r else NO_DIGEST for k, r in zip(kept, self.rows, strict=True))
             )
-        return _bytes(self.ids), _bytes(kept), _bytes(self.digests)
+        return _buffer(self.ids), _buffer(kept), _buffer(self.digests)
 
     def count_kept(self, rows: Sequence[tuple[Any, ...]], read: int, start: int = 0) -> int:
         """Count the balances kept of each employee, from rows ESS keeps (id first) in id
@@ -112,6 +121,21 @@ class Digests:
         return at + 1
 
 
+@dataclass(frozen=True)
+class HeldDigests:
+    """The digests ESS keeps of one payroll (Digests.as_buffers), read-only, in id order."""
+
+    ids: Sequence[int]
+    kept: Sequence[int]
+    """Balances ESS keeps of each employee; NO_DIGEST where its digest is not kept."""
+    digests: Sequence[int]
+
+    @classmethod
+    def read(cls, ids: Buffer, kept: Buffer, digests: Buffer) -> HeldDigests:
+        """The digests from the bytes ESS keeps, without copying them."""
+        return cls(ids=_view("i", ids), kept=_view("i", kept), digests=_view("q", digests))
+
+
 @dataclass
 class ReadAgain:
     """What a re-sync must read: the employees whose digest differs, and who is gone."""
@@ -126,7 +150,7 @@ class ReadAgain:
     """Their balances."""
 
 
-def read_again(payroll: Digests, held: Digests) -> ReadAgain:
+def read_again(payroll: Digests, held: HeldDigests) -> ReadAgain:
     """Compare payroll's digests with ESS's. An employee not read again takes its kept
     count from ESS."""
     plan = ReadAgain()

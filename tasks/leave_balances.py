@@ -13,7 +13,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Connection, select
 
-from core.balance_digests import Digests, read_again, types_salt
+from core.balance_digests import Digests, ReadAgain, read_again, types_salt
 from core.employees import code_key
 from core.leave import (
     BALANCE_COLUMNS,
@@ -94,11 +94,10 @@ def import_leave_balances(database: str) -> LeaveBalancesResult:
         now = datetime.now(UTC)
         step = _Step(conn, database, now, reader, types, result)
         digests = _payroll_digests(reader, types)
-        held = None if digests is None else stored_digests(conn, database)
         if _no_balances(conn, database):
             _copy(step, digests)
-        elif digests is not None and held is not None:
-            _compare_changed(step, digests, held)
+        elif digests is not None and (plan := _plan(conn, database, digests)) is not None:
+            _compare_changed(step, digests, plan)
         else:
             _compare(step, digests)
         hold_database(conn)  # the balances count only while the job holds its database
@@ -130,6 +129,14 @@ def _payroll_digests(reader: PayrollReader, types: dict[str, str]) -> Digests | 
         return None
     chunks = reader.balance_digests(types_salt(types))
     return None if chunks is None else Digests.read(chunks)
+
+
+def _plan(conn: Connection, database: str, digests: Digests) -> ReadAgain | None:
+    """Whom a re-sync reads again, from payroll's digests against those ESS keeps (None:
+    ESS keeps none); the employees not read again take ESS's kept counts. ESS's digests are
+    let go here, before the balances are read."""
+    held = stored_digests(conn, database)
+    return None if held is None else read_again(digests, held)
 
 
 def _keep_every_digest(conn: Connection, database: str, digests: Digests | None) -> None:
@@ -183,12 +190,11 @@ def _compare(step: _Step, digests: Digests | None) -> None:
     result.count_written(writer, kept)
 
 
-def _compare_changed(step: _Step, digests: Digests, last: Digests) -> None:
+def _compare_changed(step: _Step, digests: Digests, plan: ReadAgain) -> None:
     """A re-sync of the employees whose digest changed: payroll's and ESS's balances of
     them side by side, writing only what differs; ESS's balances of employees gone from
-    payroll deleted. `last`: the digests the last sync kept."""
+    payroll deleted. `plan`: payroll's digests against those the last sync kept."""
     conn, database, reader, types, result = step.unpacked()
-    plan = read_again(digests, last)
     stale = array("i", (digests.ids[at] for at in plan.stale))
     writer = BalanceWriter(conn, database, step.now)
     kept, at = 0, 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache, lru_cache
@@ -19,6 +20,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     delete,
+    func,
     insert,
     literal,
     select,
@@ -26,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from core.balance_digests import Digests
+from core.balance_digests import Buffer, Digests, HeldDigests
 from core.leave import Balance, BalanceDiff
 from ess.schema import leave_balance, leave_balance_digest
 from ess.store.bulk import BulkWriter, analyze, driver_rows
@@ -35,6 +37,8 @@ from ess.store.employees import IN_BATCH
 # Differences staged in Python before they go to the database: bounded memory when a pay
 # run changes every balance, one write for the few a usual re-sync finds.
 FLUSH_AT = 50_000
+# ESS's digests are read this many bytes a query (stored_digests).
+READ_SLICE = 1 << 20
 # Fewer differences than this are written by key with executemany on PostgreSQL too:
 # staging them in a temporary table costs more than it saves.
 STAGE_FROM = 100
@@ -242,21 +246,35 @@ _INSERT_COLUMNS = (
 )
 
 
-def stored_digests(conn: Connection, database: str) -> Digests | None:
+def stored_digests(conn: Connection, database: str) -> HeldDigests | None:
     """The digests ESS keeps of the database's employees' balances, or None."""
     d = leave_balance_digest
-    query = select(d.c.ids, d.c.kept, d.c.digests).where(d.c.payroll_database == database)
-    if conn.dialect.name == "postgresql":
-        # In binary: as text, a million employees' 16 MB of digests arrive as 32 MB of hex
-        # and are decoded beside it.
-        compiled = query.compile(dialect=conn.dialect)
-        rows: Sequence[Sequence[Any]] = driver_rows(
-            conn, compiled.string, compiled.params, binary=True
-        )
-    else:
-        rows = conn.execute(query).all()
-    found = rows[0] if rows else None
-    return None if found is None else Digests.from_bytes(*map(bytes, found))
+    of_database = d.c.payroll_database == database
+    columns = (d.c.ids, d.c.kept, d.c.digests)
+    if conn.dialect.name != "postgresql":
+        found = conn.execute(select(*columns).where(of_database)).first()
+        return None if found is None else HeldDigests.read(*found)
+    lengths = conn.execute(select(*map(func.octet_length, columns)).where(of_database)).first()
+    if lengths is None:
+        return None
+    return HeldDigests.read(
+        *(_read_in_slices(conn, c, of_database, n) for c, n in zip(columns, lengths, strict=True))
+    )
+
+
+def _read_in_slices(conn: Connection, column: Column[Any], where: Any, length: int) -> bytearray:
+    """A bytea value of one row, READ_SLICE bytes a query, into one buffer, in binary (as
+    text it would come as twice as many bytes of hex): the driver never holds the whole
+    value beside its copy, nor its last query's result after."""
+    value = bytearray(length)
+    piece = func.substring(column, bindparam("start"), bindparam("length", READ_SLICE))
+    query = select(piece).where(where).compile(dialect=conn.dialect)
+    for start in range(0, length, READ_SLICE):
+        params = query.params | {"start": start + 1}  # SQL counts from 1
+        value[start : start + READ_SLICE] = driver_rows(conn, query.string, params, binary=True)[0][
+            0
+        ]
+    return value
 
 
 def forget_digests(conn: Connection, database: str) -> None:
@@ -268,13 +286,47 @@ def forget_digests(conn: Connection, database: str) -> None:
 def keep_digests(conn: Connection, database: str, digests: Digests) -> None:
     """Keep the database's digests, in place of any kept before."""
     forget_digests(conn, database)
-    ids, kept, values = digests.as_bytes()
-    conn.execute(
-        insert(leave_balance_digest).values(
-            payroll_database=database,
-            employees=len(digests.ids),
-            ids=ids,
-            kept=kept,
-            digests=values,
-        )
-    )
+    ids, kept, values = digests.as_buffers()
+    row: dict[str, str | int | Buffer] = {
+        "payroll_database": database,
+        "employees": len(digests.ids),
+        "ids": ids,
+        "kept": kept,
+        "digests": values,
+    }
+    if conn.dialect.name == "postgresql":
+        _copy_row(conn, row)
+    else:
+        conn.execute(insert(leave_balance_digest).values(row))
+
+
+def _copy_row(conn: Connection, row: dict[str, str | int | Buffer]) -> None:
+    """One row of leave_balance_digest by a binary COPY that sends each value from where it
+    is, in the driver's pieces. An INSERT's parameters go as text (a million employees'
+    16 MB of digests as 32 MB of hex) and the driver's own COPY of a row first makes the
+    whole row again: either held the digests two or three times at once."""
+    fields: list[Buffer] = [struct.pack(">h", len(row))]
+    for value in row.values():
+        if isinstance(value, str):
+            value = value.encode()
+        elif isinstance(value, int):
+            value = struct.pack(">i", value)
+        data = memoryview(value).cast("B")
+        fields += [struct.pack(">i", len(data)), data]
+    names = ", ".join(row)
+    driver: Any = conn.connection.driver_connection
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(
+            f"COPY {leave_balance_digest.name} ({names}) FROM STDIN (FORMAT BINARY)"
+        ) as copy,
+    ):
+        copy.write(_COPY_HEADER)
+        for field in fields:
+            copy.write(field)
+        copy.write(_COPY_TRAILER)
+
+
+# PostgreSQL's binary COPY format: a signature, no flags, no extension; -1 fields at the end.
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = struct.pack(">h", -1)

@@ -3,7 +3,14 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.balance_digests import NO_DIGEST, SALT_BITS, Digests, read_again, types_salt
+from core.balance_digests import (
+    NO_DIGEST,
+    SALT_BITS,
+    Digests,
+    HeldDigests,
+    read_again,
+    types_salt,
+)
 
 
 def _payroll(rows):
@@ -15,7 +22,7 @@ def _payroll(rows):
 
 def _kept(digests):
     """What ESS keeps after a sync that read these digests."""
-    return Digests.from_bytes(*digests.as_bytes())
+    return HeldDigests.read(*(bytes(b) for b in digests.as_buffers()))
 
 
 def test_only_employees_whose_digest_differs_are_read_again():
