@@ -11,8 +11,8 @@ time.
 
 Digests are held in arrays and kept in ESS as their bytes: a million employees are 16 MB,
 read, compared and written without a Python step per employee when nothing changed. ESS's
-are compared where they are read, in the bytes (HeldDigests), and payroll's are written
-from their arrays, so neither is copied whole.
+are read and compared a slice of employees at a time, in the bytes (HeldDigests), and
+payroll's are written from their arrays, so neither is copied whole.
 """
 
 from __future__ import annotations
@@ -123,7 +123,8 @@ class Digests:
 
 @dataclass(frozen=True)
 class HeldDigests:
-    """The digests ESS keeps of one payroll (Digests.as_buffers), read-only, in id order."""
+    """Digests ESS keeps of one payroll (Digests.as_buffers), or a slice of them: read-only,
+    in id order."""
 
     ids: Sequence[int]
     kept: Sequence[int]
@@ -150,27 +151,44 @@ class ReadAgain:
     """Their balances."""
 
 
-def read_again(payroll: Digests, held: HeldDigests) -> ReadAgain:
-    """Compare payroll's digests with ESS's. An employee not read again takes its kept
+def read_again(payroll: Digests, held: Iterable[HeldDigests]) -> ReadAgain:
+    """Compare payroll's digests with ESS's, which come a slice of employees at a time in
+    id order: ESS's are never held all at once. An employee not read again takes its kept
     count from ESS."""
     plan = ReadAgain()
-    if payroll.ids == held.ids:
-        # The usual re-sync: the same employees, compared in one pass with no list as long
-        # as the payroll (a million employees: no 8 MB list of flags).
-        differ = zip(payroll.digests, held.digests, held.kept, strict=True)
-        plan.stale = [
-            at for at, (now, then, n) in enumerate(differ) if now != then or n == NO_DIGEST
-        ]
-        kept = payroll.kept = array("i", held.kept)
-        for at in plan.stale:
-            kept[at] = 0
-        # A digest is kept only for an employee with every balance kept: at least one.
-        plan.skipped_balances = sum(kept)
-        plan.skipped_employees = len(kept) - len(plan.stale)
-        return plan
+    at = 0  # payroll's next employee
+    for part in held:
+        if payroll.ids[at : at + len(part.ids)] == part.ids:
+            at = _compare_same(payroll, part, at, plan)
+        else:
+            at = _merge(payroll, part, at, plan)
+    plan.stale.extend(range(at, len(payroll.ids)))  # new to payroll, after ESS's last
+    return plan
+
+
+def _compare_same(payroll: Digests, part: HeldDigests, at: int, plan: ReadAgain) -> int:
+    """The usual re-sync: ESS's slice holds payroll's next employees, compared in one pass
+    with no list as long as the slice. Returns payroll's next position."""
+    n = len(part.ids)
+    differ = zip(payroll.digests[at : at + n], part.digests, part.kept, strict=True)
+    stale = [at + i for i, (now, then, k) in enumerate(differ) if now != then or k == NO_DIGEST]
+    kept = array("i", part.kept)
+    for i in stale:
+        kept[i - at] = 0
+    payroll.kept[at : at + n] = kept
+    plan.stale += stale
+    # A digest is kept only for an employee with every balance kept: at least one.
+    plan.skipped_balances += sum(kept)
+    plan.skipped_employees += n - len(stale)
+    return at + n
+
+
+def _merge(payroll: Digests, part: HeldDigests, at: int, plan: ReadAgain) -> int:
+    """ESS's slice against payroll's employees from `at`, one by one, where employees came
+    or went. Returns payroll's next position."""
     ids, current, kept_now = payroll.ids, payroll.digests, payroll.kept
-    at, end = 0, len(ids)
-    for employee_id, count, digest in zip(held.ids, held.kept, held.digests, strict=True):
+    end = len(ids)
+    for employee_id, count, digest in zip(part.ids, part.kept, part.digests, strict=True):
         while at < end and ids[at] < employee_id:
             plan.stale.append(at)  # new to payroll
             at += 1
@@ -184,5 +202,4 @@ def read_again(payroll: Digests, held: HeldDigests) -> ReadAgain:
             at += 1
         else:
             plan.gone.append(employee_id)
-    plan.stale.extend(range(at, end))
-    return plan
+    return at

@@ -134,7 +134,7 @@ def _payroll_digests(reader: PayrollReader, types: dict[str, str]) -> Digests | 
 def _plan(conn: Connection, database: str, digests: Digests) -> ReadAgain | None:
     """Whom a re-sync reads again, from payroll's digests against those ESS keeps (None:
     ESS keeps none); the employees not read again take ESS's kept counts. ESS's digests are
-    let go here, before the balances are read."""
+    read a slice at a time as they are compared, before the balances are read."""
     held = stored_digests(conn, database)
     return None if held is None else read_again(digests, held)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any
@@ -38,8 +38,9 @@ from ess.store.employees import IN_BATCH
 # run changes every balance, one write for the few a usual re-sync finds. 20,000 balances
 # are about 5 MB here; a 1% re-sync of a million employees' 8 million balances finds 80,000.
 FLUSH_AT = 20_000
-# ESS's digests are read this many bytes a query (stored_digests).
-READ_SLICE = 1 << 20
+# ESS's digests are read and compared this many employees at a time (stored_digests): a
+# megabyte of digests.
+READ_SLICE = 1 << 17
 # Fewer differences than this are written by key with executemany on PostgreSQL too:
 # staging them in a temporary table costs more than it saves.
 STAGE_FROM = 100
@@ -247,35 +248,33 @@ _INSERT_COLUMNS = (
 )
 
 
-def stored_digests(conn: Connection, database: str) -> HeldDigests | None:
-    """The digests ESS keeps of the database's employees' balances, or None."""
+def stored_digests(conn: Connection, database: str) -> Iterator[HeldDigests] | None:
+    """The digests ESS keeps of the database's employees' balances, a slice of employees
+    at a time in id order, or None. Read them before the connection's next query."""
     d = leave_balance_digest
     of_database = d.c.payroll_database == database
-    columns = (d.c.ids, d.c.kept, d.c.digests)
     if conn.dialect.name != "postgresql":
-        found = conn.execute(select(*columns).where(of_database)).first()
-        return None if found is None else HeldDigests.read(*found)
-    lengths = conn.execute(select(*map(func.octet_length, columns)).where(of_database)).first()
-    if lengths is None:
-        return None
-    return HeldDigests.read(
-        *(_read_in_slices(conn, c, of_database, n) for c, n in zip(columns, lengths, strict=True))
+        found = conn.execute(select(d.c.ids, d.c.kept, d.c.digests).where(of_database)).first()
+        return None if found is None else iter([HeldDigests.read(*found)])
+    employees = conn.execute(select(d.c.employees).where(of_database)).scalar_one_or_none()
+    return None if employees is None else _in_slices(conn, of_database, employees)
+
+
+def _in_slices(conn: Connection, where: Any, employees: int) -> Iterator[HeldDigests]:
+    """ESS's digests READ_SLICE employees at a time, each slice by one query, in binary (as
+    text they would come as twice as many bytes of hex)."""
+    d = leave_balance_digest
+    sizes = {"ids": 4, "kept": 4, "digests": 8}  # bytes an employee
+    pieces = (
+        func.substring(d.c[c], bindparam(f"{c}_from"), bindparam(f"{c}_length")) for c in sizes
     )
-
-
-def _read_in_slices(conn: Connection, column: Column[Any], where: Any, length: int) -> bytearray:
-    """A bytea value of one row, READ_SLICE bytes a query, into one buffer, in binary (as
-    text it would come as twice as many bytes of hex): the driver never holds the whole
-    value beside its copy, nor its last query's result after."""
-    value = bytearray(length)
-    piece = func.substring(column, bindparam("start"), bindparam("length", READ_SLICE))
-    query = select(piece).where(where).compile(dialect=conn.dialect)
-    for start in range(0, length, READ_SLICE):
-        params = query.params | {"start": start + 1}  # SQL counts from 1
-        value[start : start + READ_SLICE] = driver_rows(conn, query.string, params, binary=True)[0][
-            0
-        ]
-    return value
+    query = select(*pieces).where(where).compile(dialect=conn.dialect)
+    for first in range(0, employees, READ_SLICE):
+        n = min(READ_SLICE, employees - first)
+        params = dict(query.params)
+        for c, size in sizes.items():
+            params |= {f"{c}_from": first * size + 1, f"{c}_length": n * size}  # from 1 in SQL
+        yield HeldDigests.read(*driver_rows(conn, query.string, params, binary=True)[0])
 
 
 def forget_digests(conn: Connection, database: str) -> None:

@@ -1,5 +1,5 @@
 """The digests ESS keeps of a payroll's leave balances read back exactly as written, on SQLite
-and PostgreSQL, whatever their size against the slices PostgreSQL's are read in."""
+and PostgreSQL, whatever their number against the slices PostgreSQL's are read in."""
 
 from array import array
 
@@ -23,13 +23,20 @@ def _digests(ids, rows, digests, kept=None):
 def _read(database):
     with ess_engine().begin() as conn:
         held = stored_digests(conn, database)
-    return None if held is None else (list(held.ids), list(held.kept), list(held.digests))
+        if held is None:
+            return None
+        ids, kept, digests = [], [], []
+        for part in held:
+            ids += part.ids
+            kept += part.kept
+            digests += part.digests
+    return ids, kept, digests
 
 
-@pytest.mark.parametrize("slice_bytes", [7, 1 << 20])
-def test_digests_read_back_as_kept_across_slices_and_extremes(ess, monkeypatch, slice_bytes):
-    # 7 bytes a slice: every slice but the last splits an id or a digest in two.
-    monkeypatch.setattr(leave_balances, "READ_SLICE", slice_bytes)
+@pytest.mark.parametrize("slice_employees", [2, 5, 1 << 17])
+def test_digests_read_back_as_kept_in_slices_and_at_the_extremes(ess, monkeypatch, slice_employees):
+    # Slices of 2 leave a last one of 1; 5 is one slice of all.
+    monkeypatch.setattr(leave_balances, "READ_SLICE", slice_employees)
     ids = [-(2**31), -1, 0, 7, 2**31 - 1]
     values = [-(2**63), -1, 0, 2**40 + 3, 2**63 - 1]
     kept = _digests(ids, [1, 2, 3, 4, 5], values, kept=[1, 0, 3, 4, 5])
