@@ -189,5 +189,5 @@ class FeedReading:
         if end is None:
             return None
         start = (end - overlap).timestamp()
-        kept = array("q", (c for c, s in zip(self._ids, self._stamps, strict=True) if s >= start))
+        kept = (c for c, s in zip(self._ids, self._stamps, strict=True) if s >= start)
         return as_ranges(kept) or None
