@@ -28,7 +28,10 @@ from tests.support import CHROMIUM, CHROMIUM_ARGS
 
 PASSWORD = "correct horse battery staple"
 SECRET_URL = "postgresql+psycopg://payroll:S3cret@127.0.0.1:5432/x"
-A, B, BROKEN, SECRET = "acme_payroll", "bravo_payroll", "broken_payroll", "secret_payroll"
+# Names no other suite registers: a payroll's block lives on the worker's Prefect server,
+# which every test on that worker shares, and a test registering "acme_payroll" there
+# would point the page's database at a payroll these tests do not hold.
+A, B, BROKEN, SECRET = "page_acme", "page_bravo", "page_broken", "page_secret"
 
 
 @dataclass(frozen=True)

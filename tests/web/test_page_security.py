@@ -22,8 +22,8 @@ def test_every_page_and_action_needs_a_login(served: Page, client: httpx.Client)
         ("GET", "/api/status"),
         ("GET", "/api/log"),
         ("GET", "/api/jobs"),
-        ("POST", "/api/databases/acme_payroll/preview"),
-        ("POST", "/api/databases/acme_payroll/jobs"),
+        ("POST", f"/api/databases/{A}/preview"),
+        ("POST", f"/api/databases/{A}/jobs"),
     ]:
         answer = client.request(method, f"{served.url}{path}", json={})
         assert answer.status_code == 401, path
@@ -51,15 +51,13 @@ def test_a_post_without_this_sessions_csrf_token_is_refused(
     from ess.store.history import latest_job_id
 
     token = served.login(client)
-    before = latest_job_id("acme_payroll")
+    before = latest_job_id(A)
     for headers in ({}, {"X-CSRF-Token": "0" * 64}):
-        answer = client.post(
-            f"{served.url}/api/databases/acme_payroll/jobs", json={}, headers=headers
-        )
+        answer = client.post(f"{served.url}/api/databases/{A}/jobs", json={}, headers=headers)
         assert answer.status_code == 403
         assert "CSRF" in answer.json()["error"]
     assert client.post(f"{served.url}/logout", data={"csrf": "nope"}).status_code == 403
-    assert latest_job_id("acme_payroll") == before
+    assert latest_job_id(A) == before
     out = client.post(f"{served.url}/logout", data={"csrf": token})
     assert out.status_code == 303
     assert client.get(f"{served.url}/api/status").status_code == 401
@@ -92,14 +90,14 @@ def test_bad_paging_forged_job_ids_and_bad_kinds_are_refused_clearly(
         ({"page": "0"}, 400, "page"),
         ({"job": "1 OR 1=1"}, 400, "job"),
         ({"job": "999999"}, 404, "No job 999999"),
-        ({"job": "999999", "database": "acme_payroll"}, 404, "No job 999999"),
+        ({"job": "999999", "database": A}, 404, "No job 999999"),
     ]:
         answer = client.get(f"{served.url}/api/log", params=params)
         assert answer.status_code == status, (params, answer.text)
         assert words in answer.json()["error"]
         assert "Traceback" not in answer.text
     kind = client.post(
-        f"{served.url}/api/databases/acme_payroll/jobs",
+        f"{served.url}/api/databases/{A}/jobs",
         json={"kind": "rm -rf"},
         headers={"X-CSRF-Token": token},
     )
@@ -134,7 +132,7 @@ def test_no_connection_string_or_password_ever_reaches_the_browser(
     for body in bodies:
         assert "S3cret" not in body
         assert PASSWORD not in body
-        assert str(served.payrolls["acme_payroll"]) not in body or "sqlite" in body
+        assert str(served.payrolls[A]) not in body or "sqlite" in body
 
 
 def test_the_page_does_not_start_without_an_administrator_password(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.web.conftest import BROKEN, PASSWORD, SECRET, A, Page
+from tests.web.conftest import BROKEN, PASSWORD, SECRET, A, B, Page
 from web.launcher import Launcher, PreviewFailed, TooManyPreviews, private_file
 from web.settings import UiSettings
 
@@ -81,30 +81,43 @@ def test_a_third_preview_is_refused_while_two_run(served: Page, tmp_path: Path) 
 
 def test_the_page_answers_a_third_preview_429(served: Page, client: httpx.Client) -> None:
     token = served.login(client)
-    url = f"{served.url}/api/databases/{A}/preview"
     answers: list[httpx.Response] = []
 
-    def preview() -> None:
+    def preview(database: str) -> None:
+        url = f"{served.url}/api/databases/{database}/preview"
         with httpx.Client(timeout=300, cookies=client.cookies) as other:
             answers.append(other.post(url, json={}, headers={"X-CSRF-Token": token}))
 
-    # A held payroll keeps both previews waiting on it ("database is locked", retried).
-    hold = sqlite3.connect(served.payrolls[A], isolation_level=None)
+    def started(database: str) -> bool:
+        return any((served.data_dir / "ui-jobs").glob(f"{database}-preview-*.stderr.log"))
+
+    # Two previews, each kept waiting on its held payroll ("database is locked", retried);
+    # the third asks once both have started (each keeps a stderr file while it runs).
+    holds = [sqlite3.connect(served.payrolls[name], isolation_level=None) for name in (A, B)]
+    threads = [threading.Thread(target=preview, args=(name,)) for name in (A, B)]
     try:
-        hold.execute("BEGIN EXCLUSIVE")
-        threads = [threading.Thread(target=preview) for _ in range(2)]
+        for hold in holds:
+            hold.execute("BEGIN EXCLUSIVE")
         for thread in threads:
             thread.start()
-        time.sleep(2)
-        third = client.post(url, json={}, headers={"X-CSRF-Token": token})
-        assert third.status_code == 429
+        deadline = time.monotonic() + 60
+        while not (started(A) and started(B)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        third = client.post(
+            f"{served.url}/api/databases/{A}/preview", json={}, headers={"X-CSRF-Token": token}
+        )
+        assert third.status_code == 429, third.text
         assert third.json() == {"error": TOO_MANY}
+        assert answers == [], "both previews were still waiting on their payrolls"
     finally:
-        hold.execute("ROLLBACK")
-        hold.close()
-    for thread in threads:
-        thread.join()
+        for hold in holds:
+            hold.execute("ROLLBACK")
+            hold.close()
+        for thread in threads:
+            thread.join()
     assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    assert sorted(a.json()["database"] for a in answers) == [A, B]
+    assert all(a.json()["ok"] and a.json()["steps"] for a in answers)
 
 
 def test_a_failed_preview_shows_a_scrubbed_sentence_and_keeps_its_stderr(served: Page) -> None:
