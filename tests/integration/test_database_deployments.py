@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from tests.integration.conftest import (
 DATABASE = "acme_payroll"
 SYNC = f"sync-from-payroll/{DATABASE}"
 LEAVE = f"sync-leave-balances/{DATABASE}"
-# A cron firing every minute starts a run within 60 s, plus the worker's poll and start.
+# The scheduler's loop (5 s here) and the worker's poll and start.
 SCHEDULED_START_SECONDS = 120
 
 
@@ -111,6 +112,7 @@ def test_prefect_deploy_changes_nothing_twice_and_removes_an_unregistered_databa
 def test_a_schedule_set_by_command_runs_and_prefect_deploy_all_leaves_it(prefect_world, acme):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
+    from prefect.states import Scheduled
 
     set_it = words(
         ok(run(ess_sync("schedule", DATABASE, "--sync", "*/1 * * * *"), prefect_world.env))
@@ -127,17 +129,34 @@ def test_a_schedule_set_by_command_runs_and_prefect_deploy_all_leaves_it(prefect
 
         runs = FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]))
 
+        def scheduled_runs() -> Any:
+            with prefect_world.api(), get_client(sync_client=True) as client:
+                found = client.read_flow_runs(flow_run_filter=runs)
+            return [r for r in found if r.auto_scheduled and r.state and r.state.is_scheduled()]
+
+        # Prefect's scheduler made the schedule's runs, each at the top of a minute to come.
+        waiting = wait_for(
+            scheduled_runs, SCHEDULED_START_SECONDS, "the schedule's runs", prefect_world.logs
+        )
+        first = min(waiting, key=lambda r: r.expected_start_time)
+        assert first.expected_start_time.second == 0, first.expected_start_time
+        # Brought forward rather than waited for (up to a minute): the worker starts it.
+        with prefect_world.api(), get_client(sync_client=True) as client:
+            now = Scheduled(scheduled_time=datetime.now(UTC))
+            client.set_flow_run_state(first.id, now, force=True)
+
         def a_scheduled_run_started() -> Any:
             with prefect_world.api(), get_client(sync_client=True) as client:
                 found = client.read_flow_runs(flow_run_filter=runs)
             return [r for r in found if r.auto_scheduled and r.start_time is not None]
 
-        wait_for(
+        started = wait_for(
             a_scheduled_run_started,
             SCHEDULED_START_SECONDS,
             "a run scheduled by `ess-sync schedule` to start",
             prefect_world.logs,
         )
+        assert first.id in {r.id for r in started}
     finally:
         off = words(ok(run(ess_sync("schedule", DATABASE, "--off"), prefect_world.env)))
     assert f"Deployment {SYNC}: updated." in off, off
