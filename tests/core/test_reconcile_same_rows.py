@@ -21,6 +21,8 @@ def test_the_same_rows_in_another_order_are_the_same():
     shuffled = rows[:]
     random.Random(3).shuffle(shuffled)
     assert same_rows(rows, shuffled, 2)
+    assert same_rows(shuffled, rows, 2)  # ESS's rows in key order, as they usually come
+    assert not same_rows(shuffled, [*rows[:-1], (49, "SL", Decimal(0), date(2025, 6, 26))], 2)
 
 
 def test_a_value_null_or_missing_row_on_one_side_is_not_the_same():
