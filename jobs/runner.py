@@ -30,6 +30,7 @@ from ess.store.jobs import (
 )
 from ess.store.log import ERROR, INFO
 from ess.store.registry import job_limit_seconds
+from jobs.collector import fewer_collections
 from jobs.context import JobContext, JobLost, job_context
 from jobs.kinds import JobKind, database_tag
 from jobs.lease import heartbeat
@@ -142,7 +143,7 @@ def run_preview(kind: JobKind, database: str, body: Body) -> JobResult:
     # A context without a job: the steps share one payroll block load and the job's time
     # limit, and hold no database (a preview writes nothing).
     context = JobContext(database, None, job_limit_seconds(database))
-    with job_context(context), _steps_untagged(database):
+    with job_context(context), _steps_untagged(database), fewer_collections():
         body(steps)
     log(database, messages.PREVIEW_ONLY)
     return steps.result(PREVIEW, messages.PREVIEW_ONLY)
@@ -173,7 +174,12 @@ def run_as_job(
     started = time.monotonic()
     context = JobContext(database, job.id, job_limit_seconds(database))
     try:
-        with job_context(context), heartbeat(job, context), _steps_untagged(database):
+        with (
+            job_context(context),
+            heartbeat(job, context),
+            _steps_untagged(database),
+            fewer_collections(),
+        ):
             try:
                 body(running)
             except Exception as exc:
