@@ -88,8 +88,12 @@ def test_the_page_answers_a_third_preview_429(served: Page, client: httpx.Client
         with httpx.Client(timeout=300, cookies=client.cookies) as other:
             answers.append(other.post(url, json={}, headers={"X-CSRF-Token": token}))
 
+    # A failed preview keeps its stderr file: only files new since here say one started.
+    folder = served.data_dir / "ui-jobs"
+    before = set(folder.glob("*-preview-*.stderr.log"))
+
     def started(database: str) -> bool:
-        return any((served.data_dir / "ui-jobs").glob(f"{database}-preview-*.stderr.log"))
+        return any(f not in before for f in folder.glob(f"{database}-preview-*.stderr.log"))
 
     # Two previews, each kept waiting on its held payroll ("database is locked", retried);
     # the third asks once both have started (each keeps a stderr file while it runs).
