@@ -18,6 +18,7 @@ from uuid import UUID
 import psycopg
 import pytest
 import sqlalchemy as sa
+from psycopg import sql
 
 from ess.database import ess_engine
 from ess.schema import sync_job
@@ -74,8 +75,8 @@ def payroll_locked(url: str) -> Iterator[None]:
         f"host={u.host} port={u.port or 5432} user={u.username} dbname={u.database}"
     ) as conn:
         tables = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-        names = ", ".join(f'"{name}"' for (name,) in tables)
-        conn.execute(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
+        names = sql.SQL(", ").join(sql.Identifier(name) for (name,) in tables)
+        conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(names))
         yield
         conn.rollback()
 

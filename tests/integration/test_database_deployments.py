@@ -120,6 +120,15 @@ def test_a_schedule_set_by_command_runs_and_prefect_deploy_all_leaves_it(prefect
     assert f"Deployment {SYNC}: updated." in set_it, set_it
     assert f"Deployment {LEAVE}: unchanged." in set_it, set_it
     deployment_id = read(prefect_world, SYNC).id
+    runs = FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]))
+
+    def schedules_runs() -> list[Any]:
+        with prefect_world.api(), get_client(sync_client=True) as client:
+            return [r for r in client.read_flow_runs(flow_run_filter=runs) if r.auto_scheduled]
+
+    def waiting_runs() -> list[Any]:
+        return [r for r in schedules_runs() if r.state is not None and r.state.is_scheduled()]
+
     try:
         command = ["prefect", "--no-prompt", "deploy", "--all", "--prefect-file", str(PREFECT_FILE)]
         ok(run(command, prefect_world.env, timeout=120))
@@ -127,16 +136,9 @@ def test_a_schedule_set_by_command_runs_and_prefect_deploy_all_leaves_it(prefect
         assert (schedule.active, schedule.schedule.cron) == (True, "*/1 * * * *")
         assert schedule.schedule.timezone == "Australia/Sydney"
 
-        runs = FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]))
-
-        def scheduled_runs() -> Any:
-            with prefect_world.api(), get_client(sync_client=True) as client:
-                found = client.read_flow_runs(flow_run_filter=runs)
-            return [r for r in found if r.auto_scheduled and r.state and r.state.is_scheduled()]
-
         # Prefect's scheduler made the schedule's runs, each at the top of a minute to come.
         waiting = wait_for(
-            scheduled_runs, SCHEDULED_START_SECONDS, "the schedule's runs", prefect_world.logs
+            waiting_runs, SCHEDULED_START_SECONDS, "the schedule's runs", prefect_world.logs
         )
         first = min(waiting, key=lambda r: r.expected_start_time)
         assert first.expected_start_time.second == 0, first.expected_start_time
@@ -144,14 +146,8 @@ def test_a_schedule_set_by_command_runs_and_prefect_deploy_all_leaves_it(prefect
         with prefect_world.api(), get_client(sync_client=True) as client:
             now = Scheduled(scheduled_time=datetime.now(UTC))
             client.set_flow_run_state(first.id, now, force=True)
-
-        def a_scheduled_run_started() -> Any:
-            with prefect_world.api(), get_client(sync_client=True) as client:
-                found = client.read_flow_runs(flow_run_filter=runs)
-            return [r for r in found if r.auto_scheduled and r.start_time is not None]
-
         started = wait_for(
-            a_scheduled_run_started,
+            lambda: [r for r in schedules_runs() if r.start_time is not None],
             SCHEDULED_START_SECONDS,
             "a run scheduled by `ess-sync schedule` to start",
             prefect_world.logs,
@@ -163,13 +159,7 @@ def test_a_schedule_set_by_command_runs_and_prefect_deploy_all_leaves_it(prefect
     [schedule] = read(prefect_world, SYNC).schedules
     assert schedule.active is False
     # Switched off, the schedule's runs still waiting are gone: nothing more starts.
-    with prefect_world.api(), get_client(sync_client=True) as client:
-        waiting = [
-            r
-            for r in client.read_flow_runs(flow_run_filter=runs)
-            if r.auto_scheduled and r.state is not None and r.state.is_scheduled()
-        ]
-    assert waiting == []
+    assert waiting_runs() == []
     assert "Deployment" in deploy(prefect_world)
     assert read(prefect_world, SYNC).schedules[0].active is False
 
