@@ -73,6 +73,7 @@ class BulkWriter:
         self._names = list(columns)
         self._open = ExitStack()
         self._copy: Any = None
+        self._types: list[int] | None = None
 
     def __enter__(self) -> BulkWriter:
         return self
@@ -81,8 +82,10 @@ class BulkWriter:
         self._open.__exit__(*exc)
 
     def close(self) -> None:
-        """Finish the copy (PostgreSQL waits here for the server to load the last rows)."""
+        """Finish the copy (PostgreSQL waits here for the server to load the last rows); a
+        later write opens another."""
         self._open.close()
+        self._copy = None
 
     def write(self, rows: list[tuple[Any, ...]]) -> None:
         """Insert rows, tuples in the order of the columns given."""
@@ -101,7 +104,11 @@ class BulkWriter:
         if self._dialect == "postgresql":
             if self._copy is None:
                 cursor = self._open.enter_context(driver.cursor())
-                types = _column_types(cursor, self._table.name, self._names) if self._binary else []
+                if self._types is None:
+                    self._types = (
+                        _column_types(cursor, self._table.name, self._names) if self._binary else []
+                    )
+                types = self._types
                 sql = f"COPY {self._table.name} ({', '.join(self._names)}) FROM STDIN"
                 self._copy = self._open.enter_context(
                     cursor.copy(sql + " (FORMAT BINARY)" if types else sql)

@@ -11,6 +11,7 @@ from cli.main import app
 from ess.database import ess_engine
 from ess.schema import employee, employee_issue, metadata, payroll_database
 from ess.store import bulk
+from ess.store.employees import ServerComparison
 from ess.store.log import read_log
 from ess.store.registry import get_database, register_database
 from flows.sync_from_payroll import sync_from_payroll
@@ -475,9 +476,17 @@ def test_a_full_read_keeps_employees_payroll_gave_new_ids_and_writes_every_updat
     assert "removed" not in _employees_row()
 
 
-def test_a_full_read_writes_each_kind_of_change_once_and_keeps_what_it_cannot_read(acme):
+@pytest.mark.parametrize("blocks", ["one block", "blocks of two chunks"])
+def test_a_full_read_writes_each_kind_of_change_once_and_keeps_what_it_cannot_read(
+    acme, blocks, monkeypatch
+):
     # On PostgreSQL a read of everyone is compared by ESS's server (ServerComparison), on
     # SQLite chunk by chunk in Python (plan_chunk): both must give the same counts and rows.
+    # The server compares and writes a block of chunks while the next is read: counts,
+    # first codes and the employees gone from payroll must not depend on where blocks end.
+    if blocks != "one block":
+        monkeypatch.setattr(employees_step, "CHUNK", 3)
+        monkeypatch.setattr(ServerComparison, "BLOCK", 5)
     _sync()
     ids = [r[0] for r in query_rows(acme, "SELECT employee_id FROM employee ORDER BY 1")]
     open_ids = {
@@ -536,13 +545,17 @@ def test_a_full_read_writes_each_kind_of_change_once_and_keeps_what_it_cannot_re
     assert _sync(full=True).step("employees").count("unchanged") == len(ids) - 2
 
 
-def test_a_full_read_failing_between_chunks_writes_nothing_and_says_why(acme, monkeypatch):
-    # On PostgreSQL the chunks already read sit in the stage's open COPY when the next fails:
-    # the copy is abandoned with the transaction, and the failure stays the one that happened.
+@pytest.mark.parametrize("block", [1_000, 7])
+def test_a_full_read_failing_between_chunks_writes_nothing_and_says_why(acme, monkeypatch, block):
+    # On PostgreSQL the chunks already read sit in the stage's open COPY when the next fails
+    # (block 1,000), or a block has been compared and written by the server, on its own
+    # thread, and the next is being read (block 7): either way the transaction rolls back
+    # once the server is done, and the failure stays the one that happened.
     _sync()
     execute(acme, "UPDATE employee SET surname = 'Reviewed'")
     before = {k: dict(r) for k, r in _ess_employees().items()}
     monkeypatch.setattr(employees_step, "CHUNK", 7)
+    monkeypatch.setattr(ServerComparison, "BLOCK", block)
     real, calls = employees_step.prepare_rows, []
 
     def failing_on_the_third(*args, **kwargs):
@@ -568,3 +581,30 @@ def test_a_full_read_failing_between_chunks_writes_nothing_and_says_why(acme, mo
     # Payroll's reading was closed by the step, with its connection still open: not left to
     # the garbage collector, which would close its cursor on a connection long gone.
     assert closed == [3]
+
+
+# Only an ESS on PostgreSQL compares in its server.
+@pytest.mark.parametrize(
+    "ess", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_a_block_the_server_fails_to_apply_fails_the_step_and_writes_nothing(acme, monkeypatch):
+    # The server compares and writes a block on a thread of its own: its failure must reach
+    # the step (not vanish with the thread), and nothing of the blocks before it may stay.
+    _sync()
+    execute(acme, "UPDATE employee SET surname = 'Reviewed'")
+    before = {k: dict(r) for k, r in _ess_employees().items()}
+    monkeypatch.setattr(employees_step, "CHUNK", 7)
+    monkeypatch.setattr(ServerComparison, "BLOCK", 7)
+    real, calls = ServerComparison._changes, []
+
+    def failing_on_the_third(self):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("ESS's server could not compare this block")
+        return real(self)
+
+    monkeypatch.setattr(ServerComparison, "_changes", failing_on_the_third)
+    state = sync_from_payroll(database="acme_payroll", full=True, return_state=True)
+    assert state.is_failed() and len(calls) == 3
+    assert "could not compare this block" in read_log("acme_payroll")[-1].message
+    assert {k: dict(r) for k, r in _ess_employees().items()} == before
