@@ -11,15 +11,19 @@ from collections.abc import Container, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextvars import copy_context
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Column,
     Connection,
+    Integer,
     MetaData,
     Select,
     Table,
     and_,
+    any_,
     bindparam,
     case,
     delete,
@@ -320,6 +324,12 @@ class ServerComparison:
         self._waiting: list[list[tuple[Any, ...]]] = []
         """Rows read while the server applied a block, held until it is done."""
         self._held = 0
+        self._high: int | None = None
+        """The payroll id of the last row staged."""
+        self._after: int | None = None
+        """The payroll id the last block applied reached (None: no block yet)."""
+        self._unstaged: list[tuple[int, str, int]] = []
+        """ESS's employees a block did not hold where their payroll id fell."""
         self._found = EmployeeCounts()
         self._applying: Future[None] | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="ess-compare")
@@ -344,6 +354,8 @@ class ServerComparison:
         self._waiting.append(list(zip(rows.keys, rows.payroll_ids, *columns, strict=True)))
         self._staged += len(rows)
         self._held += len(rows)
+        if rows.payroll_ids:
+            self._high = rows.payroll_ids[-1]  # payroll gives everyone in id order
         applying = self._applying
         if applying is not None and not applying.done() and self._held < self.BLOCK:
             return  # the server is applying the last block: these wait here, not for it
@@ -351,7 +363,8 @@ class ServerComparison:
         if self._in_block >= self.BLOCK:
             self._writer.close()
             self._in_block = 0
-            self._applying = self._thread.submit(copy_context().run, self._apply_block)
+            apply_block = partial(self._apply_block, self._high)
+            self._applying = self._thread.submit(copy_context().run, apply_block)
 
     def _write_waiting(self) -> None:
         """Copy the rows held back while a block was applied, once it is (its error is
@@ -375,20 +388,21 @@ class ServerComparison:
         """
         self._write_waiting()
         self._writer.close()
-        if self._in_block:
-            self._apply_block()
+        self._apply_block(None)
         counts = self._found
         counts.unchanged = self._staged - counts.added - counts.updated - counts.terminated
         gone = [
             (ess_id, key)
-            for ess_id, key, payroll_id in self._not_seen()
+            for ess_id, key, payroll_id in self._not_read()
             if payroll_id not in read_ids and key not in rejected_keys
         ]
         mark_removed(self._conn, gone)
         return counts, gone
 
-    def _apply_block(self) -> None:
-        """Compare the staged block with ESS, write what differs, and empty the stage."""
+    def _apply_block(self, upto: int | None) -> None:
+        """Compare the staged block with ESS, write what differs, note ESS's employees with
+        a payroll id after the last block's and up to `upto` (None: every id after it) that
+        the block does not hold, and empty the stage."""
         conn, database, now = self._conn, self._database, self._now
         of_database = employee.c.payroll_database == database
         same_code = employee.c.code_key == _READ.c.code_key
@@ -410,6 +424,8 @@ class ServerComparison:
                 *(literal(v, employee.c[c].type) for c, v in fixed.items()),
             ).where(~exists().where(of_database, same_code))
             conn.execute(insert(employee).from_select([*INSERT_COLUMNS, *fixed], new))
+        self._unstaged += self._not_staged(self._after, upto)
+        self._after = upto
         conn.execute(insert(_SEEN).from_select(["code_key"], select(_READ.c.code_key)))
         conn.execute(text(f"TRUNCATE {_READ.name}"))
         for kind in ("added", "updated", "terminated"):
@@ -450,16 +466,33 @@ class ServerComparison:
                 counts.note_first(name, firsts[0].total, [r.employee_code for r in firsts])
         return counts
 
-    def _not_seen(self) -> Sequence[Any]:
-        """(ESS id, code key, payroll id) of ESS's in-payroll employees of this payroll whose
-        code no block held."""
-        return self._conn.execute(
-            select(employee.c.id, employee.c.code_key, employee.c.payroll_employee_id).where(
-                employee.c.payroll_database == self._database,
-                employee.c.in_payroll,
-                ~exists().where(_SEEN.c.code_key == employee.c.code_key),
-            )
-        ).all()
+    def _not_staged(self, after: int | None, upto: int | None) -> list[tuple[int, str, int]]:
+        """(ESS id, code key, payroll id) of ESS's in-payroll employees of this payroll with
+        a payroll id in (after, upto] whose code the staged block does not hold: one index
+        range, beside the block. Each block's range follows the one before, so every
+        employee ESS holds is looked at once."""
+        query = select(employee.c.id, employee.c.code_key, employee.c.payroll_employee_id).where(
+            employee.c.payroll_database == self._database,
+            employee.c.in_payroll,
+            ~exists().where(_READ.c.code_key == employee.c.code_key),
+        )
+        if after is not None:
+            query = query.where(employee.c.payroll_employee_id > after)
+        if upto is not None:
+            query = query.where(employee.c.payroll_employee_id <= upto)
+        return [(i, k, p) for i, k, p in self._conn.execute(query)]
+
+    def _not_read(self) -> list[tuple[int, str, int]]:
+        """Of the employees no block held where their payroll id fell, those whose code no
+        block held either (payroll gave them another id): few, looked up by ESS id."""
+        if not self._unstaged:
+            return []
+        ids = [i for i, _, _ in self._unstaged]
+        listed = employee.c.id == any_(bindparam("ids", ids, type_=ARRAY(Integer)))
+        seen = exists().where(_SEEN.c.code_key == employee.c.code_key)
+        query = select(employee.c.id).where(listed, ~seen)
+        unread = set(self._conn.execute(query).scalars())
+        return [u for u in self._unstaged if u[0] in unread]
 
 
 def _differs(held: Any = employee) -> Any:

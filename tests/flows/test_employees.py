@@ -450,8 +450,11 @@ def test_a_full_read_keeps_employees_payroll_gave_new_ids_and_writes_every_updat
     # after everyone's, the last the first's. Read in chunks of 7, the first is found by
     # code in the last chunk and the last in the first chunk; updates are written only when
     # the chunks are done (staged, and flushed more than once, on PostgreSQL), so neither
-    # may look "gone" from the range its old id is in.
+    # may look "gone" from the range its old id is in. On PostgreSQL the server compares a
+    # block of two chunks at a time, looking for the gone in each block's id range: the
+    # first is found in the last block, the last in the first.
     monkeypatch.setattr(employees_step, "CHUNK", 7)
+    monkeypatch.setattr(ServerComparison, "BLOCK", 14)
     monkeypatch.setattr(bulk, "STAGE_UPDATES_FROM", 1)
     monkeypatch.setattr(bulk.StagedUpdates, "FLUSH_AT", 5)
     _sync()
