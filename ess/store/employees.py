@@ -185,11 +185,16 @@ def held_in_range(
 ) -> dict[str, HeldEmployee]:
     """ESS's employees whose payroll id is in (after, upto]: one index range, no key list."""
     query = select(*_HELD).where(employee.c.payroll_database == database)
+    return _by_key(_fetched(conn, _in_id_range(query, after, upto)))
+
+
+def _in_id_range(query: Select[Any], after: int | None, upto: int | None) -> Select[Any]:
+    """`query` of employee kept to payroll ids in (after, upto]; None leaves that end open."""
     if after is not None:
         query = query.where(employee.c.payroll_employee_id > after)
     if upto is not None:
         query = query.where(employee.c.payroll_employee_id <= upto)
-    return _by_key(_fetched(conn, query))
+    return query
 
 
 def held_for_chunk(
@@ -323,7 +328,6 @@ class ServerComparison:
         self._in_block = 0
         self._waiting: list[list[tuple[Any, ...]]] = []
         """Rows read while the server applied a block, held until it is done."""
-        self._held = 0
         self._high: int | None = None
         """The payroll id of the last row staged."""
         self._after: int | None = None
@@ -353,11 +357,11 @@ class ServerComparison:
         columns = [rows.columns[c] for c in INSERT_COLUMNS[2:]]
         self._waiting.append(list(zip(rows.keys, rows.payroll_ids, *columns, strict=True)))
         self._staged += len(rows)
-        self._held += len(rows)
         if rows.payroll_ids:
             self._high = rows.payroll_ids[-1]  # payroll gives everyone in id order
         applying = self._applying
-        if applying is not None and not applying.done() and self._held < self.BLOCK:
+        held = sum(map(len, self._waiting))
+        if applying is not None and not applying.done() and held < self.BLOCK:
             return  # the server is applying the last block: these wait here, not for it
         self._write_waiting()
         if self._in_block >= self.BLOCK:
@@ -374,9 +378,8 @@ class ServerComparison:
             applying.result()
         for rows in self._waiting:
             self._writer.write(rows)
-        self._in_block += self._held
+            self._in_block += len(rows)
         self._waiting.clear()
-        self._held = 0
 
     def apply(
         self, read_ids: Container[int], rejected_keys: set[str]
@@ -428,9 +431,7 @@ class ServerComparison:
         self._after = upto
         conn.execute(insert(_SEEN).from_select(["code_key"], select(_READ.c.code_key)))
         conn.execute(text(f"TRUNCATE {_READ.name}"))
-        for kind in ("added", "updated", "terminated"):
-            if total := getattr(found, kind):
-                self._found.note_first(kind, total, found.samples.get(kind, []))
+        self._found.merge(found)  # blocks come in payroll id order: the first codes stay first
 
     def _changes(self) -> EmployeeCounts:
         """Count what the staged block changes, each kind's first codes in payroll id order
@@ -476,11 +477,7 @@ class ServerComparison:
             employee.c.in_payroll,
             ~exists().where(_READ.c.code_key == employee.c.code_key),
         )
-        if after is not None:
-            query = query.where(employee.c.payroll_employee_id > after)
-        if upto is not None:
-            query = query.where(employee.c.payroll_employee_id <= upto)
-        return [(i, k, p) for i, k, p in self._conn.execute(query)]
+        return [(i, k, p) for i, k, p in self._conn.execute(_in_id_range(query, after, upto))]
 
     def _not_read(self) -> list[tuple[int, str, int]]:
         """Of the employees no block held where their payroll id fell, those whose code no
