@@ -31,9 +31,12 @@ def as_ranges(ids: Iterable[int]) -> str:
     ordered = ids if isinstance(ids, array) else array("q", ids)
     if not _ascending(ordered):
         ordered = array("q", sorted(set(ordered)))
-    return ",".join(
-        str(first) if first == last else f"{first}-{last}" for first, last in runs(ordered)
-    )
+    return ranges_text(runs(ordered))
+
+
+def ranges_text(ranges: Iterable[tuple[int, int]]) -> str:
+    """(first, last) runs of ids, in order, as as_ranges writes them."""
+    return ",".join(str(first) if first == last else f"{first}-{last}" for first, last in ranges)
 
 
 def _ascending(ids: Sequence[int]) -> bool:
@@ -119,6 +122,11 @@ class ReadChanges:
 
     def __bool__(self) -> bool:
         return bool(self._firsts)
+
+    @property
+    def ranges(self) -> list[tuple[int, int]]:
+        """The ids as (first, last) runs, in order."""
+        return list(zip(self._firsts, self._lasts, strict=True))
 
     def __contains__(self, change_id: object) -> bool:
         if not isinstance(change_id, int):

@@ -82,6 +82,44 @@ def select_changed_since(paramstyle: str) -> str:
     )
 
 
+def select_feed_outline(paramstyle: str, read: int) -> str:
+    """How many employees the change feed names from a moment, and where it ends, counted by
+    payroll's server: a pay review's 200,000 changes are not brought here to be counted.
+
+    Parameters: with `read` (the number of (first, last) runs of change ids the last sync
+    read) the time it read them to, each run's first and last id, then the moment; without,
+    the moment alone. A change in a run counts only if stamped after that time, as
+    core.feed.FeedReading decides one change at a time.
+    """
+    if read:
+        runs = " OR ".join(
+            f"change_id BETWEEN {placeholder(paramstyle, 2 * n + 1)} "
+            f"AND {placeholder(paramstyle, 2 * n + 2)}"
+            for n in range(read)
+        )
+        named = (
+            f"COUNT(DISTINCT CASE WHEN changed_at > {placeholder(paramstyle, 0)} "
+            f"OR NOT ({runs}) THEN employee_id END)"
+        )
+    else:
+        named = "COUNT(DISTINCT employee_id)"
+    return (
+        f"SELECT {named}, MAX(changed_at) FROM employee_changed "
+        f"WHERE changed_at >= {placeholder(paramstyle, 2 * read + 1 if read else 0)}"
+    )
+
+
+def select_change_runs_since(paramstyle: str) -> str:
+    """The change feed's ids from a moment as (first, last) runs of consecutive ids, in order:
+    what a sync keeps of the overlap (core.feed.as_ranges), worked out by payroll's server."""
+    return (
+        "SELECT MIN(change_id), MAX(change_id) FROM ("
+        "SELECT change_id, change_id - ROW_NUMBER() OVER (ORDER BY change_id) AS run "
+        f"FROM employee_changed WHERE changed_at >= {placeholder(paramstyle, 0)}"
+        ") feed GROUP BY run ORDER BY MIN(change_id)"
+    )
+
+
 SELECT_FEED_END = "SELECT MAX(changed_at) FROM employee_changed"
 """Where payroll's change feed ends now (payroll's clock)."""
 

@@ -108,7 +108,7 @@ class PayrollReader:
 
     def chunks(
         self, sql: str, params: Sequence[Any] = (), size: int = CHUNK_ROWS, stream: bool = True
-    ) -> Iterator[list[tuple[Any, ...]]]:
+    ) -> Generator[list[tuple[Any, ...]], None, None]:
         """The rows of a query, `size` at a time, never all in memory at once (`stream`)."""
         reading = self._chunks(sql, params, size, stream)
         self._reading.add(reading)

@@ -29,7 +29,7 @@ from core.employees import (
     LookupCodes,
     duplicate_codes,
 )
-from core.feed import FeedReading, IdSet, ReadChanges
+from core.feed import FeedReading, IdSet, ReadChanges, ranges_text
 from core.plans import FULL_READ_FROM, FULL_READ_FROM_IN_SERVER, reads_everyone, worth_counting
 from core.queries import (
     SELECT_DUPLICATE_CODES,
@@ -37,9 +37,11 @@ from core.queries import (
     SELECT_FEED_START,
     reads_by_id,
     select_all,
+    select_change_runs_since,
     select_changed_since,
     select_duplicates_of_changed,
     select_feed_holds,
+    select_feed_outline,
 )
 from ess.database import ess_engine
 from ess.store import employees as store
@@ -55,6 +57,11 @@ from payroll.source import PayrollReader
 # re-read this much of the feed before the watermark. Re-reading changes nothing.
 FEED_OVERLAP = timedelta(minutes=15)
 CHUNK = 2_000  # employees a read: a chunk's rows stay in the CPU's cache as they are prepared
+FEED_READ_HERE = 10_000
+"""Changes a sync reads from the feed before asking payroll's server to weigh the rest: a
+pay review's 200,000 took 0.4-0.6 s to bring here and count (bench/README.md)."""
+OUTLINE_RUNS = 100
+"""Runs of change ids read before that the server's weighing names in its query, at most."""
 
 _Chunks = Generator[tuple[list[tuple[Any, ...]], Mapping[str, int | None]], None, None]
 """Payroll rows a chunk at a time, each with payroll's declared widths of the columns."""
@@ -300,31 +307,75 @@ def _what_to_read(
         # Only a change kept from `since` or before proves nothing after it was dropped: a
         # feed that starts later (truncated by an upgrade, pruned, or empty) may have lost some.
         if _feed_holds(reader, since):
-            feed = _read_feed(reader, since, FeedReading(read, watermark))
-            changed_ids = feed.unread
-            end = max(feed.end, watermark) if feed.end else watermark
-            kept = feed.read_from(end, FEED_OVERLAP)
-            # ESS's employees are counted only for a feed that names someone: a sync that
-            # finds no change (the common one) pays for no count.
-            named = len(changed_ids)
-            held = count_held(worth_counting(named, full_read_from)) if named else 0
-            if reads_everyone(named, held, full_read_from, plans.SMALL_PAYROLL):
-                # Everyone read is every change read: the watermark moves as far as the feed's.
-                reason = messages.feed_names_most(named, held)
-                everyone = _all_employees(reader)
-                return _Reading(True, None, frozenset(), end, everyone, kept, reason, False)
-            chunks = _employees_by_id(reader, sorted(changed_ids))
-            return _Reading(False, since, frozenset(changed_ids), end, chunks, kept)
+            return _read_changes(reader, since, watermark, count_held, read, full_read_from)
         reason = messages.feed_gap(watermark, _feed_start(reader))
     elif watermark is None and not full and not ess_empty:
         reason = messages.no_watermark(database)
     # The feed is read before everyone is: each change in it is in the employees read.
     last = _feed_end(reader)
-    kept = None
-    if last is not None:
-        kept = _read_feed(reader, last - FEED_OVERLAP, FeedReading()).read_from(last, FEED_OVERLAP)
+    kept = None if last is None else _changes_from(reader, last - FEED_OVERLAP)
     chunks = _all_employees(reader)
     return _Reading(True, None, frozenset(), last or watermark, chunks, kept, reason)
+
+
+def _read_changes(
+    reader: PayrollReader,
+    since: datetime,
+    watermark: datetime,
+    count_held: Callable[[int], int],
+    read: ReadChanges | None,
+    full_read_from: float,
+) -> _Reading:
+    """A sync of changes: the employees of the feed's changes since `since` not read before,
+    or everyone when they are `full_read_from` of ESS's or more.
+
+    A feed of more than FEED_READ_HERE changes (a pay review's: one for every employee) is
+    first weighed by payroll's server: how many employees it names and where it ends. When
+    that is most of ESS's employees, everyone is read and the feed's changes never come
+    here; otherwise they are read as any feed's are.
+    """
+    feed = FeedReading(read, watermark)
+    weighed = False
+    if not _read_feed(reader, since, feed, FEED_READ_HERE):
+        outline = _feed_outline(reader, since, read, watermark)
+        if outline is not None:
+            named, last = outline
+            end = max(last, watermark) if last else watermark
+            everyone = _everyone_if_most(reader, named, end, count_held, full_read_from)
+            if everyone is not None:
+                return everyone
+            weighed = True  # the count the feed read below gives: not most of ESS's
+        feed = FeedReading(read, watermark)
+        _read_feed(reader, since, feed)
+    changed_ids = feed.unread
+    end = max(feed.end, watermark) if feed.end else watermark
+    if not weighed:
+        everyone = _everyone_if_most(reader, len(changed_ids), end, count_held, full_read_from)
+        if everyone is not None:
+            return everyone
+    chunks = _employees_by_id(reader, sorted(changed_ids))
+    kept = feed.read_from(end, FEED_OVERLAP)
+    return _Reading(False, since, frozenset(changed_ids), end, chunks, kept)
+
+
+def _everyone_if_most(
+    reader: PayrollReader,
+    named: int,
+    end: datetime,
+    count_held: Callable[[int], int],
+    full_read_from: float,
+) -> _Reading | None:
+    """Everyone, when a feed naming `named` employees and ending at `end` names so many of
+    ESS's that reading everyone is faster; else None."""
+    # ESS's employees are counted only for a feed that names someone: a sync that finds no
+    # change (the common one) pays for no count.
+    held = count_held(worth_counting(named, full_read_from)) if named else 0
+    if not reads_everyone(named, held, full_read_from, plans.SMALL_PAYROLL):
+        return None
+    # Everyone read is every change read: the watermark moves as far as the feed's.
+    reason = messages.feed_names_most(named, held)
+    kept = _changes_from(reader, end - FEED_OVERLAP)
+    return _Reading(True, None, frozenset(), end, _all_employees(reader), kept, reason, False)
 
 
 def _repairing(
@@ -365,12 +416,45 @@ def _feed_end(reader: PayrollReader) -> datetime | None:
     return payroll_time(end)
 
 
-def _read_feed(reader: PayrollReader, since: datetime, feed: FeedReading) -> FeedReading:
-    """Payroll's change feed since `since`, a chunk at a time, into `feed`."""
+def _read_feed(
+    reader: PayrollReader, since: datetime, feed: FeedReading, most: int | None = None
+) -> bool:
+    """Payroll's change feed since `since`, a chunk at a time, into `feed`; False, read no
+    further, when it holds more than `most` changes."""
     sql = select_changed_since(reader.paramstyle)
-    for chunk in reader.chunks(sql, [since.replace(tzinfo=None)]):
-        feed.add_rows(chunk, payroll_time)
-    return feed
+    rows = 0
+    with closing(reader.chunks(sql, [since.replace(tzinfo=None)])) as chunks:
+        for chunk in chunks:
+            rows += len(chunk)
+            if most is not None and rows > most:
+                return False
+            feed.add_rows(chunk, payroll_time)
+    return True
+
+
+def _feed_outline(
+    reader: PayrollReader, since: datetime, read: ReadChanges | None, read_to: datetime
+) -> tuple[int, datetime | None] | None:
+    """How many employees the feed's changes since `since` name, less the changes `read` up
+    to `read_to` (as FeedReading counts them), and the feed's last time: counted by payroll's
+    server. None when the read changes are too scattered to name in one query."""
+    runs = read.ranges if read else []
+    if len(runs) > OUTLINE_RUNS:
+        return None
+    params: list[Any] = []
+    if runs:
+        params = [read_to.replace(tzinfo=None), *(i for run in runs for i in run)]
+    params.append(since.replace(tzinfo=None))
+    [(named, last)] = reader.all(select_feed_outline(reader.paramstyle, len(runs)), params)
+    return int(named or 0), payroll_time(last)
+
+
+def _changes_from(reader: PayrollReader, start: datetime) -> str | None:
+    """as_ranges of the feed's change ids from `start` (None: none), found by payroll's
+    server: after a pay review they are 200,000, in one run."""
+    sql = select_change_runs_since(reader.paramstyle)
+    runs = reader.all(sql, [start.replace(tzinfo=None)])
+    return ranges_text((int(first), int(last)) for first, last in runs) or None
 
 
 def _duplicate_codes(reader: PayrollReader, feed_since: datetime | None) -> dict[str, list[int]]:

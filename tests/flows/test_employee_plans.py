@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+import tasks.employees
 from core import plans
 from core.plans import DENSE_RUN, FULL_READ_FROM, FULL_READ_FROM_IN_SERVER
 from ess.database import ess_engine
@@ -20,10 +21,14 @@ EMPLOYEES = 60
 FED = "The change feed names"
 
 
-@pytest.fixture
-def acme(ess, payroll_sqlite, prefect_api, monkeypatch):
+@pytest.fixture(params=["here", "by payroll's server"])
+def acme(ess, payroll_sqlite, prefect_api, monkeypatch, request):
     # A payroll this small is read by id whatever its feed names: weigh it as a large one.
     monkeypatch.setattr(plans, "SMALL_PAYROLL", 1)
+    if request.param != "here":
+        # Every feed of more than one change is weighed by payroll's server first, as a pay
+        # review's is (tasks.employees._read_changes): the same plan, rows and watermark.
+        monkeypatch.setattr(tasks.employees, "FEED_READ_HERE", 1)
     engine = sa.create_engine(payroll_sqlite)
     build_payroll(engine, employees=EMPLOYEES, seed=1, leave_types_per_employee=2)
     engine.dispose()

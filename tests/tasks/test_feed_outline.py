@@ -1,0 +1,114 @@
+"""A pay review's feed weighed by payroll's server says what reading it here would say.
+
+A sync of changes that finds more than FEED_READ_HERE changes asks payroll's server how
+many employees they name and where the feed ends (tasks.employees._feed_outline), and, when
+it reads everyone, which change ids the next sync will find read (_changes_from). Both must
+agree with core.feed.FeedReading, which reads the same changes one at a time: on every kind
+of payroll, with changes read before, ids re-used with a later time, runs broken by gaps,
+negative ids and an employee changed many times.
+"""
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from blocks.payroll_database import PayrollDatabase
+from core.feed import FeedReading, ReadChanges
+from tasks.employees import (
+    FEED_OVERLAP,
+    OUTLINE_RUNS,
+    _changes_from,
+    _feed_outline,
+    _read_feed,
+)
+from tests.payroll.test_source import _odbc_string
+from tests.support import execute
+
+READ_TO = datetime(2025, 7, 1, 9, 0, tzinfo=UTC)
+SINCE = READ_TO - FEED_OVERLAP
+
+
+def _block(kind, request):
+    url = request.getfixturevalue("payroll_sqlite" if kind == "sqlite" else "payroll_postgres")
+    if kind == "odbc":
+        return url, PayrollDatabase(
+            database_name="payroll", connection_kind="odbc", connection_string=_odbc_string(url)
+        )
+    return url, PayrollDatabase(
+        database_name="payroll", connection_kind="url", connection_string=url
+    )
+
+
+def _stamp(seconds: int) -> str:
+    return (READ_TO.replace(tzinfo=None) + timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _a_feed(seed: int) -> list[tuple[int, int, str]]:
+    """Changes around the last sync's end: before the overlap, inside it, after it."""
+    rng = random.Random(seed)
+    ids = rng.sample(range(-40, 400), 250)
+    feed = [(i, rng.randint(1, 60), _stamp(rng.randint(-1500, 1500))) for i in ids]
+    # On each boundary: read exactly when the last sync read to, the overlap's first
+    # second, the feed's end, and the first second the next sync will read again.
+    return [
+        *feed,
+        (1000, 901, _stamp(0)),
+        (1001, 902, _stamp(-900)),
+        (1002, 903, _stamp(1600)),
+        (1003, 904, _stamp(700)),
+        (1004, 905, _stamp(699)),
+    ]
+
+
+def _read_here(reader, read):
+    feed = FeedReading(read, READ_TO)
+    assert _read_feed(reader, SINCE, feed)
+    end = max(feed.end, READ_TO) if feed.end else READ_TO
+    return len(feed.unread), feed.end, feed.read_from(end, FEED_OVERLAP)
+
+
+def _weighed_by_server(reader, read):
+    named, last = _feed_outline(reader, SINCE, read, READ_TO)
+    end = max(last, READ_TO) if last else READ_TO
+    return named, last, _changes_from(reader, end - FEED_OVERLAP)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("odbc", marks=[pytest.mark.postgres, pytest.mark.odbc]),
+    ],
+)
+def test_payrolls_server_weighs_a_feed_as_reading_it_here_does(kind, request):
+    url, block = _block(kind, request)
+    for seed in range(4):
+        execute(url, "DELETE FROM employee_changed")
+        feed = _a_feed(seed)
+        values = ", ".join(f"({c}, {e}, '{at}')" for c, e, at in feed)
+        execute(url, f"INSERT INTO employee_changed VALUES {values}")
+        rng = random.Random(seed)
+        # What the last sync read: nothing, one run, scattered ids (some re-used since
+        # with a later time), and as many runs as the server's query names.
+        runs = sorted(rng.sample([i for i, _, _ in feed], 40))
+        for read in (
+            ReadChanges(None),
+            ReadChanges("-40-120,1000-1001"),
+            ReadChanges(",".join(str(i) for i in [*runs, 1000, 1001])),
+            ReadChanges(",".join(str(i) for i in range(-40, 2 * OUTLINE_RUNS - 42, 2)) + ",1000"),
+        ):
+            with block.reader() as reader:
+                assert _weighed_by_server(reader, read) == _read_here(reader, read)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_an_empty_feed_and_one_read_too_scattered_are_left_to_reading_here(kind, request):
+    _, block = _block(kind, request)
+    with block.reader() as reader:
+        assert _feed_outline(reader, SINCE, None, READ_TO) == (0, None)
+        assert _changes_from(reader, SINCE) is None
+    scattered = ReadChanges(",".join(str(i) for i in range(0, 2 * OUTLINE_RUNS + 2, 2)))
+    with block.reader() as reader:
+        assert _feed_outline(reader, SINCE, scattered, READ_TO) is None
