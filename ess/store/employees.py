@@ -7,7 +7,7 @@ and its new watermark commit together or not at all (tasks/employees.py).
 from __future__ import annotations
 
 import math
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextvars import copy_context
 from datetime import UTC, datetime
@@ -171,13 +171,27 @@ def _rows_estimated(conn: Connection) -> float:
 def held(conn: Connection, database: str, keys: Sequence[str]) -> dict[str, HeldEmployee]:
     """What ESS holds for the employees with these code keys."""
     found: dict[str, HeldEmployee] = {}
-    for start in range(0, len(keys), IN_BATCH):
-        query = select(*_HELD).where(
-            employee.c.payroll_database == database,
-            employee.c.code_key.in_(keys[start : start + IN_BATCH]),
-        )
+    for listed in one_of(conn, employee.c.code_key, keys):
+        query = select(*_HELD).where(employee.c.payroll_database == database, listed)
         found.update(_by_key(_fetched(conn, query)))
     return found
+
+
+def one_of(conn: Connection, column: Any, values: Sequence[Any]) -> Iterator[Any]:
+    """`column IN values` as the conditions of as few queries as the database allows.
+
+    On PostgreSQL one `column = ANY(array)`: a single parameter, where an IN list of a
+    thousand makes a statement of a thousand placeholders for SQLAlchemy to build and the
+    server to plan, each time (40 ms for a sync's 1,000 codes, 10 ms as an array).
+    Elsewhere IN lists of IN_BATCH values. Nothing for no values.
+    """
+    if not values:
+        return
+    if conn.dialect.name == "postgresql":
+        yield column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+        return
+    for start in range(0, len(values), IN_BATCH):
+        yield column.in_(values[start : start + IN_BATCH])
 
 
 def held_in_range(
@@ -227,12 +241,10 @@ def in_payroll_by_payroll_id(
 ) -> list[tuple[int, str]]:
     """(ESS id, code key) of the in-payroll employees with these payroll ids."""
     found: list[tuple[int, str]] = []
-    for start in range(0, len(payroll_ids), IN_BATCH):
+    for listed in one_of(conn, employee.c.payroll_employee_id, payroll_ids):
         found += conn.execute(
             select(employee.c.id, employee.c.code_key).where(
-                employee.c.payroll_database == database,
-                employee.c.in_payroll,
-                employee.c.payroll_employee_id.in_(payroll_ids[start : start + IN_BATCH]),
+                employee.c.payroll_database == database, employee.c.in_payroll, listed
             )
         ).tuples()
     return found
@@ -531,11 +543,9 @@ def missing_managers(conn: Connection, database: str, scope: ManagerScope) -> li
         return _managers_missing(conn, where)
     issues: list[Issue] = []
     read, touched = sorted(scope.read), sorted(scope.joined_or_left)
-    for start in range(0, len(read), IN_BATCH):
-        part = employee.c.code_key.in_(read[start : start + IN_BATCH])
+    for part in one_of(conn, employee.c.code_key, read):
         issues += _managers_missing(conn, [*where, part])
-    for start in range(0, len(touched), IN_BATCH):
-        part = employee.c.manager_code.in_(touched[start : start + IN_BATCH])
+    for part in one_of(conn, employee.c.manager_code, touched):
         issues += _managers_missing(conn, [*where, part])
     unique = {(i.payroll_employee_id, i.field): i for i in issues}
     return sorted(unique.values(), key=lambda i: i.payroll_employee_id or 0)
@@ -573,13 +583,8 @@ def record_issues(
         conn.execute(delete(employee_issue).where(of_database))
     else:
         read = sorted(read_ids | {i.payroll_employee_id or 0 for i in issues})
-        for start in range(0, len(read), IN_BATCH):
-            conn.execute(
-                delete(employee_issue).where(
-                    of_database,
-                    employee_issue.c.payroll_employee_id.in_(read[start : start + IN_BATCH]),
-                )
-            )
+        for listed in one_of(conn, employee_issue.c.payroll_employee_id, read):
+            conn.execute(delete(employee_issue).where(of_database, listed))
         # A manager added by this sync resolves employees it did not read.
         resolved = exists().where(
             employee.c.payroll_database == database,
