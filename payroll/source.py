@@ -58,11 +58,18 @@ class _Watchdog:
 class PayrollReader:
     """Runs SELECTs on one payroll connection and streams the rows in chunks."""
 
-    def __init__(self, database: str, driver: Driver, session: Session):
+    def __init__(
+        self,
+        database: str,
+        driver: Driver,
+        session: Session,
+        block: PayrollDatabase | None = None,
+    ):
         self.database = database
         self.paramstyle = session.paramstyle
         self._driver = driver
         self._session = session
+        self._block = block
         self._widths: dict[str, dict[str, int | None]] = {}
         self._scales: dict[str, dict[str, int | None]] = {}
         self._reading: weakref.WeakSet[Generator[Any, None, None]] = weakref.WeakSet()
@@ -78,6 +85,13 @@ class PayrollReader:
             # second error closing its cursor (the connection broke) must not replace it.
             with contextlib.suppress(Exception):
                 reading.close()
+
+    def beside(self) -> AbstractContextManager[PayrollReader]:
+        """Another reader of this database, on a connection of its own while this one's is
+        in use: for a query run in another thread beside this reader's reads."""
+        if self._block is None:
+            raise ValueError("this reader was not opened from a payroll block")
+        return open_reader(self._block)
 
     def snapshot(self) -> bool:
         """Make every read that follows see one moment of payroll; False where it cannot."""
@@ -185,7 +199,7 @@ def open_reader(block: PayrollDatabase) -> Iterator[PayrollReader]:
     try:
         driver = driver_for(block)
         with _session(driver, block) as session:
-            reader = PayrollReader(block.database_name, driver, session)
+            reader = PayrollReader(block.database_name, driver, session, block)
             try:
                 yield reader
             finally:

@@ -1,6 +1,7 @@
 """The employees step end to end: change feed, ownership, bad rows, secrets, two databases."""
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -611,3 +612,53 @@ def test_a_block_the_server_fails_to_apply_fails_the_step_and_writes_nothing(acm
     assert state.is_failed() and len(calls) == 3
     assert "could not compare this block" in read_log("acme_payroll")[-1].message
     assert {k: dict(r) for k, r in _ess_employees().items()} == before
+
+
+@pytest.mark.parametrize("sync", ["first import", "read of everyone", "sync of changes"])
+def test_chunks_read_while_the_duplicate_codes_are_read_wait_for_them_and_land_in_order(
+    acme, monkeypatch, sync
+):
+    # Payroll's duplicate codes are read beside the first chunks, on a connection of their
+    # own (tasks.employees._Duplicates). Read slowly here, so chunks of three wait for them,
+    # two at a time: none may be planned without them, lost, or written out of order.
+    early, late = [r[0] for r in query_rows(acme, "SELECT employee_id FROM employee ORDER BY 1")][
+        1::55
+    ]
+    [(code,)] = query_rows(acme, f"SELECT employee_code FROM employee WHERE employee_id = {early}")
+    if sync != "first import":
+        _sync()
+    execute(
+        acme, f"UPDATE employee SET employee_code = '{code.lower()} ' WHERE employee_id = {late}"
+    )
+    execute(acme, "UPDATE employee SET surname = 'Reviewed'")
+    if sync == "sync of changes":
+        stamp = datetime(2030, 1, 1)
+        ids = [r[0] for r in query_rows(acme, "SELECT employee_id FROM employee")]
+        values = ", ".join(f"({900_000 + n}, {i}, '{stamp}')" for n, i in enumerate(ids))
+        execute(acme, f"INSERT INTO employee_changed VALUES {values}")
+    read_codes = employees_step._duplicate_codes
+
+    def slowly(reader, since):
+        time.sleep(1.0)
+        return read_codes(reader, since)
+
+    monkeypatch.setattr(employees_step, "_duplicate_codes", slowly)
+    monkeypatch.setattr(employees_step, "CHUNK", 3)
+    monkeypatch.setattr(employees_step._Duplicates, "WAITING_CHUNKS", 2)
+    counts = _sync(full=sync == "read of everyone").step("employees")
+    assert counts.count("rejected") == 2
+    messages = [r.message for r in read_log("acme_payroll", limit=500)]
+    [rejected] = [m for m in messages if m.startswith(f"Rejected employee {code}")]
+    assert str(early) in rejected and str(late) in rejected
+    held = _ess_employees()
+    in_payroll = {r["payroll_employee_id"] for r in held.values() if r["in_payroll"]}
+    every = {r[0] for r in query_rows(acme, "SELECT employee_id FROM employee")}
+    if sync == "first import":
+        assert in_payroll == every - {early, late}
+    else:
+        # Both held back: each stays in ESS as the sync before left it, in payroll.
+        assert in_payroll == every
+        both = [r for r in held.values() if r["payroll_employee_id"] in (early, late)]
+        assert len(both) == 2 and "Reviewed" not in {r["surname"] for r in both}
+    others = {r["surname"] for r in held.values() if r["payroll_employee_id"] not in (early, late)}
+    assert others == {"Reviewed"}
