@@ -141,10 +141,16 @@ def select_feed_holds(paramstyle: str) -> str:
     )
 
 
+_CODE_KEY = "UPPER(LTRIM(RTRIM({})))"
+"""core.employees.code_key in SQL: trimmed at both ends, without case. A code payroll holds
+with a leading space ' e1' is E1 to ESS: trimmed at its end only, it was not found to share
+E1's code, and the step failed on ESS's unique key instead of holding both back."""
+
 SELECT_DUPLICATE_CODES = (
-    "SELECT employee_id, employee_code FROM employee WHERE UPPER(RTRIM(employee_code)) IN ("
-    "SELECT UPPER(RTRIM(employee_code)) FROM employee "
-    "GROUP BY UPPER(RTRIM(employee_code)) HAVING COUNT(*) > 1)"
+    "SELECT employee_id, employee_code FROM employee WHERE "
+    f"{_CODE_KEY.format('employee_code')} IN ("
+    f"SELECT {_CODE_KEY.format('employee_code')} FROM employee "
+    f"GROUP BY {_CODE_KEY.format('employee_code')} HAVING COUNT(*) > 1)"
 )
 """Every employee whose code another employee also holds (trimmed, without case)."""
 
@@ -156,8 +162,9 @@ def select_duplicates_of_changed(paramstyle: str) -> str:
     grouping of every code (SELECT_DUPLICATE_CODES), which costs several times as much.
     """
     return (
-        "SELECT employee_id, employee_code FROM employee WHERE UPPER(RTRIM(employee_code)) IN ("
-        "SELECT UPPER(RTRIM(e.employee_code)) FROM employee e "
+        "SELECT employee_id, employee_code FROM employee WHERE "
+        f"{_CODE_KEY.format('employee_code')} IN ("
+        f"SELECT {_CODE_KEY.format('e.employee_code')} FROM employee e "
         "JOIN employee_changed c ON c.employee_id = e.employee_id "
         f"WHERE c.changed_at >= {placeholder(paramstyle, 0)})"
     )
