@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, closing
 from contextvars import copy_context
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -64,6 +64,8 @@ FEED_READ_HERE = 10_000
 pay review's 200,000 took 0.4-0.6 s to bring here and count (bench/README.md)."""
 OUTLINE_RUNS = 100
 """Runs of change ids read before that the server's weighing names in its query, at most."""
+
+_T = TypeVar("_T")
 
 _Chunks = Generator[tuple[list[tuple[Any, ...]], Mapping[str, int | None]], None, None]
 """Payroll rows a chunk at a time, each with payroll's declared widths of the columns."""
@@ -213,6 +215,17 @@ class _Duplicates:
             return {}  # nobody read: no code to check
         return self._codes.result()
 
+    def in_turn(self, prepared: Iterable[_T]) -> Iterator[_T]:
+        """The chunks `prepared` gives, each as it comes once the codes are read; until then
+        up to WAITING_CHUNKS of them, read and prepared, wait for the codes."""
+        waiting: list[_T] = []
+        for chunk in prepared:
+            waiting.append(chunk)
+            if self.ready() or len(waiting) >= self.WAITING_CHUNKS:
+                yield from waiting
+                waiting.clear()
+        yield from waiting
+
     def __enter__(self) -> _Duplicates:
         return self
 
@@ -239,42 +252,36 @@ def _compare_in_python(
     job = current_job()
     updates = store.update_writer(conn)
 
-    def plan_and_write(chunk: list[tuple[Any, ...]], rows: PreparedRows, upto: int) -> None:
-        nonlocal high
-        span = (high, upto) if source.everyone else None
-        held = {} if ess_empty else store.held_for_chunk(conn, database, rows.keys, span)
-        if matched:
-            # An employee updated by an earlier chunk (found by code: payroll gave it
-            # another id) is still read with its old id until the updates are written:
-            # it is in payroll, never "gone" from this chunk's range.
-            held = {k: h for k, h in held.items() if h.ess_id not in matched}
-        plan = plan_chunk(chunk, rows, held, duplicates, high, ranged=source.everyone)
-        store.write_plan(conn, database, plan, writer, updates)
-        matched.update(ess_id for ess_id, _ in plan.updates)
-        counts.merge(plan.counts)
-        found.issues.extend(plan.issues)
-        scope.note(plan)
-        high = upto
+    def prepared() -> Iterator[tuple[list[tuple[Any, ...]], PreparedRows, int]]:
+        nonlocal read
+        for chunk, widths in source.chunks:
+            if job is not None:
+                job.check()
+            read += len(chunk)
+            if not source.everyone:
+                processed.update(int(r[0]) for r in chunk)
+            yield chunk, prepare_rows(chunk, lookups, widths), int(chunk[-1][0])
 
     with ExitStack() as writing:
         duplicates = writing.enter_context(_Duplicates(reader, source))
         # Nothing to compare with: no query runs between the inserts, so one COPY takes
         # every chunk while the next is read and prepared (ess/store/bulk.py).
         writer = writing.enter_context(store.first_import_writer(conn)) if ess_empty else None
-        waiting: list[tuple[list[tuple[Any, ...]], PreparedRows, int]] = []
-        for chunk, widths in source.chunks:
-            if job is not None:
-                job.check()
-            read, upto = read + len(chunk), int(chunk[-1][0])
-            if not source.everyone:
-                processed.update(int(r[0]) for r in chunk)
-            waiting.append((chunk, prepare_rows(chunk, lookups, widths), upto))
-            if duplicates.ready() or len(waiting) >= duplicates.WAITING_CHUNKS:
-                for held_back in waiting:
-                    plan_and_write(*held_back)
-                waiting.clear()
-        for held_back in waiting:
-            plan_and_write(*held_back)
+        for chunk, rows, upto in duplicates.in_turn(prepared()):
+            span = (high, upto) if source.everyone else None
+            held = {} if ess_empty else store.held_for_chunk(conn, database, rows.keys, span)
+            if matched:
+                # An employee updated by an earlier chunk (found by code: payroll gave it
+                # another id) is still read with its old id until the updates are written:
+                # it is in payroll, never "gone" from this chunk's range.
+                held = {k: h for k, h in held.items() if h.ess_id not in matched}
+            plan = plan_chunk(chunk, rows, held, duplicates, high, ranged=source.everyone)
+            store.write_plan(conn, database, plan, writer, updates)
+            matched.update(ess_id for ess_id, _ in plan.updates)
+            counts.merge(plan.counts)
+            found.issues.extend(plan.issues)
+            scope.note(plan)
+            high = upto
     updates.finish()
     gone = [] if ess_empty else _gone(conn, database, source, high, processed)
     store.mark_removed(conn, gone)
@@ -299,31 +306,26 @@ def _compare_in_server(
     read = 0
     job = current_job()
 
-    def screen_and_stage(chunk: list[tuple[Any, ...]], rows: PreparedRows) -> None:
-        issues, screened, _ = screen_chunk(chunk, rows, duplicates())
-        found.issues.extend(issues)
-        counts.merge(screened)
-        rejected.update(rows.rejected_keys)
-        comparison.stage(rows)
+    def prepared() -> Iterator[tuple[list[tuple[Any, ...]], PreparedRows]]:
+        nonlocal read
+        for chunk, widths in source.chunks:
+            if job is not None:
+                job.check()
+            read += len(chunk)
+            read_ids.update(int(r[0]) for r in chunk)
+            yield chunk, prepare_rows(chunk, lookups, widths)
 
     # Every code is checked: a full read replaces every employee's issues.
     with (
         _Duplicates(reader, source) as duplicates,
         store.ServerComparison(conn, database) as comparison,
     ):
-        waiting: list[tuple[list[tuple[Any, ...]], PreparedRows]] = []
-        for chunk, widths in source.chunks:
-            if job is not None:
-                job.check()
-            read += len(chunk)
-            read_ids.update(int(r[0]) for r in chunk)
-            waiting.append((chunk, prepare_rows(chunk, lookups, widths)))
-            if duplicates.ready() or len(waiting) >= duplicates.WAITING_CHUNKS:
-                for held_back in waiting:
-                    screen_and_stage(*held_back)
-                waiting.clear()
-        for held_back in waiting:
-            screen_and_stage(*held_back)
+        for chunk, rows in duplicates.in_turn(prepared()):
+            issues, screened, _ = screen_chunk(chunk, rows, duplicates())
+            found.issues.extend(issues)
+            counts.merge(screened)
+            rejected.update(rows.rejected_keys)
+            comparison.stage(rows)
         changed, gone = comparison.apply(read_ids, rejected)
     counts.merge(changed)
     counts.removed += len(gone)
