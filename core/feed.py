@@ -26,12 +26,39 @@ def as_ranges(ids: Iterable[int]) -> str:
     """Ids as text of ranges, "1-5,8,10-12": a pay review's 200,000 changes are one range.
 
     Ids already in ascending order (a feed read in the order payroll appended it) are taken
-    as they are; others are sorted first, which holds every id once more in a set and a list.
+    as they are. Ids in a few ascending runs are too: PostgreSQL hands a feed read while
+    another scan of it is under way (or just stopped part-way) from where that scan is, so
+    a pay review's changes can come as two runs, the second before the first. Only ids in
+    no order are sorted, which holds every id once more in a set and a list (75 MB for a
+    million).
     """
     ordered = ids if isinstance(ids, array) else array("q", ids)
-    if not _ascending(ordered):
-        ordered = array("q", sorted(set(ordered)))
-    return ranges_text(runs(ordered))
+    if _ascending(ordered):
+        return ranges_text(runs(ordered))
+    pieces: list[tuple[int, int]] = []
+    for piece in runs(ordered):
+        pieces.append(piece)
+        if len(pieces) > _FEW_RUNS:
+            return ranges_text(runs(array("q", sorted(set(ordered)))))
+    return ranges_text(_merged(sorted(pieces)))
+
+
+_FEW_RUNS = 1_000
+"""Runs of ids in their own order past which as_ranges sorts the ids instead."""
+
+
+def _merged(pieces: Iterable[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """Sorted (first, last) runs, each overlapping or next to the one before joined to it."""
+    current: tuple[int, int] | None = None
+    for first, last in pieces:
+        if current is not None and first <= current[1] + 1:
+            current = (current[0], max(current[1], last))
+            continue
+        if current is not None:
+            yield current
+        current = (first, last)
+    if current is not None:
+        yield current
 
 
 def ranges_text(ranges: Iterable[tuple[int, int]]) -> str:

@@ -122,3 +122,25 @@ def test_an_id_set_holds_what_a_set_holds(chunks, probe):
         expected.update(chunk)
     assert ids == expected and len(ids) == len(expected)
     assert (probe in ids) == (probe in expected)
+
+
+@given(st.lists(st.integers(min_value=-50, max_value=50), max_size=60), st.integers(0, 60))
+def test_ids_in_any_order_give_the_ranges_of_their_sorted_distinct_ids(ids, turn):
+    # As a feed can arrive: rotated (a scan started part-way through the table), or in
+    # no order at all, with an id repeated.
+    expected = as_ranges(sorted(set(ids)))
+    assert as_ranges(ids) == expected
+    assert as_ranges(ids[turn:] + ids[:turn]) == expected
+
+
+def test_a_pay_review_read_from_part_way_through_is_one_range_without_a_sort(monkeypatch):
+    import core.feed
+
+    ids = [*range(17_761, 200_001), *range(1, 17_761)]
+    monkeypatch.setattr(core.feed, "set", _refused, raising=False)
+    assert as_ranges(ids) == "1-200000"
+    assert as_ranges([5, 6, 7, 1, 2, 9]) == "1-2,5-7,9"
+
+
+def _refused(*args, **kwargs):
+    raise AssertionError("held every id in a set to sort them")
