@@ -312,25 +312,31 @@ def test_a_jobs_connection_lost_between_steps_is_opened_again_by_the_next(payrol
             assert reader._session.connection.info.backend_pid != pid
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        "sqlite",
-        pytest.param("postgres", marks=pytest.mark.postgres),
-        pytest.param("odbc", marks=[pytest.mark.postgres, pytest.mark.odbc]),
-    ],
-)
+READER_KINDS = [
+    "sqlite",
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("odbc", marks=[pytest.mark.postgres, pytest.mark.odbc]),
+]
+"""Every way the sync reads payroll: SQLite, PostgreSQL by URL, and through unixODBC."""
+
+
+def payroll_block(kind, request):
+    """An empty payroll of a READER_KINDS kind: its URL, and the block that reads it."""
+    url = request.getfixturevalue("payroll_sqlite" if kind == "sqlite" else "payroll_postgres")
+    if kind == "odbc":
+        return url, PayrollDatabase(
+            database_name="payroll", connection_kind="odbc", connection_string=_odbc_string(url)
+        )
+    return url, PayrollDatabase(
+        database_name="payroll", connection_kind="url", connection_string=url
+    )
+
+
+@pytest.mark.parametrize("kind", READER_KINDS)
 def test_the_feed_reaches_back_only_when_it_keeps_a_change_from_then_or_before(kind, request):
     from tasks.employees import _feed_holds
 
-    url = request.getfixturevalue("payroll_sqlite" if kind == "sqlite" else "payroll_postgres")
-    block = (
-        PayrollDatabase(
-            database_name="payroll", connection_kind="odbc", connection_string=_odbc_string(url)
-        )
-        if kind == "odbc"
-        else PayrollDatabase(database_name="payroll", connection_kind="url", connection_string=url)
-    )
+    url, block = payroll_block(kind, request)
     since = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 
     def holds():

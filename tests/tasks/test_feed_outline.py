@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from blocks.payroll_database import PayrollDatabase
 from core.feed import FeedReading, ReadChanges
 from tasks.employees import (
     FEED_OVERLAP,
@@ -22,22 +21,11 @@ from tasks.employees import (
     _feed_outline,
     _read_feed,
 )
-from tests.payroll.test_source import _odbc_string
+from tests.payroll.test_source import READER_KINDS, payroll_block
 from tests.support import execute
 
 READ_TO = datetime(2025, 7, 1, 9, 0, tzinfo=UTC)
 SINCE = READ_TO - FEED_OVERLAP
-
-
-def _block(kind, request):
-    url = request.getfixturevalue("payroll_sqlite" if kind == "sqlite" else "payroll_postgres")
-    if kind == "odbc":
-        return url, PayrollDatabase(
-            database_name="payroll", connection_kind="odbc", connection_string=_odbc_string(url)
-        )
-    return url, PayrollDatabase(
-        database_name="payroll", connection_kind="url", connection_string=url
-    )
 
 
 def _stamp(seconds: int) -> str:
@@ -74,16 +62,9 @@ def _weighed_by_server(reader, read):
     return named, last, _changes_from(reader, end - FEED_OVERLAP)
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        "sqlite",
-        pytest.param("postgres", marks=pytest.mark.postgres),
-        pytest.param("odbc", marks=[pytest.mark.postgres, pytest.mark.odbc]),
-    ],
-)
+@pytest.mark.parametrize("kind", READER_KINDS)
 def test_payrolls_server_weighs_a_feed_as_reading_it_here_does(kind, request):
-    url, block = _block(kind, request)
+    url, block = payroll_block(kind, request)
     for seed in range(4):
         execute(url, "DELETE FROM employee_changed")
         feed = _a_feed(seed)
@@ -105,7 +86,7 @@ def test_payrolls_server_weighs_a_feed_as_reading_it_here_does(kind, request):
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_an_empty_feed_and_one_read_too_scattered_are_left_to_reading_here(kind, request):
-    _, block = _block(kind, request)
+    _, block = payroll_block(kind, request)
     with block.reader() as reader:
         assert _feed_outline(reader, SINCE, None, READ_TO) == (0, None)
         assert _changes_from(reader, SINCE) is None
