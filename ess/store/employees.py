@@ -18,7 +18,6 @@ from sqlalchemy import (
     ARRAY,
     Column,
     Connection,
-    Integer,
     MetaData,
     Select,
     Table,
@@ -494,13 +493,11 @@ class ServerComparison:
     def _not_read(self) -> list[tuple[int, str, int]]:
         """Of the employees no block held where their payroll id fell, those whose code no
         block held either (payroll gave them another id): few, looked up by ESS id."""
-        if not self._unstaged:
-            return []
         ids = [i for i, _, _ in self._unstaged]
-        listed = employee.c.id == any_(bindparam("ids", ids, type_=ARRAY(Integer)))
         seen = exists().where(_SEEN.c.code_key == employee.c.code_key)
-        query = select(employee.c.id).where(listed, ~seen)
-        unread = set(self._conn.execute(query).scalars())
+        unread: set[int] = set()
+        for listed in one_of(self._conn, employee.c.id, ids):
+            unread.update(self._conn.execute(select(employee.c.id).where(listed, ~seen)).scalars())
         return [u for u in self._unstaged if u[0] in unread]
 
 

@@ -118,15 +118,14 @@ def codes_of(conn: Connection, database: str, payroll_ids: Sequence[int]) -> dic
     """The employee code ESS holds for each of these payroll ids."""
     # Here, not at the top: `ess-sync status` reads last_reconciliations() and need not
     # load the employee writer and its core (issue 16).
-    from ess.store.employees import IN_BATCH
+    from ess.store.employees import one_of
 
     found: dict[int, str] = {}
     ids = sorted(set(payroll_ids))
-    for start in range(0, len(ids), IN_BATCH):
+    for listed in one_of(conn, employee.c.payroll_employee_id, ids):
         rows = conn.execute(
             select(employee.c.payroll_employee_id, employee.c.employee_code).where(
-                employee.c.payroll_database == database,
-                employee.c.payroll_employee_id.in_(ids[start : start + IN_BATCH]),
+                employee.c.payroll_database == database, listed
             )
         )
         found.update((int(payroll_id), code) for payroll_id, code in rows)
