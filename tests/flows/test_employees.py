@@ -458,21 +458,31 @@ def test_a_full_read_keeps_employees_payroll_gave_new_ids_and_writes_every_updat
     monkeypatch.setattr(ServerComparison, "BLOCK", 14)
     monkeypatch.setattr(bulk, "STAGE_UPDATES_FROM", 1)
     monkeypatch.setattr(bulk.StagedUpdates, "FLUSH_AT", 5)
-    _sync()
     [(first_id, first_code)] = query_rows(
         acme, "SELECT employee_id, employee_code FROM employee ORDER BY employee_id LIMIT 1"
     )
     [(last_id, last_code)] = query_rows(
         acme, "SELECT employee_id, employee_code FROM employee ORDER BY employee_id DESC LIMIT 1"
     )
+    execute(acme, f"UPDATE employee SET termination_date = NULL WHERE employee_id = {first_id}")
+    _sync()
     execute(
         acme, f"UPDATE employee SET employee_id = {last_id + 100} WHERE employee_id = {first_id}"
     )
     execute(acme, f"UPDATE employee SET employee_id = {first_id} WHERE employee_id = {last_id}")
     execute(acme, "UPDATE employee SET surname = 'Reviewed'")
-    _sync(full=True)
+    # The one re-keyed to the end leaves too: a termination found by code, not in its range.
+    execute(
+        acme,
+        f"UPDATE employee SET termination_date = '2030-06-30' WHERE employee_id = {last_id + 100}",
+    )
+    counts = _sync(full=True).step("employees")
+    assert counts.count("terminated") == 1
+    assert dict(counts.samples)["terminated"] == (first_code.strip(),)
+    assert counts.count("updated") == len(query_rows(acme, "SELECT employee_id FROM employee")) - 1
     held = _ess_employees()
     assert held[first_code.strip().upper()]["payroll_employee_id"] == last_id + 100
+    assert str(held[first_code.strip().upper()]["termination_date"]) == "2030-06-30"
     assert held[last_code.strip().upper()]["payroll_employee_id"] == first_id
     in_payroll = [r for r in held.values() if r["in_payroll"]]
     assert len(in_payroll) == len(query_rows(acme, "SELECT employee_id FROM employee"))
@@ -601,11 +611,11 @@ def test_a_block_the_server_fails_to_apply_fails_the_step_and_writes_nothing(acm
     monkeypatch.setattr(ServerComparison, "BLOCK", 7)
     real, calls = ServerComparison._changes, []
 
-    def failing_on_the_third(self):
+    def failing_on_the_third(self, *args):
         calls.append(1)
         if len(calls) == 3:
             raise RuntimeError("ESS's server could not compare this block")
-        return real(self)
+        return real(self, *args)
 
     monkeypatch.setattr(ServerComparison, "_changes", failing_on_the_third)
     state = sync_from_payroll(database="acme_payroll", full=True, return_state=True)
@@ -640,9 +650,9 @@ def test_chunks_read_while_the_duplicate_codes_are_read_wait_for_them_and_land_i
         execute(acme, f"INSERT INTO employee_changed VALUES {values}")
     read_codes = employees_step._duplicate_codes
 
-    def slowly(reader, since):
+    def slowly(reader, since, runs=()):
         time.sleep(1.0)
-        return read_codes(reader, since)
+        return read_codes(reader, since, runs)
 
     monkeypatch.setattr(employees_step, "_duplicate_codes", slowly)
     monkeypatch.setattr(employees_step, "CHUNK", 3)
