@@ -219,6 +219,11 @@ class FeedReading:
                 unread.append(int(employee_id))
         self.unread.update(unread)
 
+    def change_runs(self) -> list[tuple[int, int]]:
+        """The ids of every change read, as (first, last) runs in order: one or a few for a
+        feed payroll numbers as it appends."""
+        return ReadChanges(as_ranges(self._ids)).ranges
+
     def read_from(self, end: datetime | None, overlap: timedelta) -> str | None:
         """as_ranges of the changes from `end` less `overlap` (None: nothing to keep)."""
         if end is None:

@@ -92,11 +92,7 @@ def select_feed_outline(paramstyle: str, read: int) -> str:
     core.feed.FeedReading decides one change at a time.
     """
     if read:
-        runs = " OR ".join(
-            f"change_id BETWEEN {placeholder(paramstyle, 2 * n + 1)} "
-            f"AND {placeholder(paramstyle, 2 * n + 2)}"
-            for n in range(read)
-        )
+        runs = _in_runs(paramstyle, "change_id", 1, read)
         named = (
             f"COUNT(DISTINCT CASE WHEN changed_at > {placeholder(paramstyle, 0)} "
             f"OR NOT ({runs}) THEN employee_id END)"
@@ -155,16 +151,33 @@ SELECT_DUPLICATE_CODES = (
 """Every employee whose code another employee also holds (trimmed, without case)."""
 
 
-def select_duplicates_of_changed(paramstyle: str) -> str:
+def select_duplicates_of_changed(paramstyle: str, runs: int = 0) -> str:
     """Every employee holding the code of an employee in the change feed from a watermark.
 
     A sync of changes needs only these: one scan of payroll joined to the feed, not a
     grouping of every code (SELECT_DUPLICATE_CODES), which costs several times as much.
+
+    Parameters: the moment; with `runs`, then each run's first and last change id. The
+    runs are those of the changes the step read from that moment (FeedReading.change_runs):
+    payroll indexes its feed by change id, not by time, so they find the changes through
+    the index where the moment alone reads every change payroll ever kept.
     """
+    where = f"c.changed_at >= {placeholder(paramstyle, 0)}"
+    if runs:
+        where += f" AND ({_in_runs(paramstyle, 'c.change_id', 1, runs)})"
     return (
         "SELECT employee_id, employee_code FROM employee WHERE "
         f"{_CODE_KEY.format('employee_code')} IN ("
         f"SELECT {_CODE_KEY.format('e.employee_code')} FROM employee e "
-        "JOIN employee_changed c ON c.employee_id = e.employee_id "
-        f"WHERE c.changed_at >= {placeholder(paramstyle, 0)})"
+        f"JOIN employee_changed c ON c.employee_id = e.employee_id WHERE {where})"
+    )
+
+
+def _in_runs(paramstyle: str, column: str, first: int, runs: int) -> str:
+    """SQL: `column` in one of `runs` (first, last) runs of ids, given as parameters from
+    the one at index `first` on, each run's first then last."""
+    return " OR ".join(
+        f"{column} BETWEEN {placeholder(paramstyle, first + 2 * n)} "
+        f"AND {placeholder(paramstyle, first + 2 * n + 1)}"
+        for n in range(runs)
     )

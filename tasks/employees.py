@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, closing
 from contextvars import copy_context
@@ -196,15 +196,17 @@ class _Duplicates:
 
     def __init__(self, reader: PayrollReader, source: _Reading) -> None:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="ess-duplicates")
-        read = partial(self._read, reader, source.feed_since)
+        read = partial(self._read, reader, source.feed_since, source.feed_runs)
         # A sync that reads nobody (the feed names no one) asks for nothing: no query.
         started = source.everyone or bool(source.changed_ids)
         self._codes = self._thread.submit(copy_context().run, read) if started else None
 
     @staticmethod
-    def _read(reader: PayrollReader, feed_since: datetime | None) -> dict[str, list[int]]:
+    def _read(
+        reader: PayrollReader, feed_since: datetime | None, feed_runs: Sequence[tuple[int, int]]
+    ) -> dict[str, list[int]]:
         with reader.beside() as other:
-            return _duplicate_codes(other, feed_since)
+            return _duplicate_codes(other, feed_since, feed_runs)
 
     def ready(self) -> bool:
         """Whether the codes are read (or their read failed, or was never started)."""
@@ -349,6 +351,9 @@ class _Reading:
     """Why a sync of changes reads everyone: the feed cannot say what changed, or it names
     so many employees that reading everyone is cheaper (not a warning: `full_read_warns`)."""
     full_read_warns: bool = True
+    feed_runs: tuple[tuple[int, int], ...] = ()
+    """A sync of changes: the ids of the feed's changes it read from `feed_since`, as
+    (first, last) runs, when there are at most OUTLINE_RUNS of them (else none)."""
 
 
 def _what_to_read(
@@ -424,7 +429,9 @@ def _read_changes(
             return everyone
     chunks = _employees_by_id(reader, sorted(changed_ids))
     kept = feed.read_from(end, FEED_OVERLAP)
-    return _Reading(False, since, frozenset(changed_ids), end, chunks, kept)
+    runs = feed.change_runs() if changed_ids else []
+    feed_runs = tuple(runs) if len(runs) <= OUTLINE_RUNS else ()
+    return _Reading(False, since, frozenset(changed_ids), end, chunks, kept, feed_runs=feed_runs)
 
 
 def _everyone_if_most(
@@ -526,13 +533,17 @@ def _changes_from(reader: PayrollReader, start: datetime) -> str | None:
     return ranges_text((int(first), int(last)) for first, last in runs) or None
 
 
-def _duplicate_codes(reader: PayrollReader, feed_since: datetime | None) -> dict[str, list[int]]:
-    """Payroll's duplicated codes: of the feed's employees since `feed_since`, or all."""
+def _duplicate_codes(
+    reader: PayrollReader, feed_since: datetime | None, feed_runs: Sequence[tuple[int, int]] = ()
+) -> dict[str, list[int]]:
+    """Payroll's duplicated codes: of the feed's employees since `feed_since` (of its
+    changes in `feed_runs`, when given: the ones the step read), or all."""
     if feed_since is None:
         pairs = reader.all(SELECT_DUPLICATE_CODES)
     else:
-        sql = select_duplicates_of_changed(reader.paramstyle)
-        pairs = reader.all(sql, [feed_since.replace(tzinfo=None)])
+        sql = select_duplicates_of_changed(reader.paramstyle, len(feed_runs))
+        bounds = [i for run in feed_runs for i in run]
+        pairs = reader.all(sql, [feed_since.replace(tzinfo=None), *bounds])
     return duplicate_codes(pairs)
 
 

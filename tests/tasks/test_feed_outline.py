@@ -18,6 +18,7 @@ from tasks.employees import (
     FEED_OVERLAP,
     OUTLINE_RUNS,
     _changes_from,
+    _duplicate_codes,
     _feed_outline,
     _read_feed,
 )
@@ -93,3 +94,40 @@ def test_an_empty_feed_and_one_read_too_scattered_are_left_to_reading_here(kind,
     scattered = ReadChanges(",".join(str(i) for i in range(0, 2 * OUTLINE_RUNS + 2, 2)))
     with block.reader() as reader:
         assert _feed_outline(reader, SINCE, scattered, READ_TO) is None
+
+
+@pytest.mark.parametrize("kind", READER_KINDS)
+def test_the_duplicate_codes_of_the_changes_read_are_found_through_their_ids_as_by_time(
+    kind, request
+):
+    # A sync of changes asks payroll for the codes its employees share with anyone
+    # (tasks.employees._duplicate_codes). Given the ids of the changes it read, as runs,
+    # the feed is found through its index: the answer must be the one the time alone gives.
+    url, block = payroll_block(kind, request)
+    codes = {e: f"E{e % 50}" for e in [*range(1, 61), *range(901, 906)]}
+    # Shared, as ESS sees codes (trimmed, without case): written three ways.
+    codes |= {7: " e7", 57: "E7 ", 3: "e3", 53: "E3", 904: "e4 ", 54: "E4"}
+    values = ", ".join(
+        f"({e}, '{c}', 'A', 'B', '2020-01-01', 'F', 1, '2025-01-01 00:00:00')"
+        for e, c in codes.items()
+    )
+    execute(
+        url,
+        "INSERT INTO employee (employee_id, employee_code, first_name, surname, date_hired,"
+        f" pay_frequency_code, tax_free_threshold, last_modified) VALUES {values}",
+    )
+    for seed in range(4):
+        execute(url, "DELETE FROM employee_changed")
+        feed = _a_feed(seed)
+        values = ", ".join(f"({c}, {e}, '{at}')" for c, e, at in feed)
+        execute(url, f"INSERT INTO employee_changed VALUES {values}")
+        with block.reader() as reader:
+            read = FeedReading(None, READ_TO)
+            assert _read_feed(reader, SINCE, read)
+            runs = read.change_runs()
+            assert len(runs) > 1  # ids in gaps, negative ones too
+            by_time = _duplicate_codes(reader, SINCE)
+            assert by_time  # the feed names some of the employees sharing a code
+            assert _duplicate_codes(reader, SINCE, runs) == by_time
+            # Runs that miss the changes naming them find none of theirs.
+            assert _duplicate_codes(reader, SINCE, [(2000, 3000)]) == {}
