@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from core import messages, plans
 from core.employee_changes import (
     EmployeesResult,
+    HeldEmployee,
     ManagerScope,
     payroll_time,
     plan_chunk,
@@ -169,6 +170,10 @@ def _import(
     )
 
 
+_Prepared = tuple[list[tuple[Any, ...]], PreparedRows, int, Mapping[str, HeldEmployee]]
+"""A chunk read, prepare_rows of it, its last payroll id, and what ESS holds for it."""
+
+
 @dataclass(frozen=True)
 class _Compared:
     """What comparing payroll's chunks with ESS found, across the chunks."""
@@ -254,24 +259,33 @@ def _compare_in_python(
     job = current_job()
     updates = store.update_writer(conn)
 
-    def prepared() -> Iterator[tuple[list[tuple[Any, ...]], PreparedRows, int]]:
+    def prepared() -> Iterator[_Prepared]:
         nonlocal read
+        after = None
         for chunk, widths in source.chunks:
             if job is not None:
                 job.check()
             read += len(chunk)
             if not source.everyone:
                 processed.update(int(r[0]) for r in chunk)
-            yield chunk, prepare_rows(chunk, lookups, widths), int(chunk[-1][0])
+            rows, upto = prepare_rows(chunk, lookups, widths), int(chunk[-1][0])
+            # What ESS holds for the chunk is asked here, while the duplicate codes may still
+            # be read: a sync of changes' one chunk no longer asks only once they are. The
+            # chunks before it may not be written yet, and what they write changes nothing
+            # here: an insert holds a payroll id in its own chunk's range and a code no other
+            # employee read holds (else both are rejected as duplicates); an employee they
+            # update is left out below (`matched`), as it is when they were written first.
+            span = (after, upto) if source.everyone else None
+            held = {} if ess_empty else store.held_for_chunk(conn, database, rows.keys, span)
+            yield chunk, rows, upto, held
+            after = upto
 
     with ExitStack() as writing:
         duplicates = writing.enter_context(_Duplicates(reader, source))
         # Nothing to compare with: no query runs between the inserts, so one COPY takes
         # every chunk while the next is read and prepared (ess/store/bulk.py).
         writer = writing.enter_context(store.first_import_writer(conn)) if ess_empty else None
-        for chunk, rows, upto in duplicates.in_turn(prepared()):
-            span = (high, upto) if source.everyone else None
-            held = {} if ess_empty else store.held_for_chunk(conn, database, rows.keys, span)
+        for chunk, rows, upto, held in duplicates.in_turn(prepared()):
             if matched:
                 # An employee updated by an earlier chunk (found by code: payroll gave it
                 # another id) is still read with its old id until the updates are written:

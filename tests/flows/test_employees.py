@@ -444,8 +444,9 @@ def test_a_change_giving_an_employee_another_ones_code_is_rejected_and_names_bot
     assert kept.payroll_employee_id == keep_id and kept.employee_code == keep_code
 
 
+@pytest.mark.parametrize("codes", ["codes read at once", "codes read slowly"])
 def test_a_full_read_keeps_employees_payroll_gave_new_ids_and_writes_every_update(
-    acme, monkeypatch
+    acme, monkeypatch, codes
 ):
     # A pay review edits everyone, and payroll re-keys two employees: the first gets an id
     # after everyone's, the last the first's. Read in chunks of 7, the first is found by
@@ -458,6 +459,18 @@ def test_a_full_read_keeps_employees_payroll_gave_new_ids_and_writes_every_updat
     monkeypatch.setattr(ServerComparison, "BLOCK", 14)
     monkeypatch.setattr(bulk, "STAGE_UPDATES_FROM", 1)
     monkeypatch.setattr(bulk.StagedUpdates, "FLUSH_AT", 5)
+    if codes == "codes read slowly":
+        # Every chunk is read, prepared and looked up in ESS before the first is written
+        # (on SQLite each chunk's updates are written as it is planned): what ESS held
+        # for a chunk before an earlier one re-keyed an employee must not make it "gone".
+        read_codes = employees_step._duplicate_codes
+
+        def slowly(*args):
+            time.sleep(1.0)
+            return read_codes(*args)
+
+        monkeypatch.setattr(employees_step, "_duplicate_codes", slowly)
+        monkeypatch.setattr(employees_step._Duplicates, "WAITING_CHUNKS", 1_000)
     [(first_id, first_code)] = query_rows(
         acme, "SELECT employee_id, employee_code FROM employee ORDER BY employee_id LIMIT 1"
     )
