@@ -23,7 +23,12 @@ from core.plans import runs
 
 
 def as_ranges(ids: Iterable[int]) -> str:
-    """Ids as text of ranges, "1-5,8,10-12": a pay review's 200,000 changes are one range.
+    """Ids as text of ranges, "1-5,8,10-12": a pay review's 200,000 changes are one range."""
+    return ranges_text(id_ranges(ids))
+
+
+def id_ranges(ids: Iterable[int]) -> list[tuple[int, int]]:
+    """Distinct ids as sorted (first, last) runs of consecutive ids.
 
     Ids already in ascending order (a feed read in the order payroll appended it) are taken
     as they are. Ids in a few ascending runs are too: PostgreSQL hands a feed read while
@@ -34,17 +39,17 @@ def as_ranges(ids: Iterable[int]) -> str:
     """
     ordered = ids if isinstance(ids, array) else array("q", ids)
     if _ascending(ordered):
-        return ranges_text(runs(ordered))
+        return list(runs(ordered))
     pieces: list[tuple[int, int]] = []
     for piece in runs(ordered):
         pieces.append(piece)
         if len(pieces) > _FEW_RUNS:
-            return ranges_text(runs(array("q", sorted(set(ordered)))))
-    return ranges_text(_merged(sorted(pieces)))
+            return list(runs(array("q", sorted(set(ordered)))))
+    return list(_merged(sorted(pieces)))
 
 
 _FEW_RUNS = 1_000
-"""Runs of ids in their own order past which as_ranges sorts the ids instead."""
+"""Runs of ids in their own order past which id_ranges sorts the ids instead."""
 
 
 def _merged(pieces: Iterable[tuple[int, int]]) -> Iterator[tuple[int, int]]:
@@ -222,7 +227,7 @@ class FeedReading:
     def change_runs(self) -> list[tuple[int, int]]:
         """The ids of every change read, as (first, last) runs in order: one or a few for a
         feed payroll numbers as it appends."""
-        return ReadChanges(as_ranges(self._ids)).ranges
+        return id_ranges(self._ids)
 
     def read_from(self, end: datetime | None, overlap: timedelta) -> str | None:
         """as_ranges of the changes from `end` less `overlap` (None: nothing to keep)."""
