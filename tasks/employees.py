@@ -170,6 +170,20 @@ def _import(
     )
 
 
+def _prepared_chunks(
+    source: _Reading, lookups: LookupCodes, ids: set[int] | IdSet | None
+) -> Iterator[tuple[list[tuple[Any, ...]], PreparedRows]]:
+    """Each chunk the step reads, with prepare_rows of it; its payroll ids added to `ids`
+    (None: not kept). A job cancelled or past its time stops it between chunks."""
+    job = current_job()
+    for chunk, widths in source.chunks:
+        if job is not None:
+            job.check()
+        if ids is not None:
+            ids.update(int(r[0]) for r in chunk)
+        yield chunk, prepare_rows(chunk, lookups, widths)
+
+
 _Prepared = tuple[list[tuple[Any, ...]], PreparedRows, int, Mapping[str, HeldEmployee]]
 """A chunk read, prepare_rows of it, its last payroll id, and what ESS holds for it."""
 
@@ -256,19 +270,15 @@ def _compare_in_python(
     # ESS ids of employees updated: their rows may be written only once the chunks are done.
     matched: set[int] = set()
     read, high = 0, None
-    job = current_job()
     updates = store.update_writer(conn)
 
     def prepared() -> Iterator[_Prepared]:
         nonlocal read
         after = None
-        for chunk, widths in source.chunks:
-            if job is not None:
-                job.check()
+        ids = None if source.everyone else processed
+        for chunk, rows in _prepared_chunks(source, lookups, ids):
             read += len(chunk)
-            if not source.everyone:
-                processed.update(int(r[0]) for r in chunk)
-            rows, upto = prepare_rows(chunk, lookups, widths), int(chunk[-1][0])
+            upto = int(chunk[-1][0])
             # What ESS holds for the chunk is asked here, while the duplicate codes may still
             # be read: a sync of changes' one chunk no longer asks only once they are. The
             # chunks before it may not be written yet, and what they write changes nothing
@@ -320,23 +330,14 @@ def _compare_in_server(
     read_ids = IdSet()  # payroll gives everyone in id order: 8 bytes an id
     rejected: set[str] = set()
     read = 0
-    job = current_job()
-
-    def prepared() -> Iterator[tuple[list[tuple[Any, ...]], PreparedRows]]:
-        nonlocal read
-        for chunk, widths in source.chunks:
-            if job is not None:
-                job.check()
-            read += len(chunk)
-            read_ids.update(int(r[0]) for r in chunk)
-            yield chunk, prepare_rows(chunk, lookups, widths)
 
     # Every code is checked: a full read replaces every employee's issues.
     with (
         _Duplicates(reader, source) as duplicates,
         store.ServerComparison(conn, database) as comparison,
     ):
-        for chunk, rows in duplicates.in_turn(prepared()):
+        for chunk, rows in duplicates.in_turn(_prepared_chunks(source, lookups, read_ids)):
+            read += len(chunk)
             issues, screened, _ = screen_chunk(chunk, rows, duplicates())
             found.issues.extend(issues)
             counts.merge(screened)
