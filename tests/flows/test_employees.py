@@ -463,14 +463,7 @@ def test_a_full_read_keeps_employees_payroll_gave_new_ids_and_writes_every_updat
         # Every chunk is read, prepared and looked up in ESS before the first is written
         # (on SQLite each chunk's updates are written as it is planned): what ESS held
         # for a chunk before an earlier one re-keyed an employee must not make it "gone".
-        read_codes = employees_step._duplicate_codes
-
-        def slowly(*args):
-            time.sleep(1.0)
-            return read_codes(*args)
-
-        monkeypatch.setattr(employees_step, "_duplicate_codes", slowly)
-        monkeypatch.setattr(employees_step._Duplicates, "WAITING_CHUNKS", 1_000)
+        _read_codes_slowly(monkeypatch, waiting_chunks=1_000)
     [(first_id, first_code)] = query_rows(
         acme, "SELECT employee_id, employee_code FROM employee ORDER BY employee_id LIMIT 1"
     )
@@ -661,15 +654,8 @@ def test_chunks_read_while_the_duplicate_codes_are_read_wait_for_them_and_land_i
         ids = [r[0] for r in query_rows(acme, "SELECT employee_id FROM employee")]
         values = ", ".join(f"({900_000 + n}, {i}, '{stamp}')" for n, i in enumerate(ids))
         execute(acme, f"INSERT INTO employee_changed VALUES {values}")
-    read_codes = employees_step._duplicate_codes
-
-    def slowly(reader, since, runs=()):
-        time.sleep(1.0)
-        return read_codes(reader, since, runs)
-
-    monkeypatch.setattr(employees_step, "_duplicate_codes", slowly)
     monkeypatch.setattr(employees_step, "CHUNK", 3)
-    monkeypatch.setattr(employees_step._Duplicates, "WAITING_CHUNKS", 2)
+    _read_codes_slowly(monkeypatch, waiting_chunks=2)
     counts = _sync(full=sync == "read of everyone").step("employees")
     assert counts.count("rejected") == 2
     messages = [r.message for r in read_log("acme_payroll", limit=500)]
@@ -687,3 +673,16 @@ def test_chunks_read_while_the_duplicate_codes_are_read_wait_for_them_and_land_i
         assert len(both) == 2 and "Reviewed" not in {r["surname"] for r in both}
     others = {r["surname"] for r in held.values() if r["payroll_employee_id"] not in (early, late)}
     assert others == {"Reviewed"}
+
+
+def _read_codes_slowly(monkeypatch, waiting_chunks):
+    """Payroll's duplicate codes take a second to read; up to `waiting_chunks` chunks, read
+    and prepared, wait for them (tasks.employees._Duplicates)."""
+    read_codes = employees_step._duplicate_codes
+
+    def slowly(*args):
+        time.sleep(1.0)
+        return read_codes(*args)
+
+    monkeypatch.setattr(employees_step, "_duplicate_codes", slowly)
+    monkeypatch.setattr(employees_step._Duplicates, "WAITING_CHUNKS", waiting_chunks)
