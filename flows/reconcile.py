@@ -12,7 +12,13 @@ from pydantic.json_schema import SkipJsonSchema
 from core import messages
 from core.results import JobResult
 from core.steps import RECONCILING_EMPLOYEES, RECONCILING_LEAVE_BALANCES, RECONCILING_LOOKUPS
-from flows.runs import refuse_unregistered, run_name, tag_with_database
+from flows.runs import (
+    LOCAL_RESULT_STORAGE,
+    RESULTS_NOT_PERSISTED,
+    refuse_unregistered,
+    run_name,
+    tag_with_database,
+)
 from jobs.kinds import RECONCILE
 from jobs.runner import JobSteps, run_as_job
 from payroll.connect import prefetch_payroll
@@ -26,7 +32,12 @@ from tasks.reconcile import (
 from tasks.reconcile_export import export_report
 
 
-@flow(name="reconcile", flow_run_name=run_name("reconcile"))
+@flow(
+    name="reconcile",
+    flow_run_name=run_name("reconcile"),
+    persist_result=RESULTS_NOT_PERSISTED,
+    result_storage=LOCAL_RESULT_STORAGE,
+)
 def reconcile(
     database: str,
     output: str | None = None,

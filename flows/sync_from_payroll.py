@@ -23,7 +23,13 @@ from core.steps import (
 from ess.store.jobs import JobAlreadyRunning, live_job
 from ess.store.log import ERROR, INFO, WARNING
 from ess.store.reconciliations import last_reconciliation
-from flows.runs import refuse_unregistered, run_name, tag_with_database
+from flows.runs import (
+    LOCAL_RESULT_STORAGE,
+    RESULTS_NOT_PERSISTED,
+    refuse_unregistered,
+    run_name,
+    tag_with_database,
+)
 from jobs.kinds import SYNC_FROM_PAYROLL
 from jobs.log import log
 from jobs.reporting import artifact_key
@@ -44,7 +50,12 @@ class SyncConfirmation(RunInput):
     answer: Literal["Yes, sync changes", "No, do not sync"] = "No, do not sync"
 
 
-@flow(name="sync-from-payroll", flow_run_name=run_name("sync"))
+@flow(
+    name="sync-from-payroll",
+    flow_run_name=run_name("sync"),
+    persist_result=RESULTS_NOT_PERSISTED,
+    result_storage=LOCAL_RESULT_STORAGE,
+)
 def sync_from_payroll(
     database: str,
     full: bool = False,

@@ -13,7 +13,13 @@ from core.lookups import LEAVE_LOOKUPS
 from core.results import JobResult
 from core.steps import GETTING_LEAVE_LOOKUPS, RETRIEVING_LEAVE_BALANCES, UPDATING_LEAVE_LOOKUPS
 from ess.store.log import WARNING
-from flows.runs import refuse_unregistered, run_name, tag_with_database
+from flows.runs import (
+    LOCAL_RESULT_STORAGE,
+    RESULTS_NOT_PERSISTED,
+    refuse_unregistered,
+    run_name,
+    tag_with_database,
+)
 from jobs.kinds import SYNC_LEAVE_BALANCES
 from jobs.retries import step_options
 from jobs.runner import JobSteps, run_as_job
@@ -22,7 +28,12 @@ from tasks.leave_balances import import_leave_balances
 from tasks.lookups.importer import read_lookups, write_lookups
 
 
-@flow(name="sync-leave-balances", flow_run_name=run_name("leave"))
+@flow(
+    name="sync-leave-balances",
+    flow_run_name=run_name("leave"),
+    persist_result=RESULTS_NOT_PERSISTED,
+    result_storage=LOCAL_RESULT_STORAGE,
+)
 def sync_leave_balances(
     database: str, job_id: SkipJsonSchema[int | None] = None
 ) -> JobResult | State[Any]:

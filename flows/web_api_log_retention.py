@@ -9,11 +9,16 @@ from prefect import flow
 
 from core import messages
 from core.retention import months_before
+from flows.runs import LOCAL_RESULT_STORAGE, RESULTS_NOT_PERSISTED
 from jobs.log import log
 from tasks.retention import count_expired, purge_web_api_log
 
 
-@flow(name="web-api-log-retention")
+@flow(
+    name="web-api-log-retention",
+    persist_result=RESULTS_NOT_PERSISTED,
+    result_storage=LOCAL_RESULT_STORAGE,
+)
 def web_api_log_retention(months: int = 1, dry_run: bool = False) -> dict[str, Any]:
     """Delete Web API Log rows older than `months` calendar months, never a running job's.
 

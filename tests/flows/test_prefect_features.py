@@ -268,3 +268,21 @@ def test_a_flow_run_still_sends_heartbeats_and_leaves_no_thread_sending(prefect_
     assert probe() >= 1  # the first heartbeat goes out as the run starts
     assert ended()
     assert len(sent) == 1
+
+
+def test_a_sync_never_asks_the_server_for_a_result_storage_it_does_not_use(acme, monkeypatch):
+    """Each flow keeps its result in memory and names local storage: Prefect otherwise asks
+    the server for its default result storage three times a run, for nothing."""
+    import prefect.results
+
+    asked = []
+    monkeypatch.setattr(
+        prefect.results,
+        "_read_server_default_result_storage_block_id",
+        lambda: asked.append("asked"),
+    )
+    state = sync_from_payroll(database="acme_payroll", return_state=True)
+    assert state.is_completed() and state.result().status == "completed"
+    state = sync_leave_balances(database="acme_payroll", return_state=True)
+    assert state.is_completed() and state.result().status == "completed"
+    assert asked == []
