@@ -104,21 +104,42 @@ class Digests:
         """Count the balances kept of each employee, from rows ESS keeps (id first) in id
         order, out of `read` payroll rows of whole employees; `start`: the position to look
         from. Returns the position after the last employee counted."""
-        ids, kept = self.ids, self.kept
-        if not rows:
+        return self.count_tally(tally_kept(rows, read), start)
+
+    def count_tally(self, tally: Tally | None, start: int = 0) -> int:
+        """count_kept of a chunk from its tally_kept, taken before these digests were read."""
+        if tally is None:
             return start
-        if len(rows) == read:
+        ids, kept = self.ids, self.kept
+        if isinstance(tally, int):
             # Every balance kept: each employee's count is payroll's. Employees between not
             # read again (a re-sync's) kept all theirs too: ESS kept their digest.
-            end = bisect_right(ids, rows[-1][0], lo=start)
+            end = bisect_right(ids, tally, lo=start)
             kept[start:end] = self.rows[start:end]
             return end
         at = start
-        for employee_id, group in groupby(map(itemgetter(0), rows)):
+        for employee_id, count in tally:
             while ids[at] != employee_id:
                 at += 1
-            kept[at] = sum(1 for _ in group)
+            kept[at] = count
         return at + 1
+
+
+Tally = int | list[tuple[int, int]]
+"""What count_kept needs of a chunk: the last employee id when every balance read was kept,
+else each employee's (id, balances kept)."""
+
+
+def tally_kept(rows: Sequence[tuple[Any, ...]], read: int) -> Tally | None:
+    """The tally of a chunk's rows ESS keeps (id first, in id order) out of `read` payroll
+    rows of whole employees; None for none kept. A first import takes it as it copies and
+    counts it into payroll's digests once they are read (beside the copy): a few numbers a
+    chunk, not its rows."""
+    if not rows:
+        return None
+    if len(rows) == read:
+        return int(rows[-1][0])
+    return [(int(i), sum(1 for _ in group)) for i, group in groupby(map(itemgetter(0), rows))]
 
 
 @dataclass(frozen=True)

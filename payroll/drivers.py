@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from blocks.payroll_database import PayrollDatabase
 
 _cursor_ids = itertools.count(1)
+_SNAPSHOT_NAME = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
+"""What pg_export_snapshot names a snapshot: `00000003-0000001B-1` (PostgreSQL 10 on)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,16 @@ class Driver:
         # SQL Server gives a snapshot only where ALLOW_SNAPSHOT_ISOLATION is on, which a
         # read-only login cannot check or set: each read sees its own moment there.
         return False
+
+    def share_snapshot(self, connection: Any) -> str | None:
+        """After begin_snapshot: the name another connection joins this snapshot by
+        (join_snapshot), so a query beside this connection's reads sees the same moment;
+        None where this kind cannot share one."""
+        return None
+
+    def join_snapshot(self, connection: Any, name: str) -> None:
+        """Make the reads that follow see the snapshot another connection shared."""
+        raise NotImplementedError(f"{type(self).__name__} shares no snapshot")
 
     def balance_digests(self) -> str | None:
         """SQL giving each employee's (employee_id, balance rows, digest) in id order,
@@ -160,6 +173,34 @@ class PostgresUrl(SqlAlchemyUrl):
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         cursor.close()
         return True
+
+    def share_snapshot(self, connection: Any) -> str | None:
+        """The transaction's snapshot, exported by name (pg_export_snapshot): it stays
+        joinable while this transaction is open. None where the server refuses (an old
+        standby): the transaction, which read nothing yet, begins again."""
+        cursor = connection.cursor()
+        try:
+            cursor.execute("SELECT pg_export_snapshot()")
+            (name,) = cursor.fetchone()
+        except Exception:
+            self.begin_snapshot(connection)  # the failed statement aborted the transaction
+            return None
+        finally:
+            cursor.close()
+        return str(name)
+
+    def join_snapshot(self, connection: Any, name: str) -> None:
+        """A REPEATABLE READ transaction that reads in the exported snapshot `name`."""
+        # SET TRANSACTION SNAPSHOT takes a literal, not a parameter: only a name of the
+        # form PostgreSQL gives (hex-hex-number) is ever put in it.
+        if not _SNAPSHOT_NAME.fullmatch(name):
+            raise ValueError(f"not a PostgreSQL snapshot name: {name!r}")
+        self.begin_snapshot(connection)
+        cursor = connection.cursor()
+        try:
+            cursor.execute(f"SET TRANSACTION SNAPSHOT '{name}'")
+        finally:
+            cursor.close()
 
     def balance_digests(self) -> str | None:
         """PostgreSQL's own 64-bit text hash: a third of the time md5 takes (0.98 s against

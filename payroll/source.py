@@ -97,6 +97,15 @@ class PayrollReader:
         """Make every read that follows see one moment of payroll; False where it cannot."""
         return self._driver.begin_snapshot(self._session.connection)
 
+    def share_snapshot(self) -> str | None:
+        """The name of the snapshot begun (snapshot()), for a reader beside this one to read
+        in too (join_snapshot); None where payroll cannot share one: read in turn then."""
+        return self._driver.share_snapshot(self._session.connection)
+
+    def join_snapshot(self, name: str) -> None:
+        """Make every read that follows see the moment another reader shared."""
+        self._driver.join_snapshot(self._session.connection, name)
+
     def balance_digests(
         self, salt: int, size: int = CHUNK_ROWS
     ) -> Iterator[list[tuple[Any, ...]]] | None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import copy_context
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -13,7 +17,14 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Connection, select
 
-from core.balance_digests import Digests, ReadAgain, read_again, types_salt
+from core.balance_digests import (
+    Digests,
+    ReadAgain,
+    Tally,
+    read_again,
+    tally_kept,
+    types_salt,
+)
 from core.employees import code_key
 from core.leave import (
     BALANCE_COLUMNS,
@@ -41,6 +52,7 @@ from jobs.retries import STEP_OPTIONS
 from payroll.connect import load_payroll
 from payroll.source import PayrollReader
 
+_logger = logging.getLogger("ess_sync.leave_balances")
 CHUNK = 4_000  # balances a read (whole employees); small chunks stay in the CPU's cache
 
 
@@ -93,10 +105,12 @@ def import_leave_balances(database: str) -> LeaveBalancesResult:
         types = leave_types(conn, database)
         now = datetime.now(UTC)
         step = _Step(conn, database, now, reader, types, result)
-        digests = _payroll_digests(reader, types)
         if _no_balances(conn, database):
-            _copy(step, digests)
-        elif digests is not None and (plan := _plan(conn, database, digests)) is not None:
+            with _digests_beside(reader, types) as digests_read:
+                _copy(step, digests_read)
+        elif (digests := _payroll_digests(reader, types)) is not None and (
+            plan := _plan(conn, database, digests)
+        ) is not None:
             _compare_changed(step, digests, plan)
         else:
             _compare(step, digests)
@@ -127,6 +141,54 @@ def _payroll_digests(reader: PayrollReader, types: dict[str, str]) -> Digests | 
     ODBC): then every balance is read and compared, every time."""
     if not reader.snapshot():
         return None
+    return _digests_of(reader, types)
+
+
+@contextmanager
+def _digests_beside(
+    reader: PayrollReader, types: dict[str, str]
+) -> Iterator[Callable[[], Digests | None]]:
+    """Payroll's digests for a first import, read beside its copy; called, gives them.
+
+    Payroll computes them in about a second at 1.6 million balances, which a first import
+    spent before copying a balance. Where payroll shares its snapshot (PostgreSQL) they are
+    read on a connection of their own, in a thread, in the snapshot the copy reads in, while
+    the copy runs; elsewhere they are read first, as a re-sync reads them.
+    """
+    if not reader.snapshot():
+        yield lambda: None  # no snapshot, no digests: every re-sync compares everyone
+        return
+    name = reader.share_snapshot()
+    if name is None:
+        first = _digests_of(reader, types)
+        yield lambda: first
+        return
+
+    def read() -> Digests | None:
+        with reader.beside() as other:
+            other.join_snapshot(name)
+            return _digests_of(other, types)
+
+    def digests() -> Digests | None:
+        try:
+            return beside.result()
+        except Exception:
+            # Read in turn on the copy's connection, still in its snapshot: a first import
+            # never fails for want of a second connection (a login limit, a proxy).
+            _logger.warning("Payroll's digests read beside the copy failed; read again")
+            return _digests_of(reader, types)
+
+    # The thread runs in the job's context: its query is cancelled with the job's.
+    thread = ThreadPoolExecutor(1, thread_name_prefix="ess-digests")
+    try:
+        beside = thread.submit(copy_context().run, read)
+        yield digests
+    finally:
+        thread.shutdown(wait=True)
+
+
+def _digests_of(reader: PayrollReader, types: dict[str, str]) -> Digests | None:
+    """Payroll's digests, read in the snapshot the reader is in; None where it computes none."""
     chunks = reader.balance_digests(types_salt(types))
     return None if chunks is None else Digests.read(chunks)
 
@@ -148,23 +210,28 @@ def _keep_every_digest(conn: Connection, database: str, digests: Digests | None)
         keep_digests(conn, database, digests)
 
 
-def _copy(step: _Step, digests: Digests | None) -> None:
-    """A first import: every balance in one COPY."""
+def _copy(step: _Step, digests_read: Callable[[], Digests | None]) -> None:
+    """A first import: every balance in one COPY; then payroll's digests (`digests_read`,
+    read meanwhile) are kept with the balances each employee kept."""
     conn, database, reader, types, result = step.unpacked()
     # The same two values end every row: converted once, added as rows are made.
     constants = bind_constants(
         conn, leave_balance, {"payroll_database": database, "synced_at": step.now}
     )
     columns = [*_BALANCE_FIELDS, *constants]
+    tallies: list[Tally | None] = []
     with BulkWriter(conn, leave_balance, columns, converted=tuple(constants), binary=True) as copy:
-        at = 0
         for _, read, rows in _prepared(reader, types, tuple(constants.values()), result):
             copy.write(rows)
             result.changed += len(rows)
-            if digests is not None:
-                at = digests.count_kept(rows, read, at)
+            tallies.append(tally_kept(rows, read))
     # Millions of rows where there were none: the next re-sync's reads need to know.
     analyze(conn, leave_balance, _PLANNED_COLUMNS)
+    digests = digests_read()
+    if digests is not None:
+        at = 0
+        for tally in tallies:
+            at = digests.count_tally(tally, at)
     _keep_every_digest(conn, database, digests)
     result.read = result.employees
 

@@ -124,6 +124,67 @@ def test_a_re_sync_adds_new_balances_and_moves_ones_only_accrued_to_a_later_pay(
     assert stored[(1, "AL")]["accrued_to"] == date(2025, 6, 26)
 
 
+def _edited_before_the_digests_are_read(monkeypatch, url):
+    """Change a balance in payroll just before a first import reads payroll's digests: after
+    its balances' snapshot began (beside the copy on PostgreSQL, in turn on SQLite)."""
+    import tasks.leave_balances
+
+    read_digests = tasks.leave_balances._digests_of
+    edits = []
+
+    def edited_first(reader, types):
+        if not edits:
+            edits.append("AL 99")
+            execute(
+                url,
+                "UPDATE leave_balance SET balance = 99 WHERE employee_id = 1 AND "
+                "leave_type_code = 'AL'",
+            )
+        return read_digests(reader, types)
+
+    monkeypatch.setattr(tasks.leave_balances, "_digests_of", edited_first)
+    return edits
+
+
+def test_a_first_import_keeps_the_digests_of_the_balances_it_copied(acme, monkeypatch):
+    """Payroll's digests are read in the copy's snapshot, beside it where payroll can share
+    one: a balance changed meanwhile is copied as it was, its digest kept as it was, and the
+    next re-sync reads that employee again and brings the change."""
+    edits = _edited_before_the_digests_are_read(monkeypatch, acme)
+    assert sync_leave_balances(database="acme_payroll", return_state=True).is_completed()
+    assert edits == ["AL 99"]
+    copied = str(_balances()[(1, "AL")])
+    sync_leave_balances(database="acme_payroll")
+    assert str(_balances()[(1, "AL")]) == "99.0000"
+    if acme.startswith("postgresql"):
+        # The snapshot began with the step (pg_export_snapshot), before the edit.
+        assert copied == "76.0000"
+        assert "Read again: 1 employees whose balances changed" in _messages()[-2]
+    else:
+        # SQLite's read snapshot begins at the first read, the digests': after the edit.
+        assert copied == "99.0000"
+
+
+def test_a_first_import_whose_digests_cannot_be_read_beside_it_reads_them_in_turn(
+    acme, monkeypatch
+):
+    """A second payroll connection refused (a login limit): the digests are read on the
+    copy's own, in its snapshot, and the next re-sync still reads nobody again."""
+    from payroll.source import PayrollReader
+
+    def refused(self, name):
+        raise RuntimeError("too many connections for role")
+
+    monkeypatch.setattr(PayrollReader, "join_snapshot", refused)
+    assert sync_leave_balances(database="acme_payroll", return_state=True).is_completed()
+    sync_leave_balances(database="acme_payroll")
+    assert _messages()[-2] == (
+        "Imported leave balances: 3 employees, 0 balances updated, 5 unchanged. Read again: "
+        "0 employees whose balances changed in payroll since the last sync; the other 3 were "
+        "not read."
+    )
+
+
 def test_a_re_sync_of_one_payroll_leaves_another_payrolls_balances_alone(acme, tmp_path):
     other = f"sqlite:///{tmp_path / 'other_payroll.db'}"
     for statement in payroll_schema_sql():

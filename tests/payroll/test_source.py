@@ -351,3 +351,42 @@ def test_the_feed_reaches_back_only_when_it_keeps_a_change_from_then_or_before(k
     execute(url, "DELETE FROM employee_changed WHERE change_id = 2")
     execute(url, "INSERT INTO employee_changed VALUES (3, 1, '2025-07-01 00:00:00')")
     assert holds()
+
+
+@pytest.mark.postgres
+def test_a_snapshot_postgresql_will_not_share_is_begun_again_and_read_in_turn(payroll_postgres):
+    """pg_export_snapshot refused (here: from a subtransaction; an old standby refuses too)
+    leaves the reader in a fresh snapshot that reads, and says it shares none."""
+    from payroll.drivers import PostgresUrl
+
+    driver = PostgresUrl(sa.make_url(payroll_postgres))
+    block = PayrollDatabase(
+        database_name="acme_payroll", connection_kind="url", connection_string=payroll_postgres
+    )
+    with driver.open(block) as session:
+        connection = session.connection
+        cursor = connection.cursor()
+        cursor.execute("SAVEPOINT before_export")
+        cursor.close()
+        assert driver.share_snapshot(connection) is None
+        cursor = connection.cursor()
+        cursor.execute("SELECT COUNT(*) FROM employee")
+        assert cursor.fetchone() == (0,)
+        cursor.execute("SHOW transaction_isolation")
+        assert cursor.fetchone() == ("repeatable read",)
+        cursor.close()
+        # Outside a subtransaction it shares one, in the form join_snapshot takes.
+        driver.begin_snapshot(connection)
+        name = driver.share_snapshot(connection)
+        assert name is not None
+        with driver.open(block) as beside:
+            driver.join_snapshot(beside.connection, name)
+
+
+def test_only_a_snapshot_name_postgresql_gives_is_joined():
+    """The name goes into SET TRANSACTION SNAPSHOT as a literal: nothing else is let in."""
+    from payroll.drivers import PostgresUrl
+
+    driver = PostgresUrl(sa.make_url("postgresql+psycopg://nobody@127.0.0.1/none"))
+    with pytest.raises(ValueError, match="not a PostgreSQL snapshot name"):
+        driver.join_snapshot(None, "00000003-0000001B-1'; DROP TABLE employee; --")
