@@ -107,3 +107,19 @@ def test_every_kind_of_job_names_a_flow_of_its_own_name():
 def test_the_ess_store_never_reads_payroll_nor_keeps_a_job():
     # Loading a payroll block to read it is payroll/connect.py's (once per job), not ESS's.
     assert _forbidden("ess", ("payroll", "jobs", "tasks", "flows")) == []
+
+
+@pytest.mark.parametrize("path", FLOW_FILES, ids=lambda p: p.stem)
+def test_each_flow_persists_no_result_and_names_its_result_storage(path):
+    """A flow naming neither makes every run ask the Prefect server for its default result
+    storage (tests/flows/test_prefect_features.py counts those asks for the syncs)."""
+    import importlib
+
+    from prefect import Flow
+
+    module = importlib.import_module(f"flows.{path.stem}")
+    flows = [v for v in vars(module).values() if isinstance(v, Flow)]
+    ours = [f for f in flows if f.fn.__module__ == module.__name__]
+    assert ours, path.stem
+    for flow in ours:
+        assert flow.persist_result is False and flow.result_storage is not None, flow.name
