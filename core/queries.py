@@ -116,6 +116,15 @@ def select_change_runs_since(paramstyle: str) -> str:
     )
 
 
+def select_change_span_since(paramstyle: str) -> str:
+    """The first and last of the change feed's ids from a moment, and how many there are:
+    one run of consecutive ids when the count fills the span (as a pay review's does)."""
+    return (
+        "SELECT MIN(change_id), MAX(change_id), COUNT(*) FROM employee_changed "
+        f"WHERE changed_at >= {placeholder(paramstyle, 0)}"
+    )
+
+
 SELECT_FEED_END = "SELECT MAX(changed_at) FROM employee_changed"
 """Where payroll's change feed ends now (payroll's clock)."""
 

@@ -41,6 +41,7 @@ from core.queries import (
     reads_by_id,
     select_all,
     select_change_runs_since,
+    select_change_span_since,
     select_changed_since,
     select_duplicates_of_changed,
     select_feed_holds,
@@ -542,9 +543,20 @@ def _feed_outline(
 
 def _changes_from(reader: PayrollReader, start: datetime) -> str | None:
     """as_ranges of the feed's change ids from `start` (None: none), found by payroll's
-    server: after a pay review they are 200,000, in one run."""
-    sql = select_change_runs_since(reader.paramstyle)
-    runs = reader.all(sql, [start.replace(tzinfo=None)])
+    server: after a pay review they are 200,000, in one run.
+
+    Counted first: ids that fill the span from their first to their last are that one run
+    (payroll numbers its changes as it appends them, so a stretch of its feed almost always
+    is). Only a feed with gaps in it is asked for its runs, a query that numbers every row:
+    105 ms against 25 ms for the count, in psql, after a pay review of 200,000.
+    """
+    at = [start.replace(tzinfo=None)]
+    [(first, last, count)] = reader.all(select_change_span_since(reader.paramstyle), at)
+    if not count:
+        return None
+    if int(last) - int(first) + 1 == int(count):
+        return ranges_text([(int(first), int(last))])
+    runs = reader.all(select_change_runs_since(reader.paramstyle), at)
     return ranges_text((int(first), int(last)) for first, last in runs) or None
 
 

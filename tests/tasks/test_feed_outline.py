@@ -85,6 +85,34 @@ def test_payrolls_server_weighs_a_feed_as_reading_it_here_does(kind, request):
                 assert _weighed_by_server(reader, read) == _read_here(reader, read)
 
 
+@pytest.mark.parametrize("kind", READER_KINDS)
+def test_a_stretch_of_the_feed_in_one_run_or_broken_by_one_gap_is_kept_as_reading_it_here(
+    kind, request
+):
+    # _changes_from counts the ids first: ones that fill their span are one run. A feed
+    # appended in order (a pay review's) is one; a change stamped late, or one id missing,
+    # breaks it, and then the runs are asked for: either way what reading here keeps.
+    url, block = payroll_block(kind, request)
+    early = [(i, i, _stamp(-3000 + i)) for i in range(1, 40)]  # before the overlap
+    in_order = [(i, i % 7 + 1, _stamp(-900 + 10 * (i - 100))) for i in range(100, 300)]
+    feeds = {
+        "one run": [*early, *in_order],
+        "one change": [*early, (500, 3, _stamp(60))],
+        "a gap": [*early, *(c for c in in_order if c[0] != 250)],
+        "stamped late": [*early, *in_order, (80, 9, _stamp(400))],
+        "one run, a gap before it": [*early, *(c for c in in_order if c[0] != 100)],
+    }
+    for name, feed in feeds.items():
+        execute(url, "DELETE FROM employee_changed")
+        values = ", ".join(f"({c}, {e}, '{at}')" for c, e, at in feed)
+        execute(url, f"INSERT INTO employee_changed VALUES {values}")
+        with block.reader() as reader:
+            _, _, here = _read_here(reader, None)
+            by_server = _weighed_by_server(reader, None)[2]
+        assert here is not None, name
+        assert by_server == here, name
+
+
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_an_empty_feed_and_one_read_too_scattered_are_left_to_reading_here(kind, request):
     _, block = payroll_block(kind, request)
