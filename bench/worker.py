@@ -76,17 +76,6 @@ def _completed(state: Any, what: str) -> JobResult:
     return result
 
 
-def run_flow(args: dict[str, Any]) -> dict[str, Any]:
-    """Warm up on the tiny database, then time one flow call on the measured one."""
-    from prefect.context import SyncClientContext
-
-    # One Prefect client for the process's flow calls, as a process that runs one flow has:
-    # without it each call makes its own (its TLS context alone, about 25 ms, built from
-    # certifi's bundle for an http:// API too), a cost of the process, not of the data.
-    with SyncClientContext.get_or_create():
-        return _run_flow(args)
-
-
 def _call(flow: Any, database: str) -> Any:
     """A flow call as `ess-sync` and the per-database deployments make it: its flow run
     created with the database's tag (else the flow adds it, one more call to Prefect)."""
@@ -98,7 +87,8 @@ def _call(flow: Any, database: str) -> Any:
         return flow(database=database, return_state=True)
 
 
-def _run_flow(args: dict[str, Any]) -> dict[str, Any]:
+def run_flow(args: dict[str, Any]) -> dict[str, Any]:
+    """Warm up on the tiny database, then time one flow call on the measured one."""
     flows = _flows()
     flow = flows[args["flow"]]
     # Warm: the sync and the measured flow have both run once in this process.
