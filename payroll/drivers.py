@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from blocks.payroll_database import PayrollDatabase
 
 _cursor_ids = itertools.count(1)
+CONNECT_TIMEOUT_SECONDS = 30
+"""How long a PostgreSQL payroll server may take to answer a new connection (libpq counts
+whole seconds, two at least), unless its URL sets connect_timeout."""
+
 _SNAPSHOT_NAME = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 """What pg_export_snapshot names a snapshot: `00000003-0000001B-1` (PostgreSQL 10 on)."""
 
@@ -157,10 +161,18 @@ class PostgresUrl(SqlAlchemyUrl):
     """A payroll on PostgreSQL: read-only transactions, the server's statement_timeout."""
 
     def engine_options(self, block: PayrollDatabase) -> dict[str, Any]:
-        """Every transaction read-only, every statement ended by the server past the limit."""
+        """Every transaction read-only, every statement ended by the server past the limit,
+        and a connection given up when the server does not answer in time."""
         timeout_ms = block.query_timeout_seconds * 1000
         options = f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms}"
-        return {"connect_args": {"options": options}}
+        connect_args: dict[str, Any] = {"options": options}
+        # libpq waits for ever on a server that takes the connection and never answers (one
+        # frozen, or a firewall that drops its replies), and no job deadline ends a call
+        # blocked in the driver. ODBC connections wait 30 s; so do these, unless the URL
+        # says otherwise.
+        if "connect_timeout" not in self.url.query:
+            connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+        return {"connect_args": connect_args}
 
     def set_timeout(self, driver_connection: Any, seconds: int) -> float | None:
         """None: statement_timeout already ends a long query."""

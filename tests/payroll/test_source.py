@@ -1,9 +1,11 @@
 """Reading payroll for real: PostgreSQL through its SQLAlchemy URL and through unixODBC."""
 
+import socket
 import sqlite3
 import threading
 import time
 from datetime import UTC, date, datetime
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -18,6 +20,7 @@ from ess.store.registry import list_databases, register_database
 from flows.sync_from_payroll import sync_from_payroll
 from flows.sync_leave_balances import sync_leave_balances
 from jobs.context import JobContext, job_context
+from payroll import drivers
 from payroll.source import PayrollReadError
 from tests.conftest import ODBC_DRIVER
 from tests.support import execute, fill_lookups, insert_rows, query_rows
@@ -390,3 +393,37 @@ def test_only_a_snapshot_name_postgresql_gives_is_joined():
     driver = PostgresUrl(sa.make_url("postgresql+psycopg://nobody@127.0.0.1/none"))
     with pytest.raises(ValueError, match="not a PostgreSQL snapshot name"):
         driver.join_snapshot(None, "00000003-0000001B-1'; DROP TABLE employee; --")
+
+
+def test_a_payroll_server_that_takes_the_connection_and_never_answers_is_given_up(monkeypatch):
+    """libpq would wait for ever on a server frozen after accepting (the kernel takes the
+    connection; nobody reads it), and no job deadline ends a call blocked in the driver."""
+    monkeypatch.setattr(drivers, "CONNECT_TIMEOUT_SECONDS", 2)  # libpq's least
+    password = "p@ss/w%rd;{0}<b>x</b>"
+    with socket.socket() as frozen:
+        frozen.bind(("127.0.0.1", 0))
+        frozen.listen(8)  # never accepted, never answered
+        port = frozen.getsockname()[1]
+        url = f"postgresql+psycopg://reader:{quote(password, safe='')}@127.0.0.1:{port}/payroll"
+        block = PayrollDatabase(
+            database_name="frozen_payroll", connection_kind="url", connection_string=url
+        )
+        started = time.monotonic()
+        with pytest.raises(PayrollReadError, match="frozen_payroll") as failed, block.reader():
+            pass
+        waited = time.monotonic() - started
+    assert 1.5 < waited < 15
+    message = str(failed.value)
+    assert password not in message and quote(password, safe="") not in message
+
+
+def test_a_payroll_url_that_sets_its_own_connect_timeout_keeps_it():
+    block = PayrollDatabase(
+        database_name="p",
+        connection_kind="url",
+        connection_string="postgresql+psycopg://reader@127.0.0.1/payroll?connect_timeout=7",
+    )
+    url = sa.engine.make_url(block.connection_string.get_secret_value())
+    assert "connect_timeout" not in drivers.PostgresUrl(url).engine_options(block)["connect_args"]
+    plain = url.difference_update_query(["connect_timeout"])
+    assert drivers.PostgresUrl(plain).engine_options(block)["connect_args"]["connect_timeout"] == 30
