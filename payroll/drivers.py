@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 
 _cursor_ids = itertools.count(1)
 CONNECT_TIMEOUT_SECONDS = 30
-"""How long a PostgreSQL payroll server may take to answer a new connection (libpq counts
-whole seconds, two at least), unless its URL sets connect_timeout."""
+"""How long a payroll server may take to answer a new connection: ODBC's login timeout, and
+PostgreSQL's connect_timeout (libpq counts whole seconds, two at least) unless the URL sets
+its own."""
 
 _SNAPSHOT_NAME = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 """What pg_export_snapshot names a snapshot: `00000003-0000001B-1` (PostgreSQL 10 on)."""
@@ -168,7 +169,7 @@ class PostgresUrl(SqlAlchemyUrl):
         connect_args: dict[str, Any] = {"options": options}
         # libpq waits for ever on a server that takes the connection and never answers (one
         # frozen, or a firewall that drops its replies), and no job deadline ends a call
-        # blocked in the driver. ODBC connections wait 30 s; so do these, unless the URL
+        # blocked in the driver. They wait as long as ODBC connections do, unless the URL
         # says otherwise.
         if "connect_timeout" not in self.url.query:
             connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
@@ -252,7 +253,10 @@ class Odbc(Driver):
         import pyodbc
 
         connection = pyodbc.connect(
-            block.connection_string.get_secret_value(), readonly=True, autocommit=True, timeout=30
+            block.connection_string.get_secret_value(),
+            readonly=True,
+            autocommit=True,
+            timeout=CONNECT_TIMEOUT_SECONDS,
         )
         tracked = _TrackedConnection(connection)
         own_timeout: float | None = None
