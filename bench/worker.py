@@ -79,11 +79,9 @@ def _completed(state: Any, what: str) -> JobResult:
 def _call(flow: Any, database: str) -> Any:
     """A flow call as `ess-sync` and the per-database deployments make it: its flow run
     created with the database's tag (else the flow adds it, one more call to Prefect)."""
-    from prefect import tags
+    from jobs.start import tagged
 
-    from jobs.kinds import database_tag
-
-    with tags(database_tag(database)):
+    with tagged(database):
         return flow(database=database, return_state=True)
 
 

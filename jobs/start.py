@@ -54,7 +54,7 @@ def start_job(kind: JobKind, database: str, **parameters: Any) -> Outcome:
         return Outcome(NOT_STARTED, refused(database, busy.running))
     with heartbeat(job), _failed_if_never_started(job):
         flow = kind.flow_function()
-        with _tagged(database):
+        with tagged(database):
             state = flow(database=database, job_id=job.id, return_state=True, **parameters)
     return _outcome(state, job.id)
 
@@ -65,13 +65,13 @@ def preview_job(kind: JobKind, database: str, **parameters: Any) -> Outcome:
     if running is not None:
         return Outcome(NOT_STARTED, str(JobAlreadyRunning(running)))
     flow = kind.flow_function()
-    with _tagged(database):
+    with tagged(database):
         state = flow(database=database, preview=True, return_state=True, **parameters)
     return _outcome(state, None)
 
 
 @contextmanager
-def _tagged(database: str) -> Iterator[None]:
+def tagged(database: str) -> Iterator[None]:
     """Flow runs started in the block are created with the database's tag.
 
     The flow would otherwise add it with one more call to the Prefect API.
