@@ -10,13 +10,14 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, make_url
-from sqlalchemy.exc import DBAPIError
-
 from ess.settings import settings
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy import Engine
+
+# SQLAlchemy is imported where an engine is made, not here: ess/plain.py reads ESS without
+# it, and `ess-sync status` and `log` may take 0.5 s in all, which importing it alone nears.
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _engines: dict[str, Engine] = {}
@@ -27,7 +28,7 @@ _UPGRADE_LOCK_ID = 7_302_115
 
 def ess_engine(url: str | None = None) -> Engine:
     """The engine for the ESS database, its schema brought up to date on first use."""
-    url = url or _configured_url()
+    url = url or configured_url()
     with _lock:
         engine = _engines.get(url)
         if engine is None:
@@ -40,7 +41,8 @@ def ess_engine(url: str | None = None) -> Engine:
 _urls: dict[tuple[str | None, str | None], str] = {}
 
 
-def _configured_url() -> str:
+def configured_url() -> str:
+    """The ESS database's URL, as the settings give it."""
     # Every Web API Log row asks for the engine: building Settings() each time cost
     # 30-40 ms a sync. The URL depends only on these two variables, so resolve it once each.
     key = (os.environ.get("ESS_DATABASE_URL"), os.environ.get("ESS_DATA_DIR"))
@@ -52,6 +54,8 @@ def _configured_url() -> str:
 
 def create_ess_engine(url: str) -> Engine:
     """A new engine for ESS; row values never appear in its error messages."""
+    from sqlalchemy import create_engine, event, make_url
+
     if url.startswith("sqlite"):
         path = make_url(url).database
         plain_file = path and path != ":memory:" and not path.startswith("file:")
@@ -175,6 +179,8 @@ def current_revision(engine: Engine) -> str | None:
 
 def _stamped_revision(engine: Engine) -> str | None:
     """What alembic_version holds when it holds one revision; None otherwise (or no table)."""
+    from sqlalchemy.exc import DBAPIError
+
     try:
         with engine.connect() as conn:
             rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()

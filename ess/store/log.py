@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, select
-
 from ess.database import ess_engine
-from ess.schema import web_api_log
+from ess.plain import reading, utc
 
 INFO, WARNING, ERROR = "info", "warning", "error"
 
@@ -29,6 +27,11 @@ def write_log(
     database: str | None, message: str, *, job_id: int | None = None, level: str = INFO
 ) -> None:
     """Append a row and commit it, so a person who refreshes sees it."""
+    # Here, not at the top: `ess-sync log` reads (ess/plain.py) and need not import them.
+    from sqlalchemy import insert
+
+    from ess.schema import web_api_log
+
     with ess_engine().begin() as conn:
         if conn.dialect.name == "postgresql":
             # Seen by others at once; made durable with the next commit that waits for the
@@ -49,11 +52,22 @@ def read_log(
     database: str | None = None, *, job_id: int | None = None, limit: int = 100
 ) -> list[LogRow]:
     """The newest `limit` rows (of one database or job), returned oldest first."""
-    query = select(web_api_log).order_by(web_api_log.c.id.desc()).limit(limit)
+    where: list[str] = []
+    parameters: list[object] = []
     if database is not None:
-        query = query.where(web_api_log.c.payroll_database == database)
+        where.append("payroll_database = ?")
+        parameters.append(database)
     if job_id is not None:
-        query = query.where(web_api_log.c.job_id == job_id)
-    with ess_engine().connect() as conn:
-        rows = [LogRow(**r._asdict()) for r in conn.execute(query)]
-    return rows[::-1]
+        where.append("job_id = ?")
+        parameters.append(job_id)
+    condition = f" WHERE {' AND '.join(where)}" if where else ""
+    with reading() as db:
+        rows = db.rows(
+            "SELECT id, logged_at, payroll_database, job_id, level, message FROM web_api_log"
+            f"{condition} ORDER BY id DESC {db.first(limit)}",
+            parameters,
+        )
+    return [
+        LogRow(row_id, utc(logged_at), name, job, level, message)
+        for row_id, logged_at, name, job, level, message in reversed(rows)
+    ]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, insert, select
 
 from core.employees import PAYROLL_OWNED
 from core.lookups import LookupSpec
@@ -23,6 +23,7 @@ from ess.schema import (
     reconciliation_employee,
     table_of,
 )
+from ess.store.employees import one_of
 
 Row = tuple[Any, ...]
 _cursor_ids = itertools.count()
@@ -116,10 +117,6 @@ def lookup_rows(conn: Connection, spec: LookupSpec, database: str) -> list[Row]:
 
 def codes_of(conn: Connection, database: str, payroll_ids: Sequence[int]) -> dict[int, str]:
     """The employee code ESS holds for each of these payroll ids."""
-    # Here, not at the top: `ess-sync status` reads last_reconciliations() and need not
-    # load the employee writer and its core (issue 16).
-    from ess.store.employees import one_of
-
     found: dict[int, str] = {}
     ids = sorted(set(payroll_ids))
     for listed in one_of(conn, employee.c.payroll_employee_id, ids):
@@ -190,22 +187,6 @@ def last_reconciliation(database: str) -> Reconciliation | None:
         row["employees"],
         json.loads(row["summary"]),
     )
-
-
-def last_reconciliations() -> dict[str, tuple[datetime, int]]:
-    """Per payroll database: when it was last reconciled and how many differences it had."""
-    latest = (
-        select(func.max(reconciliation.c.id))
-        .group_by(reconciliation.c.payroll_database)
-        .scalar_subquery()
-    )
-    query = select(
-        reconciliation.c.payroll_database,
-        reconciliation.c.reconciled_at,
-        reconciliation.c.differences,
-    ).where(reconciliation.c.id.in_(latest))
-    with ess_engine().connect() as conn:
-        return {name: (when, count) for name, when, count in conn.execute(query)}
 
 
 def reconciled_payroll_ids(conn: Connection, reconciliation_id: int) -> list[int]:

@@ -10,11 +10,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import delete, insert, select, update
-
 from core.redact import redact_connection
 from ess.database import ess_engine
-from ess.schema import payroll_database
+from ess.plain import reading, utc, utc_or_none
+
+# SQLAlchemy and the schema are imported by the functions that write: looking a database up
+# reads in plain SQL (ess/plain.py), and `ess-sync log` looks one up before it reads.
+_COLUMNS = (
+    "name, connection_kind, connection_display, registered_at, last_sync_from_payroll,"
+    " last_leave_balance_sync, employee_watermark, job_timeout_seconds"
+)
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -81,7 +86,10 @@ def record_registration(
     name: str, connection_kind: str, connection_display: str, job_timeout_seconds: int | None = None
 ) -> RegisteredDatabase:
     """Write (or rewrite) ESS's row for a payroll database whose block is already saved."""
+    from sqlalchemy import insert, select, update
+
     from blocks.payroll_database import block_name_for
+    from ess.schema import payroll_database
 
     now = datetime.now(UTC)
     with ess_engine().begin() as conn:
@@ -116,6 +124,10 @@ def delete_connection(name: str) -> bool:
 
 def remove_database(name: str) -> None:
     """Forget a payroll database's registration (what was synced from it stays in ESS)."""
+    from sqlalchemy import delete
+
+    from ess.schema import payroll_database
+
     get_database(name)
     with ess_engine().begin() as conn:
         conn.execute(delete(payroll_database).where(payroll_database.c.name == name))
@@ -123,32 +135,37 @@ def remove_database(name: str) -> None:
 
 def list_databases() -> list[RegisteredDatabase]:
     """Every registered payroll database, by name."""
-    with ess_engine().connect() as conn:
-        rows = conn.execute(select(payroll_database).order_by(payroll_database.c.name)).all()
-    return [_registered(r._asdict()) for r in rows]
+    with reading() as db:
+        rows = db.rows(f"SELECT {_COLUMNS} FROM payroll_database ORDER BY name")
+    return [_registered(row) for row in rows]
 
 
 def get_database(name: str) -> RegisteredDatabase:
     """One registered payroll database; UnknownDatabase if there is none by that name."""
-    with ess_engine().connect() as conn:
-        row = conn.execute(select(payroll_database).where(payroll_database.c.name == name)).first()
-    if row is None:
+    with reading() as db:
+        rows = db.rows(f"SELECT {_COLUMNS} FROM payroll_database WHERE name = ?", [name])
+    if not rows:
         known = ", ".join(d.name for d in list_databases()) or "none yet"
         raise UnknownDatabase(
             f"No payroll database is registered as {name!r} (registered: {known}). "
             "Register it with `ess-sync databases add NAME --odbc ...` or `--url ...`."
         )
-    return _registered(row._asdict())
+    return _registered(rows[0])
 
 
-def _registered(row: dict[str, object]) -> RegisteredDatabase:
-    row = dict(row)
-    row.pop("block_name", None)
-    row.pop("feed_read", None)  # the employees step's own bookkeeping
-    # Redacted again as read: a display an older version stored with a secret never shows.
-    kind, shown = str(row["connection_kind"]), str(row["connection_display"])
-    row["connection_display"] = redact_connection(kind, shown)
-    return RegisteredDatabase(**row)  # type: ignore[arg-type]
+def _registered(row: tuple[object, ...]) -> RegisteredDatabase:
+    name, kind, shown, registered, synced, leave_synced, watermark, timeout = row
+    return RegisteredDatabase(
+        name=str(name),
+        connection_kind=str(kind),
+        # Redacted again as read: a display an older version stored with a secret never shows.
+        connection_display=redact_connection(str(kind), str(shown)),
+        registered_at=utc(registered),
+        last_sync_from_payroll=utc_or_none(synced),
+        last_leave_balance_sync=utc_or_none(leave_synced),
+        employee_watermark=utc_or_none(watermark),
+        job_timeout_seconds=None if timeout is None else int(timeout),  # type: ignore[call-overload]
+    )
 
 
 def job_limit_seconds(name: str) -> int:

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import UTC, datetime
-
-from sqlalchemy import delete, select, update
 
 from core.schedules import Schedule
 from ess.database import ess_engine
-from ess.schema import payroll_schedule
+from ess.plain import Reader, reading
+
+# SQLAlchemy and the schema are imported by the functions that write: reading (ess/plain.py)
+# needs neither, and `ess-sync status` reads the schedules in less time than importing them.
 
 
 def save_schedule(database: str, kind: str, cron: str, timezone: str) -> Schedule:
     """Set (and switch on) when KIND runs for the database; cron and timezone already checked."""
+    from sqlalchemy import update
+
+    from ess.schema import payroll_schedule
+
     values = {"cron": cron, "timezone": timezone, "active": True, "updated_at": datetime.now(UTC)}
     key = (payroll_schedule.c.payroll_database == database) & (payroll_schedule.c.kind == kind)
     with ess_engine().begin() as conn:
@@ -36,6 +40,10 @@ def switch(database: str, active: bool) -> int:
 
 def remove_schedule(database: str, kind: str) -> bool:
     """Forget when KIND runs for the database; whether it had a schedule."""
+    from sqlalchemy import delete
+
+    from ess.schema import payroll_schedule
+
     with ess_engine().begin() as conn:
         removed = conn.execute(
             delete(payroll_schedule).where(
@@ -48,6 +56,10 @@ def remove_schedule(database: str, kind: str) -> bool:
 
 def forget_schedules(database: str) -> int:
     """Forget every schedule of the database (for `databases remove`); how many there were."""
+    from sqlalchemy import delete
+
+    from ess.schema import payroll_schedule
+
     with ess_engine().begin() as conn:
         return int(
             conn.execute(
@@ -63,21 +75,28 @@ def schedules_of(database: str) -> list[Schedule]:
 
 def all_schedules() -> dict[str, list[Schedule]]:
     """Every database's schedules, by database then kind of job."""
-    query = select(
-        payroll_schedule.c.payroll_database,
-        payroll_schedule.c.kind,
-        payroll_schedule.c.cron,
-        payroll_schedule.c.timezone,
-        payroll_schedule.c.active,
-    ).order_by(payroll_schedule.c.payroll_database, payroll_schedule.c.kind)
-    found: dict[str, list[Schedule]] = defaultdict(list)
-    with ess_engine().connect() as conn:
-        for row in conn.execute(query):
-            found[row.payroll_database].append(Schedule(*row))
-    return dict(found)
+    with reading() as db:
+        return read_schedules(db)
+
+
+def read_schedules(db: Reader) -> dict[str, list[Schedule]]:
+    """Every database's schedules, by database then kind of job, read on DB."""
+    rows = db.rows(
+        "SELECT payroll_database, kind, cron, timezone, active FROM payroll_schedule"
+        " ORDER BY payroll_database, kind"
+    )
+    found: dict[str, list[Schedule]] = {}
+    for database, kind, cron, timezone, active in rows:
+        schedule = Schedule(database, kind, cron, timezone, bool(active))
+        found.setdefault(database, []).append(schedule)
+    return found
 
 
 def _update(database: str, **values: object) -> int:
+    from sqlalchemy import update
+
+    from ess.schema import payroll_schedule
+
     with ess_engine().begin() as conn:
         return int(
             conn.execute(

@@ -3,16 +3,12 @@ when a schedule runs it next."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
-
 from core.schedules import next_scheduled_run
-from ess.database import ess_engine
-from ess.schema import payroll_database, sync_job
-from ess.store.reconciliations import last_reconciliations
-from ess.store.schedules import all_schedules
+from ess.plain import Reader, reading, utc, utc_or_none
+from ess.store.schedules import read_schedules
 
 
 @dataclass(frozen=True)
@@ -38,39 +34,46 @@ class DatabaseStatus:
 
 def database_statuses() -> list[DatabaseStatus]:
     """The status of every registered payroll database."""
-    latest = (
-        select(sync_job.c.payroll_database, func.max(sync_job.c.id).label("job_id"))
-        .group_by(sync_job.c.payroll_database)
-        .subquery()
-    )
-    query = (
-        select(
-            payroll_database.c.name,
-            payroll_database.c.last_sync_from_payroll,
-            payroll_database.c.last_leave_balance_sync,
-            sync_job.c.id,
-            sync_job.c.kind,
-            sync_job.c.status,
-            sync_job.c.started_at,
-            sync_job.c.finished_at,
-            sync_job.c.message,
-            sync_job.c.flow_run_id,
+    with reading() as db:
+        rows = db.rows(
+            "SELECT d.name, d.last_sync_from_payroll, d.last_leave_balance_sync, j.id, j.kind,"
+            " j.status, j.started_at, j.finished_at, j.message, j.flow_run_id"
+            " FROM payroll_database d"
+            " LEFT OUTER JOIN (SELECT payroll_database, MAX(id) AS job_id FROM sync_job"
+            " GROUP BY payroll_database) latest ON latest.payroll_database = d.name"
+            " LEFT OUTER JOIN sync_job j ON j.id = latest.job_id"
+            " ORDER BY d.name"
         )
-        .select_from(payroll_database)
-        .outerjoin(latest, latest.c.payroll_database == payroll_database.c.name)
-        .outerjoin(sync_job, sync_job.c.id == latest.c.job_id)
-        .order_by(payroll_database.c.name)
-    )
-    with ess_engine().connect() as conn:
-        statuses = [DatabaseStatus(*row) for row in conn.execute(query)]
-    schedules, now = all_schedules(), datetime.now(UTC)
-    reconciled = last_reconciliations()
-    return [
-        replace(
-            s,
-            next_scheduled_run=next_scheduled_run(schedules.get(s.database, []), now),
-            last_reconciled_at=reconciled.get(s.database, (None, None))[0],
-            last_reconciliation_differences=reconciled.get(s.database, (None, None))[1],
+        schedules, reconciled = read_schedules(db), _last_reconciliations(db)
+    now = datetime.now(UTC)
+    statuses = []
+    for row in rows:
+        name, synced, leave_synced, job_id, kind, status, started, finished, message, run = row
+        when, differences = reconciled.get(name, (None, None))
+        statuses.append(
+            DatabaseStatus(
+                database=name,
+                last_sync_from_payroll=utc_or_none(synced),
+                last_leave_balance_sync=utc_or_none(leave_synced),
+                last_job_id=job_id,
+                last_job_kind=kind,
+                last_job_status=status,
+                last_job_started_at=utc_or_none(started),
+                last_job_finished_at=utc_or_none(finished),
+                last_job_message=message,
+                last_job_flow_run_id=run,
+                next_scheduled_run=next_scheduled_run(schedules.get(name, []), now),
+                last_reconciled_at=when,
+                last_reconciliation_differences=differences,
+            )
         )
-        for s in statuses
-    ]
+    return statuses
+
+
+def _last_reconciliations(db: Reader) -> dict[str, tuple[datetime, int]]:
+    """Per payroll database: when it was last reconciled and how many differences it had."""
+    rows = db.rows(
+        "SELECT payroll_database, reconciled_at, differences FROM reconciliation"
+        " WHERE id IN (SELECT MAX(id) FROM reconciliation GROUP BY payroll_database)"
+    )
+    return {name: (utc(when), count) for name, when, count in rows}

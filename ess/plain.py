@@ -1,0 +1,176 @@
+"""Reading ESS in plain SQL, through its driver, for what a person asks without syncing.
+
+`ess-sync status` and `ess-sync log` may take 0.5 s in all (issue 16); importing SQLAlchemy
+alone took 0.25-0.4 s of that, and its PostgreSQL dialect 0.1 s more. So a process that has
+not imported SQLAlchemy reads an ESS on SQLite or PostgreSQL through sqlite3 or psycopg
+itself, once alembic_version says its schema is at the newest migration. A process that has
+(a flow, the page) reads through its engine's pool, and any other case (SQL Server, an ESS
+not yet created or upgraded, a URL this module does not read as SQLAlchemy would) goes
+through `ess_engine`, which creates and upgrades as it always does and reports its own
+errors. The reads are written once, in SQL that SQLite, PostgreSQL and SQL Server all take.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from ess.database import configured_url, ess_engine, head_revision
+
+# SQLAlchemy's own reading of a URL (sqlalchemy/engine/url.py, _parse_url), so that both
+# ways of connecting reach the same server as the same user: tests/ess/test_plain.py checks.
+_URL = re.compile(
+    r"""
+        (?P<name>[\w\+]+)://
+        (?:
+            (?P<username>[^:/]*)
+            (?::(?P<password>[^@]*))?
+        @)?
+        (?:
+            (?:
+                \[(?P<ipv6host>[^/\?]+)\] |
+                (?P<ipv4host>[^/:\?]+)
+            )?
+            (?::(?P<port>[^/\?]*))?
+        )?
+        (?:/(?P<database>[^\?]*))?
+        (?:\?(?P<query>.*))?
+    """,
+    re.X,
+)
+
+
+class Reader:
+    """One connection to ESS, read with `?` parameters whatever the driver's own style."""
+
+    def __init__(self, connection: Any, dialect: str) -> None:
+        self._connection = connection
+        self.dialect = dialect
+
+    def rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Every row of SQL, its `?` placeholders bound to PARAMETERS in order."""
+        if self.dialect == "postgresql":
+            sql = sql.replace("?", "%s")  # psycopg's placeholder; no query here holds a "?"
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute(sql, tuple(parameters))
+            return [tuple(row) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+
+    def first(self, count: int) -> str:
+        """The clause, after ORDER BY, that keeps the first COUNT rows."""
+        if self.dialect == "mssql":
+            return f"OFFSET 0 ROWS FETCH NEXT {int(count)} ROWS ONLY"
+        return f"LIMIT {int(count)}"
+
+
+@contextmanager
+def reading() -> Iterator[Reader]:
+    """A connection to read ESS with, closed (or given back to its pool) afterwards."""
+    url = configured_url()
+    if "sqlalchemy" not in sys.modules:
+        direct = _direct(url)
+        if direct is not None:
+            try:
+                yield direct
+            finally:
+                direct._connection.close()
+            return
+    engine = ess_engine(url)
+    pooled = engine.raw_connection()
+    try:
+        yield Reader(pooled, engine.dialect.name)
+    finally:
+        pooled.close()
+
+
+def utc(value: Any) -> datetime:
+    """A time as ESS stores it (naive UTC; text on SQLite) made the zone-aware instant it is."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"not a time: {type(value).__name__}")
+    return value.replace(tzinfo=UTC)
+
+
+def utc_or_none(value: Any) -> datetime | None:
+    """`utc` of a time that may be missing (NULL)."""
+    return None if value is None else utc(value)
+
+
+def _direct(url: str) -> Reader | None:
+    """A driver's own connection to the ESS at URL, if it is at head; None to use the engine."""
+    parts = _URL.match(url)
+    if parts is None:
+        return None
+    try:
+        if parts["name"] == "sqlite":
+            reader = _sqlite(parts)
+        elif parts["name"] == "postgresql+psycopg":
+            reader = _postgresql(parts)
+        else:
+            return None
+    except Exception:  # the engine tries again, and says what is wrong
+        return None
+    if reader is None:
+        return None
+    try:
+        at_head = reader.rows("SELECT version_num FROM alembic_version") == [(head_revision(),)]
+    except Exception:  # no such table yet: the engine creates the schema
+        at_head = False
+    if not at_head:
+        reader._connection.close()
+        return None
+    return reader
+
+
+def _sqlite(parts: re.Match[str]) -> Reader | None:
+    path = parts["database"]
+    # A plain file that exists; anything else (memory, a file: URI, options) is the engine's.
+    if parts["query"] is not None or not path or path.startswith("file:") or path == ":memory:":
+        return None
+    if not os.path.isfile(path):
+        return None
+    import sqlite3
+
+    # The engine's busy timeout (ess/database.py): a reader waits behind a writer, as there.
+    return Reader(sqlite3.connect(os.path.abspath(path), timeout=30), "sqlite")
+
+
+def postgresql_parameters(url: str) -> dict[str, Any] | None:
+    """psycopg.connect's arguments for a postgresql+psycopg URL, as SQLAlchemy would give them;
+    None for a URL SQLAlchemy reads its own way (several hosts, a repeated option)."""
+    parts = _URL.match(url)
+    if parts is None or parts["name"] != "postgresql+psycopg":
+        return None
+    found = {
+        "user": unquote(parts["username"] or ""),
+        "password": unquote(parts["password"] or ""),
+        "host": parts["ipv4host"] or parts["ipv6host"],
+        "port": int(parts["port"]) if parts["port"] else None,
+        "dbname": parts["database"],
+    }
+    # As SQLAlchemy's translate_connect_args: an empty part (or port 0) is left to libpq.
+    parameters: dict[str, Any] = {name: value for name, value in found.items() if value}
+    options = parse_qsl(parts["query"] or "")
+    names = [name for name, _ in options]
+    if "host" in names or len(set(names)) != len(names):
+        return None
+    parameters.update(options)
+    return parameters
+
+
+def _postgresql(parts: re.Match[str]) -> Reader | None:
+    parameters = postgresql_parameters(parts.string)
+    if parameters is None:
+        return None
+    import psycopg
+
+    return Reader(psycopg.connect(**parameters, autocommit=True), "postgresql")
