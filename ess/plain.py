@@ -56,13 +56,19 @@ class Reader:
     def rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Every row of SQL, its `?` placeholders bound to PARAMETERS in order."""
         if self.dialect == "postgresql":
-            sql = sql.replace("?", "%s")  # psycopg's placeholder; no query here holds a "?"
+            # psycopg's placeholder. No query here holds a literal "?" or "%" (which psycopg
+            # would read as one); values always go as parameters.
+            sql = sql.replace("?", "%s")
         cursor = self._connection.cursor()
         try:
             cursor.execute(sql, tuple(parameters))
             return [tuple(row) for row in cursor.fetchall()]
         finally:
             cursor.close()
+
+    def close(self) -> None:
+        """Close the connection (or give a pooled one back to its pool)."""
+        self._connection.close()
 
     def first(self, count: int) -> str:
         """The clause, after ORDER BY, that keeps the first COUNT rows."""
@@ -81,12 +87,12 @@ def reading() -> Iterator[Reader]:
             try:
                 yield direct
             finally:
-                direct._connection.close()
+                direct.close()
             return
     engine = ess_engine(url)
-    pooled = engine.raw_connection()
+    pooled = Reader(engine.raw_connection(), engine.dialect.name)
     try:
-        yield Reader(pooled, engine.dialect.name)
+        yield pooled
     finally:
         pooled.close()
 
@@ -126,7 +132,7 @@ def _direct(url: str) -> Reader | None:
     except Exception:  # no such table yet: the engine creates the schema
         at_head = False
     if not at_head:
-        reader._connection.close()
+        reader.close()
         return None
     return reader
 
