@@ -15,8 +15,9 @@ from urllib.parse import quote, quote_plus, unquote, unquote_plus
 REDACTED = "***"
 
 # The pattern of sqlalchemy.engine.url._parse_url (SQLAlchemy 2.0), copied because the
-# core may not import SQLAlchemy; tests/core/test_redact.py proves the two agree.
-_SQLALCHEMY_URL = re.compile(
+# core may not import SQLAlchemy (nor may ess/plain.py, which connects by it);
+# tests/core/test_redact.py proves the two agree.
+SQLALCHEMY_URL = re.compile(
     r"""
         (?P<name>[\w\+]+)://
         (?:
@@ -75,7 +76,7 @@ def is_secret_key(key: str) -> bool:
 
 def parse_url(text: str) -> UrlParts | None:
     """The URL's parts as SQLAlchemy's `make_url` reads them; None if it would refuse it."""
-    match = _SQLALCHEMY_URL.match(text)
+    match = SQLALCHEMY_URL.match(text)
     # make_url ignores what its pattern leaves unread (after a newline in the query): such
     # a URL is not shown at all rather than shown in part.
     if match is None or match.end() != len(text):

@@ -21,29 +21,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from core.redact import SQLALCHEMY_URL
 from ess.database import configured_url, ess_engine, head_revision
-
-# SQLAlchemy's own reading of a URL (sqlalchemy/engine/url.py, _parse_url), so that both
-# ways of connecting reach the same server as the same user: tests/ess/test_plain.py checks.
-_URL = re.compile(
-    r"""
-        (?P<name>[\w\+]+)://
-        (?:
-            (?P<username>[^:/]*)
-            (?::(?P<password>[^@]*))?
-        @)?
-        (?:
-            (?:
-                \[(?P<ipv6host>[^/\?]+)\] |
-                (?P<ipv4host>[^/:\?]+)
-            )?
-            (?::(?P<port>[^/\?]*))?
-        )?
-        (?:/(?P<database>[^\?]*))?
-        (?:\?(?P<query>.*))?
-    """,
-    re.X,
-)
 
 
 class Reader:
@@ -113,7 +92,7 @@ def utc_or_none(value: Any) -> datetime | None:
 
 def _direct(url: str) -> Reader | None:
     """A driver's own connection to the ESS at URL, if it is at head; None to use the engine."""
-    parts = _URL.match(url)
+    parts = _whole_url(url)
     if parts is None:
         return None
     try:
@@ -137,6 +116,14 @@ def _direct(url: str) -> Reader | None:
     return reader
 
 
+def _whole_url(url: str) -> re.Match[str] | None:
+    """URL's parts as SQLAlchemy reads them (core/redact.py's copy of its pattern, so both ways
+    of connecting reach the same server as the same user); None if the pattern leaves some
+    unread, which SQLAlchemy would ignore and this reader leaves to it."""
+    parts = SQLALCHEMY_URL.match(url)
+    return parts if parts is not None and parts.end() == len(url) else None
+
+
 def _sqlite(parts: re.Match[str]) -> Reader | None:
     path = parts["database"]
     # A plain file that exists; anything else (memory, a file: URI, options) is the engine's.
@@ -153,7 +140,7 @@ def _sqlite(parts: re.Match[str]) -> Reader | None:
 def postgresql_parameters(url: str) -> dict[str, Any] | None:
     """psycopg.connect's arguments for a postgresql+psycopg URL, as SQLAlchemy would give them;
     None for a URL SQLAlchemy reads its own way (several hosts, a repeated option)."""
-    parts = _URL.match(url)
+    parts = _whole_url(url)
     if parts is None or parts["name"] != "postgresql+psycopg":
         return None
     found = {
