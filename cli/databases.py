@@ -58,8 +58,10 @@ def add(
 @databases_app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """The registered payroll databases (never a password)."""
+    from ess.plain import only_reading
     from ess.store.registry import list_databases
 
+    only_reading()
     databases = list_databases()
     if as_json:
         rows = [

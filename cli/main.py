@@ -188,8 +188,10 @@ def demo(
 @app.command()
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Per payroll database: the last successful sync and the last job's result."""
+    from ess.plain import only_reading
     from ess.store.status import database_statuses
 
+    only_reading()
     statuses = database_statuses()
     if as_json:
         print(json.dumps([s.__dict__ for s in statuses], default=json_default, indent=2))
@@ -204,8 +206,10 @@ def log(
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many rows.")] = 50,
 ) -> None:
     """The Web API Log of one database, newest last."""
+    from ess.plain import only_reading
     from ess.store.log import read_log
 
+    only_reading()
     require_database(database)
     rows = read_log(database, limit=limit)
     if as_json:

@@ -1,13 +1,14 @@
 """Reading ESS in plain SQL, through its driver, for what a person asks without syncing.
 
 `ess-sync status` and `ess-sync log` may take 0.5 s in all (issue 16); importing SQLAlchemy
-alone took 0.25-0.4 s of that, and its PostgreSQL dialect 0.1 s more. So a process that has
-not imported SQLAlchemy reads an ESS on SQLite or PostgreSQL through sqlite3 or psycopg
-itself, once alembic_version says its schema is at the newest migration. A process that has
-(a flow, the page) reads through its engine's pool, and any other case (SQL Server, an ESS
-not yet created or upgraded, a URL this module does not read as SQLAlchemy would) goes
-through `ess_engine`, which creates and upgrades as it always does and reports its own
-errors. The reads are written once, in SQL that SQLite, PostgreSQL and SQL Server all take.
+alone took 0.25-0.4 s of that, and its PostgreSQL dialect 0.1 s more. So a command that only
+reads and prints says so (`only_reading`), and then, while SQLAlchemy is not imported, reads
+an ESS on SQLite or PostgreSQL through sqlite3 or psycopg itself, once alembic_version says
+its schema is at the newest migration. Every other process (a sync, which needs the engine
+anyway; the page) reads through its engine's pool, and so does any case this module leaves
+alone (SQL Server, an ESS not yet created or upgraded, a URL it does not read as SQLAlchemy
+would): `ess_engine` creates and upgrades as it always does and reports its own errors. The
+reads are written once, in SQL that SQLite, PostgreSQL and SQL Server all take.
 """
 
 from __future__ import annotations
@@ -56,11 +57,24 @@ class Reader:
         return f"LIMIT {int(count)}"
 
 
+_only_reading = False
+
+
+def only_reading() -> None:
+    """Say that this process only reads ESS and prints: it reads through the driver.
+
+    A process that goes on to sync would open a connection here and its engine's later; and
+    `ess-sync run` looks its database up before anything imports SQLAlchemy.
+    """
+    global _only_reading
+    _only_reading = True
+
+
 @contextmanager
 def reading() -> Iterator[Reader]:
     """A connection to read ESS with, closed (or given back to its pool) afterwards."""
     url = configured_url()
-    if "sqlalchemy" not in sys.modules:
+    if _only_reading and "sqlalchemy" not in sys.modules:
         direct = _direct(url)
         if direct is not None:
             try:

@@ -156,3 +156,26 @@ def test_an_ess_that_cannot_be_reached_is_reported_as_the_engine_reports_it(monk
     assert done.returncode != 0
     assert "Connection refused" in done.stderr
     assert "pa@ss" not in done.stderr + done.stdout and "w%rd" not in done.stderr
+
+
+def test_a_process_that_did_not_say_it_only_reads_looks_up_through_the_engine(acme):
+    # `ess-sync run` looks its database up before anything imports SQLAlchemy: through the
+    # driver it would open a connection of its own, then the engine's for the sync.
+    probe = (
+        "import sys; from ess.store.registry import get_database; "
+        "print(get_database('acme_payroll').name, 'sqlalchemy' in sys.modules)"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["acme_payroll", "True"]
