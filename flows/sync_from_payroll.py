@@ -32,7 +32,7 @@ from flows.runs import (
 )
 from jobs.kinds import SYNC_FROM_PAYROLL
 from jobs.log import log
-from jobs.reporting import artifact_key
+from jobs.reporting import artifact_key, literal
 from jobs.retries import confirm_timeout_seconds, step_options
 from jobs.runner import JobSteps, run_as_job, run_preview
 from payroll.connect import prefetch_payroll
@@ -178,11 +178,13 @@ def _ask_to_confirm(database: str, full: bool) -> State[Any] | None:
 
 def preview_markdown(preview: JobResult) -> str:
     """The preview as the Prefect UI shows it before asking to confirm."""
-    lines = [f"# Preview: sync of {preview.database}", "", "Nothing has changed yet.", ""]
+    lines = [f"# Preview: sync of {literal(preview.database)}", "", "Nothing has changed yet.", ""]
     lines += ["| Step | Would change |", "|---|---|"]
     for step in preview.steps:
-        lines.append(f"| {step.name} | {step.shown()} |")
-        lines += [f"| | {kind}: {', '.join(codes)} |" for kind, codes in step.samples]
+        lines.append(f"| {literal(step.name)} | {literal(step.shown())} |")
+        lines += [
+            f"| | {literal(f'{kind}: ' + ', '.join(codes))} |" for kind, codes in step.samples
+        ]
     lines += ["", f'Answer "{YES}" to apply these changes.']
     return "\n".join(lines) + "\n"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -110,7 +111,7 @@ class JobReport:
         create_markdown_artifact(
             summary_markdown(result, rows),
             key=artifact_key(self.kind, "summary", self.database),
-            description=f"{self.kind} of {self.database}: {result.message}",
+            description=literal(f"{self.kind} of {self.database}: {result.message}"),
         )
         create_table_artifact(
             [
@@ -144,12 +145,26 @@ def _logged(action: Any) -> None:
         _logger.warning("Could not write a Prefect artifact: %s", type(exc).__name__)
 
 
+_PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")
+"""Every ASCII punctuation character: CommonMark reads each one backslashed as itself."""
+
+
+def literal(text: object) -> str:
+    """`text` as markdown that shows it as written, on one line.
+
+    A payroll value in a message (`<b>x</b>`, `[pay](http://x)`, `a | b`, `**`) reaches the
+    Prefect UI's markdown artifacts: it must read as text, never as markup, a link, HTML or
+    a table's next cell. Its line breaks would end a list item or a table row.
+    """
+    return _PUNCTUATION.sub(lambda m: "\\" + m.group(), " ".join(str(text).split()))
+
+
 def summary_markdown(result: JobResult, rows: list[LogRow]) -> str:
     """The summary a support person reads first: result, duration, counts, what was held back."""
     lines = [
-        f"# {result.kind}: {result.database}",
+        f"# {literal(result.kind)}: {literal(result.database)}",
         "",
-        f"**Result:** {result.message}",
+        f"**Result:** {literal(result.message)}",
         "",
         "| Job | Started (UTC) | Ended (UTC) | Duration |",
         "|---|---|---|---|",
@@ -168,7 +183,7 @@ def summary_markdown(result: JobResult, rows: list[LogRow]) -> str:
             f"{rejected} employee(s) rejected; {len(problems)} warning or error row(s). "
             f"`ess-sync rejects {result.database}` lists every one."
         )
-        lines += [f"- {r.message}" for r in problems[:20]]
+        lines += [f"- {literal(r.message)}" for r in problems[:20]]
     else:
         lines.append("Nothing was held back.")
     return "\n".join(lines) + "\n"
@@ -182,13 +197,15 @@ def counts_markdown(steps: tuple[StepCounts, ...]) -> list[str]:
     lines = [
         "## Counts per step",
         "",
-        "| Step | " + " | ".join(columns) + " |",
+        "| Step | " + " | ".join(map(literal, columns)) + " |",
         "|---|" + "---|" * len(columns),
     ]
     for step in steps:
         counts = dict(step.counts)
         lines.append(
-            f"| {step.name} | " + " | ".join(str(counts.get(c, "")) for c in columns) + " |"
+            f"| {literal(step.name)} | "
+            + " | ".join(str(counts.get(c, "")) for c in columns)
+            + " |"
         )
     return [*lines, ""]
 

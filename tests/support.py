@@ -182,3 +182,35 @@ def secrets_in(text: str, secrets: Iterable[str]) -> list[str]:
         for secret in set(secrets)
         if re.search(rf"(?<![0-9.]){re.escape(secret)}(?![0-9])", text)
     )
+
+
+def markdown_shown(markdown: str) -> list[str]:
+    """What a markdown document shows, parsed as CommonMark with tables (markdown-it, the
+    parser Rich uses; the Prefect UI's reads the same syntax): one string per paragraph,
+    heading and list item, a table row's cells joined by " | ". Markup a value would turn
+    into (a link, raw HTML, an image) raises, so a test sees it.
+    """
+    from rich.markdown import Markdown
+
+    shown: list[str] = []
+    cells: list[str] | None = None
+    for token in Markdown(markdown).parsed:
+        if token.type == "tr_open":
+            cells = []
+        elif token.type == "tr_close" and cells is not None:
+            shown.append(" | ".join(cells))
+            cells = None
+        elif token.type == "inline":
+            forbidden = {"link_open", "html_inline", "image", "autolink"}
+            found = [c.type for c in token.children or [] if c.type in forbidden]
+            assert not found, (found, token.content)
+            text = "".join(
+                c.content for c in token.children or [] if c.type in ("text", "code_inline")
+            )
+            if cells is not None:
+                cells.append(text)
+            else:
+                shown.append(text)
+        elif token.type == "html_block":
+            raise AssertionError(f"raw HTML shown as HTML: {token.content!r}")
+    return shown

@@ -35,7 +35,7 @@ from flows.sync_from_payroll import sync_from_payroll
 from flows.sync_leave_balances import sync_leave_balances
 from generator import build_payroll
 from jobs.kinds import SYNC_FROM_PAYROLL
-from tests.support import execute
+from tests.support import execute, markdown_shown
 
 
 @pytest.fixture
@@ -68,13 +68,33 @@ def test_a_job_publishes_its_summary_its_log_and_a_finished_progress_bar(acme):
     run = state.state_details.flow_run_id
     summary = latest_artifact("sync-from-payroll-summary-acme-payroll", run)
     assert summary is not None and summary.type == "markdown"
-    assert "**Result:** Job Completed." in summary.data
-    assert "| employees | 40 |" in summary.data
-    assert "Nothing was held back." in summary.data
+    shown = markdown_shown(summary.data)
+    assert "Result: Job Completed." in shown
+    assert any(line.startswith("employees | 40") for line in shown), shown
+    assert "Nothing was held back." in shown
     table = latest_artifact("sync-from-payroll-log-acme-payroll", run)
     assert table is not None and "Job Completed." in str(table.data)
     progress = latest_artifact("sync-from-payroll-progress-acme-payroll", run)
     assert progress is not None and float(progress.data) == 100.0
+
+
+def test_payroll_values_that_look_like_markup_read_as_written_in_the_summary(acme):
+    # A location code longer than ESS's (the employee is held back) and a manager code no
+    # employee holds (a warning): each row quotes the value, and the summary lists them.
+    location = "[pay](http://x.example) <b>b</b>"
+    manager = "| **M** |"
+    execute(acme, "UPDATE employee SET location_code = :v WHERE employee_id = 1", {"v": location})
+    execute(acme, "UPDATE employee SET manager_code = :v WHERE employee_id = 2", {"v": manager})
+    state = sync_from_payroll(database="acme_payroll", return_state=True)
+    assert state.is_completed(), state.message
+    summary = latest_artifact("sync-from-payroll-summary-acme-payroll")
+    assert summary is not None
+    shown = markdown_shown(summary.data)  # raises on a link, an image or raw HTML
+    problems = {r.message for r in read_log("acme_payroll") if r.level in ("warning", "error")}
+    quoting = {m for m in problems if repr(location) in m or repr(manager) in m}
+    assert len(quoting) == 2, problems
+    # Each as the Web API Log has it, a list item of its own.
+    assert quoting <= set(shown), shown
 
 
 def test_a_job_that_fails_publishes_how_far_its_progress_bar_got(acme):
@@ -86,7 +106,8 @@ def test_a_job_that_fails_publishes_how_far_its_progress_bar_got(acme):
     progress = latest_artifact("sync-from-payroll-progress-acme-payroll", run)
     assert progress is not None and float(progress.data) == 75.0
     summary = latest_artifact("sync-from-payroll-summary-acme-payroll", run)
-    assert summary is not None and "Importing employees failed" in summary.data
+    assert summary is not None
+    assert any("Importing employees failed" in line for line in markdown_shown(summary.data))
 
 
 def _paused_runs():
@@ -121,7 +142,8 @@ def test_a_confirmed_run_previews_pauses_and_applies_only_on_yes(acme, answer, m
     responder.join(timeout=90)
     assert result.get("answered")
     preview = latest_artifact("sync-from-payroll-preview-acme-payroll")
-    assert preview is not None and "40 added" in preview.data
+    assert preview is not None
+    assert any("40 added" in line for line in markdown_shown(preview.data))
     # The question shows the preview where it is answered.
     assert result["description"] == preview.data
     if answer.startswith("Yes"):

@@ -25,6 +25,7 @@ from tests.integration.conftest import (
     run_to_the_end,
     words,
 )
+from tests.support import markdown_shown
 
 # demo_payroll's own deployment, made by `databases add` (orchestration/deployments.py).
 SYNC = "sync-from-payroll/demo_payroll"
@@ -161,7 +162,7 @@ def test_the_sync_leaves_its_summary_as_an_artifact(prefect_world, synced):
     by_key = {a.key: a for a in artifacts}
     summary = by_key["sync-from-payroll-summary-demo-payroll"]
     assert summary.type == "markdown"
-    assert "**Result:** Job Completed." in str(summary.data)
+    assert "Result: Job Completed." in markdown_shown(str(summary.data))
     assert by_key["sync-from-payroll-log-demo-payroll"].type == "table"
     assert by_key["sync-from-payroll-progress-demo-payroll"].type == "progress"
 
