@@ -17,7 +17,7 @@ REDACTED = "***"
 # The pattern of sqlalchemy.engine.url._parse_url (SQLAlchemy 2.0), copied because the
 # core may not import SQLAlchemy (nor may ess/plain.py, which connects by it);
 # tests/core/test_redact.py proves the two agree.
-SQLALCHEMY_URL = re.compile(
+_SQLALCHEMY_URL = re.compile(
     r"""
         (?P<name>[\w\+]+)://
         (?:
@@ -74,12 +74,20 @@ def is_secret_key(key: str) -> bool:
     return name not in _PLAIN_NAMES and any(mark in name for mark in _SECRET_MARKS)
 
 
+def match_whole_url(text: str) -> re.Match[str] | None:
+    """SQLAlchemy's URL pattern matched against all of TEXT; None if it leaves some unread.
+
+    make_url ignores what its pattern leaves unread (after a newline in the query): such a
+    URL is neither shown in part nor connected to but by SQLAlchemy itself.
+    """
+    match = _SQLALCHEMY_URL.match(text)
+    return match if match is not None and match.end() == len(text) else None
+
+
 def parse_url(text: str) -> UrlParts | None:
     """The URL's parts as SQLAlchemy's `make_url` reads them; None if it would refuse it."""
-    match = SQLALCHEMY_URL.match(text)
-    # make_url ignores what its pattern leaves unread (after a newline in the query): such
-    # a URL is not shown at all rather than shown in part.
-    if match is None or match.end() != len(text):
+    match = match_whole_url(text)
+    if match is None:
         return None
     port = match.group("port")
     try:

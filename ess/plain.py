@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from core.redact import SQLALCHEMY_URL
+from core.redact import match_whole_url
 from ess.database import configured_url, ess_engine, head_revision
 
 
@@ -106,7 +106,9 @@ def utc_or_none(value: Any) -> datetime | None:
 
 def _direct(url: str) -> Reader | None:
     """A driver's own connection to the ESS at URL, if it is at head; None to use the engine."""
-    parts = _whole_url(url)
+    # The parts as SQLAlchemy reads them, so both ways of connecting reach the same server
+    # as the same user; a URL it reads only in part is left to it.
+    parts = match_whole_url(url)
     if parts is None:
         return None
     try:
@@ -130,14 +132,6 @@ def _direct(url: str) -> Reader | None:
     return reader
 
 
-def _whole_url(url: str) -> re.Match[str] | None:
-    """URL's parts as SQLAlchemy reads them (core/redact.py's copy of its pattern, so both ways
-    of connecting reach the same server as the same user); None if the pattern leaves some
-    unread, which SQLAlchemy would ignore and this reader leaves to it."""
-    parts = SQLALCHEMY_URL.match(url)
-    return parts if parts is not None and parts.end() == len(url) else None
-
-
 def _sqlite(parts: re.Match[str]) -> Reader | None:
     path = parts["database"]
     # A plain file that exists; anything else (memory, a file: URI, options) is the engine's.
@@ -154,8 +148,12 @@ def _sqlite(parts: re.Match[str]) -> Reader | None:
 def postgresql_parameters(url: str) -> dict[str, Any] | None:
     """psycopg.connect's arguments for a postgresql+psycopg URL, as SQLAlchemy would give them;
     None for a URL SQLAlchemy reads its own way (several hosts, a repeated option)."""
-    parts = _whole_url(url)
-    if parts is None or parts["name"] != "postgresql+psycopg":
+    parts = match_whole_url(url)
+    return None if parts is None else _parameters(parts)
+
+
+def _parameters(parts: re.Match[str]) -> dict[str, Any] | None:
+    if parts["name"] != "postgresql+psycopg":
         return None
     found = {
         "user": unquote(parts["username"] or ""),
@@ -175,7 +173,7 @@ def postgresql_parameters(url: str) -> dict[str, Any] | None:
 
 
 def _postgresql(parts: re.Match[str]) -> Reader | None:
-    parameters = postgresql_parameters(parts.string)
+    parameters = _parameters(parts)
     if parameters is None:
         return None
     import psycopg
