@@ -184,6 +184,10 @@ def secrets_in(text: str, secrets: Iterable[str]) -> list[str]:
     )
 
 
+_MARKUP_TOKENS = {"link_open", "html_inline", "image"}
+"""markdown-it's tokens for a link (an autolink too), raw HTML and an image."""
+
+
 def markdown_shown(markdown: str) -> list[str]:
     """What a markdown document shows, parsed as CommonMark with tables (markdown-it, the
     parser Rich uses; the Prefect UI's reads the same syntax): one string per paragraph,
@@ -201,8 +205,7 @@ def markdown_shown(markdown: str) -> list[str]:
             shown.append(" | ".join(cells))
             cells = None
         elif token.type == "inline":
-            forbidden = {"link_open", "html_inline", "image", "autolink"}
-            found = [c.type for c in token.children or [] if c.type in forbidden]
+            found = [c.type for c in token.children or [] if c.type in _MARKUP_TOKENS]
             assert not found, (found, token.content)
             text = "".join(
                 c.content for c in token.children or [] if c.type in ("text", "code_inline")
