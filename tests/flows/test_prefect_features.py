@@ -122,10 +122,14 @@ def _answer_when_paused(answer, result):
         paused = _paused_runs()
         if paused:
             keyset = keyset_from_paused_state(paused[0].state)
-            result["description"] = read_flow_run_input(keyset["description"], paused[0].id)
-            resume_flow_run(paused[0].id, run_input={"answer": answer})
-            result["answered"] = True
-            return
+            description = read_flow_run_input(keyset["description"], paused[0].id)
+            # Prefect saves the question's schema and description just after the run is
+            # Paused: a person sees the form once they are there, and answers then.
+            if description is not None:
+                result["description"] = description
+                resume_flow_run(paused[0].id, run_input={"answer": answer})
+                result["answered"] = True
+                return
         time.sleep(0.3)
 
 
