@@ -18,7 +18,15 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.databases import DEFAULT_POSTGRES_URL, ENGINES, postgres_problem
-from bench.report import COLUMNS, check_targets, results_document, table_rows, target_rows
+from bench.report import (
+    COLUMNS,
+    FIRST_IMPORTS,
+    TARGET_SIZE,
+    check_targets,
+    results_document,
+    table_rows,
+    target_rows,
+)
 from bench.server import free_port, prefect_env, prefect_server
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,6 +52,12 @@ def _engines(text: str) -> list[str]:
     if not engines or unknown:
         raise argparse.ArgumentTypeError(f"engines are {', '.join(ENGINES)}")
     return engines
+
+
+def _positive_count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("a count of at least 1, e.g. 3")
+    return int(text)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -72,6 +86,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--postgres-url",
         default=DEFAULT_POSTGRES_URL,
         help="an admin URL of the PostgreSQL server to create databases on",
+    )
+    parser.add_argument(
+        "--first-imports",
+        type=_positive_count,
+        default=None,
+        metavar="N",
+        help="first imports timed per size, each into an ESS of its own, the median reported"
+        f" (default {FIRST_IMPORTS} on PostgreSQL at {TARGET_SIZE:,} employees and more, else 1)",
     )
     parser.add_argument(
         "--profile",
@@ -116,7 +138,15 @@ def main(argv: list[str]) -> int:
         try:
             with prefect_server(home, port) as api_url:
                 console.log(f"Prefect server up at {api_url}")
-                bench = Bench(workdir, home, api_url, args.postgres_url, console.log, args.profile)
+                bench = Bench(
+                    workdir,
+                    home,
+                    api_url,
+                    args.postgres_url,
+                    console.log,
+                    args.profile,
+                    args.first_imports,
+                )
                 for engine in args.engines:
                     runs += run_engine(bench, engine, engine_sizes(args, engine))
         except WorkerFailed as failed:

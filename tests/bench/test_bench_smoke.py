@@ -62,6 +62,10 @@ def test_the_benchmark_measures_every_figure_and_leaves_nothing_behind(tmp_path:
         ",".join(engines),
         "--out",
         str(out),
+        # Each first import timed twice, each into an ESS of its own (three by default where
+        # the targets are, at 200,000 employees and more on PostgreSQL).
+        "--first-imports",
+        "2",
     ]
     done = subprocess.run(
         command, cwd=REPO, capture_output=True, text=True, timeout=600, check=False
@@ -96,7 +100,13 @@ def test_the_benchmark_measures_every_figure_and_leaves_nothing_behind(tmp_path:
         no_change_runs = ops[NO_CHANGE_SYNC]["data_runs_s"]
         assert len(no_change_runs) == 3
         assert ops[NO_CHANGE_SYNC]["data_s"] == statistics.median(no_change_runs)
-        assert len(ops[FULL_SYNC]["data_runs_s"]) == 1
+        # The first imports are the median of two, each of which did the same; the rest ran once.
+        for name, op in ops.items():
+            runs = op["data_runs_s"]
+            if name in (FULL_SYNC, LEAVE_FIRST):
+                assert len(runs) == 2 and op["data_s"] == statistics.median(runs), (name, op)
+            elif name != NO_CHANGE_SYNC:
+                assert runs == [op["data_s"]], (name, op)
         assert ops[NO_CHANGE_SYNC]["counts"]["updated"] == 0
         changed = ops[CHANGED_SYNC]["counts"]
         assert (
