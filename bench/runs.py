@@ -132,7 +132,9 @@ def _run_size(
         for op, kind in OPS:
             ops.append(_measure(bench, label, name, ess, again, payroll_url, op, kind))
             if op == FIRST_IMPORT_OPS[-1]:
-                for url in again:  # done with: their size in PostgreSQL's cache no longer
+                # No later operation uses them: dropped, they take no room in the
+                # server's cache while the rest are measured.
+                for url in again:
                     scratch.drop(url)
         commands = _time_commands(bench, label, name, ess["cli"], 3 if size >= 10_000 else 1)
     finally:
