@@ -376,17 +376,17 @@ employee_issue = Table(
     Index("ix_employee_issue_database_employee", "payroll_database", "payroll_employee_id"),
 )
 
+# Keyed by what identifies a balance, and by nothing else: a surrogate id's own index made a
+# first import of 8 million balances write a second index entry for each (migration 0011).
 leave_balance = Table(
     "leave_balance",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("payroll_database", DATABASE_NAME, nullable=False),
-    Column("payroll_employee_id", Integer, nullable=False),
-    Column("leave_type_code", String(10), nullable=False),
+    Column("payroll_database", DATABASE_NAME, primary_key=True),
+    Column("payroll_employee_id", Integer, primary_key=True, autoincrement=False),
+    Column("leave_type_code", String(10), primary_key=True),
     Column("balance", ExactDecimal(12, 4), nullable=False),  # in the leave type's unit
     Column("accrued_to", Date, nullable=False),  # "balance of last pay"
     Column("synced_at", UTCDateTime, nullable=False),
-    UniqueConstraint("payroll_database", "payroll_employee_id", "leave_type_code"),
 )
 
 # What the last leave sync read of each payroll employee's balances (core.balance_digests):

@@ -334,7 +334,7 @@ def _prepare(
     return prepared.rows
 
 
-# Payroll's key: both sides are read in this order (ESS's unique key gives the same).
+# Payroll's key: both sides are read in this order (ESS's primary key gives the same).
 _KEY_ORDER = ("employee_id", "leave_type_code")
 _BALANCE_FIELDS = ("payroll_employee_id", "leave_type_code", "balance", "accrued_to")
 # What a re-sync's reads and writes filter on.
@@ -343,7 +343,7 @@ _PLANNED_COLUMNS = ("payroll_database", "payroll_employee_id", "leave_type_code"
 
 def _no_balances(conn: Connection, database: str) -> bool:
     found = conn.execute(
-        select(leave_balance.c.id).where(leave_balance.c.payroll_database == database).limit(1)
+        select(leave_balance.c.payroll_employee_id).where(leave_balance.c.payroll_database == database).limit(1)
     ).first()
     return found is None
 

@@ -159,3 +159,74 @@ def _pages(engine):
             sa.select(employee.c.id, sa.text("(ctid::text::point)[0]::int")).select_from(employee)
         )
         return dict(rows.all())
+
+
+@pytest.mark.parametrize(
+    "engine_name", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_leave_balances_upgraded_to_their_own_key_keep_every_balance(
+    engine_name, tmp_path, request
+):
+    # Migration 0011 on a database holding balances: every one kept, the key is the primary
+    # key and still refuses a second balance of a type; downgraded, each has an id again.
+    from alembic import command
+
+    from ess.database import alembic_config, create_ess_engine
+    from tests.conftest import postgres_url
+
+    if engine_name == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ess.db'}"
+    else:
+        url = postgres_url(request.getfixturevalue("postgres_database"))
+    engine = create_ess_engine(url)
+    config = alembic_config()
+
+    def migrate(step, revision):
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            step(config, revision)
+
+    rows = [
+        {
+            "payroll_database": db,
+            "payroll_employee_id": e,
+            "leave_type_code": code,
+            "balance": f"{e}.2500",
+            "accrued_to": "2025-06-30",
+            "synced_at": "2025-07-01 00:00:00",
+        }
+        for db in ("acme_payroll", "beta_payroll")
+        for e in (1, 2)
+        for code in ("AL", "SL")
+    ]
+    migrate(command.upgrade, "0010")
+    insert = sa.text(
+        "INSERT INTO leave_balance (payroll_database, payroll_employee_id, leave_type_code,"
+        " balance, accrued_to, synced_at) VALUES (:payroll_database, :payroll_employee_id,"
+        " :leave_type_code, :balance, :accrued_to, :synced_at)"
+    )
+    with engine.begin() as conn:
+        conn.execute(insert, rows)
+    key = ("payroll_database", "payroll_employee_id", "leave_type_code")
+    held = "SELECT payroll_database, payroll_employee_id, leave_type_code FROM leave_balance"
+
+    migrate(command.upgrade, "0011")
+    inspector = sa.inspect(engine)
+    assert "id" not in [c["name"] for c in inspector.get_columns("leave_balance")]
+    assert tuple(inspector.get_pk_constraint("leave_balance")["constrained_columns"]) == key
+    assert inspector.get_unique_constraints("leave_balance") == []
+    with engine.connect() as conn:
+        assert sorted(conn.execute(sa.text(held)).all()) == sorted(
+            tuple(r[c] for c in key) for r in rows
+        )
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {**rows[0], "balance": "0"})  # a second AL of acme's employee 1
+
+    migrate(command.downgrade, "0010")
+    with engine.connect() as conn:
+        ids = conn.execute(sa.text("SELECT id FROM leave_balance ORDER BY id")).scalars().all()
+    assert len(ids) == len(rows) and len(set(ids)) == len(rows) and None not in ids
+    assert sa.inspect(engine).get_pk_constraint("leave_balance")["constrained_columns"] == ["id"]
+    migrate(command.upgrade, "head")
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
