@@ -343,7 +343,9 @@ _PLANNED_COLUMNS = ("payroll_database", "payroll_employee_id", "leave_type_code"
 
 def _no_balances(conn: Connection, database: str) -> bool:
     found = conn.execute(
-        select(leave_balance.c.payroll_employee_id).where(leave_balance.c.payroll_database == database).limit(1)
+        select(leave_balance.c.payroll_employee_id)
+        .where(leave_balance.c.payroll_database == database)
+        .limit(1)
     ).first()
     return found is None
 

@@ -63,7 +63,7 @@ _DIFF = Table(
 
 def held_balances(conn: Connection, database: str, after: int | None, upto: int) -> list[Balance]:
     """ESS's balances of the database's employees after `after` (None: from the first) up
-    to `upto`, in key order: the unique key's index gives them in that order, no sort."""
+    to `upto`, in key order: the primary key's index gives them in that order, no sort."""
     params = {"database": database, "upto": upto, "after": after}
     if conn.dialect.name == "postgresql":
         # SQLAlchemy's row-by-row fetch was most of a no-change re-sync's time.
