@@ -4,8 +4,8 @@ Nothing read a balance by its `id`, yet every balance written paid for it: a val
 from a sequence and an entry in the id's own index, beside the entry in the unique index on
 (payroll_database, payroll_employee_id, leave_type_code) that every read and write uses.
 That key is now the primary key and the id is gone. Loading 1.6 million balances into the
-table by `COPY` took 6.7-8.2 s with the id, 4.2-4.4 s without (8 million: 31.5-35.9 s
-against 21.9-22.7 s), measured in psql on the development machine.
+table by `COPY` took 5.3-8.2 s with the id, 3.5-4.8 s without (8 million: 31.5-35.9 s
+against 21.9-22.7 s), measured in psql on the development machine (bench/README.md).
 
 Upgrading builds the new key's index once (PostgreSQL and SQL Server) or copies the table
 (SQLite): seconds a million balances.
