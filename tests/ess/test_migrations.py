@@ -70,16 +70,23 @@ def test_the_newest_revision_read_from_the_files_is_alembics():
     assert _head_from_files() is not None
 
 
-def test_an_ess_behind_the_newest_revision_is_upgraded_and_one_at_it_is_left_alone(tmp_path):
-    from alembic import command
+def _migrate(engine, step, revision):
+    """alembic's `step` (command.upgrade or command.downgrade) to `revision`, in one transaction."""
+    from ess.database import alembic_config
 
-    from ess.database import alembic_config, create_ess_engine
-
-    engine = create_ess_engine(f"sqlite:///{tmp_path / 'ess.db'}")
     config = alembic_config()
     with engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, "0005")
+        step(config, revision)
+
+
+def test_an_ess_behind_the_newest_revision_is_upgraded_and_one_at_it_is_left_alone(tmp_path):
+    from alembic import command
+
+    from ess.database import create_ess_engine
+
+    engine = create_ess_engine(f"sqlite:///{tmp_path / 'ess.db'}")
+    _migrate(engine, command.upgrade, "0005")
     assert current_revision(engine) == "0005"
     assert upgrade(engine) is True
     assert current_revision(engine) == head_revision()
@@ -161,31 +168,15 @@ def _pages(engine):
         return dict(rows.all())
 
 
-@pytest.mark.parametrize(
-    "engine_name", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
-def test_leave_balances_upgraded_to_their_own_key_keep_every_balance(
-    engine_name, tmp_path, request
-):
+def test_leave_balances_upgraded_to_their_own_key_keep_every_balance(ess):
     # Migration 0011 on a database holding balances: every one kept, the key is the primary
     # key and still refuses a second balance of a type; downgraded, each has an id again.
     from alembic import command
 
-    from ess.database import alembic_config, create_ess_engine
-    from tests.conftest import postgres_url
+    from ess.database import create_ess_engine
 
-    if engine_name == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ess.db'}"
-    else:
-        url = postgres_url(request.getfixturevalue("postgres_database"))
-    engine = create_ess_engine(url)
-    config = alembic_config()
-
-    def migrate(step, revision):
-        with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            step(config, revision)
-
+    engine = create_ess_engine(ess)
+    assert current_revision(engine) is None  # the fixture's ESS is empty until first used
     rows = [
         {
             "payroll_database": db,
@@ -199,7 +190,7 @@ def test_leave_balances_upgraded_to_their_own_key_keep_every_balance(
         for e in (1, 2)
         for code in ("AL", "SL")
     ]
-    migrate(command.upgrade, "0010")
+    _migrate(engine, command.upgrade, "0010")
     insert = sa.text(
         "INSERT INTO leave_balance (payroll_database, payroll_employee_id, leave_type_code,"
         " balance, accrued_to, synced_at) VALUES (:payroll_database, :payroll_employee_id,"
@@ -210,7 +201,7 @@ def test_leave_balances_upgraded_to_their_own_key_keep_every_balance(
     key = ("payroll_database", "payroll_employee_id", "leave_type_code")
     held = "SELECT payroll_database, payroll_employee_id, leave_type_code FROM leave_balance"
 
-    migrate(command.upgrade, "0011")
+    _migrate(engine, command.upgrade, "0011")
     inspector = sa.inspect(engine)
     assert "id" not in [c["name"] for c in inspector.get_columns("leave_balance")]
     assert tuple(inspector.get_pk_constraint("leave_balance")["constrained_columns"]) == key
@@ -222,11 +213,11 @@ def test_leave_balances_upgraded_to_their_own_key_keep_every_balance(
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
         conn.execute(insert, {**rows[0], "balance": "0"})  # a second AL of acme's employee 1
 
-    migrate(command.downgrade, "0010")
+    _migrate(engine, command.downgrade, "0010")
     with engine.connect() as conn:
         ids = conn.execute(sa.text("SELECT id FROM leave_balance ORDER BY id")).scalars().all()
     assert len(ids) == len(rows) and len(set(ids)) == len(rows) and None not in ids
     assert sa.inspect(engine).get_pk_constraint("leave_balance")["constrained_columns"] == ["id"]
-    migrate(command.upgrade, "head")
+    _migrate(engine, command.upgrade, "head")
     assert current_revision(engine) == head_revision()
     engine.dispose()
