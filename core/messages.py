@@ -98,6 +98,21 @@ def job_abandoned(last_heartbeat: datetime) -> str:
     return f"Job Abandoned: no heartbeat since {_when(last_heartbeat)}."
 
 
+def abandoned_sessions_ended(count: int) -> str:
+    """The row saying an abandoned job's open ESS sessions were ended (PostgreSQL)."""
+    sessions = "session" if count == 1 else "sessions"
+    return (
+        f"Ended {count} ESS {sessions} the abandoned job left open: "
+        "what it had not committed is rolled back."
+    )
+
+
+ABANDONED_SESSIONS_KEPT = (
+    "Could not end the ESS sessions the abandoned job left open (ESS's login needs "
+    "PostgreSQL's pg_signal_backend role): the new job may wait until they end."
+)
+
+
 def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
 

@@ -7,6 +7,9 @@ import functools
 import os
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,7 +79,44 @@ def create_ess_engine(url: str) -> Engine:
     engine = create_engine(url, hide_parameters=True, pool_pre_ping=True)
     if engine.dialect.name == "postgresql":
         event.listen(engine, "connect", _postgresql_session)
+        event.listen(engine, "checkout", _name_session)
     return engine
+
+
+SESSION_NAME = "ess-sync"
+_session_name: ContextVar[str] = ContextVar("ess_session_name", default=SESSION_NAME)
+
+
+def job_session_name(job_id: int) -> str:
+    """The name (PostgreSQL's application_name) of every ESS session a job opens."""
+    return f"{SESSION_NAME} job {job_id}"
+
+
+@contextmanager
+def sessions_named(name: str) -> Iterator[None]:
+    """Name the ESS sessions the block (and the threads it starts in its context) opens.
+
+    A job's sessions carry its name, so the job that takes over an abandoned job's database
+    can end the sessions it left open (ess/store/jobs.py), and pg_stat_activity says whose
+    each session is.
+    """
+    token = _session_name.set(name)
+    try:
+        yield
+    finally:
+        _session_name.reset(token)
+
+
+def _name_session(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    # A pooled connection keeps the name its last user gave it: a round trip only on change.
+    name = _session_name.get()
+    if record.info.get("application_name") == name:
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SELECT set_config('application_name', %s, false)", (name,))
+    cursor.close()
+    dbapi_connection.commit()
+    record.info["application_name"] = name
 
 
 def _private_file(path: str | None) -> None:

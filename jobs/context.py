@@ -11,10 +11,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar, copy_context
 from dataclasses import dataclass, field
 from typing import TypeVar
+
+from ess.database import job_session_name, sessions_named
 
 _T = TypeVar("_T")
 
@@ -161,10 +163,13 @@ def current_job() -> JobContext | None:
 
 @contextmanager
 def job_context(ctx: JobContext) -> Iterator[JobContext]:
-    """Run a block as the given job."""
+    """Run a block as the given job; the ESS sessions it opens carry the job's name."""
     token = _current.set(ctx)
     try:
-        yield ctx
+        with ExitStack() as named:
+            if ctx.job_id is not None:
+                named.enter_context(sessions_named(job_session_name(ctx.job_id)))
+            yield ctx
     finally:
         _current.reset(token)
         ctx.close()

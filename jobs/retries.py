@@ -9,8 +9,9 @@ from prefect.tasks import exponential_backoff
 from core import messages
 from core.results import StepFailed
 from ess.settings import settings
+from ess.store.jobs import lost_at
 from ess.store.log import WARNING
-from jobs.context import current_job
+from jobs.context import JobContext, current_job
 from jobs.log import log
 from payroll.faults import is_transient
 
@@ -24,6 +25,25 @@ def _cause(exc: BaseException) -> tuple[bool, str]:
     return bool(transient), str(getattr(exc, "cause_name", type(exc).__name__))
 
 
+def _lost(job: JobContext) -> bool:
+    """True when another job holds the database now: asked of ESS, not left to the heartbeat.
+
+    The fault being retried may be the one the job that took over caused, ending this
+    job's sessions (ess/store/jobs.py), and this job's heartbeat may not have beaten since.
+    """
+    if job.lost.is_set():
+        return True
+    if job.job_id is None:
+        return False
+    try:
+        taken = lost_at(job.job_id) is not None
+    except Exception:  # ESS itself unreachable: the retry will find out
+        return False
+    if taken:
+        job.lose()
+    return taken
+
+
 def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect's retry_condition_fn: retry a transient fault, and say so in the Web API Log."""
     try:
@@ -33,7 +53,7 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
     else:
         return False
     job = current_job()
-    if not transient or (job is not None and (job.overdue() or job.lost.is_set())):
+    if not transient or (job is not None and (job.overdue() or _lost(job))):
         return False
     if job is not None:
         attempt = int(task_run.run_count) + 1

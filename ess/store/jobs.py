@@ -17,13 +17,14 @@ from sqlalchemy import (
     delete,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from core import messages
-from ess.database import ess_engine
+from ess.database import ess_engine, job_session_name
 from ess.schema import payroll_database, sync_job, web_api_log
 from ess.settings import settings
 from ess.store.clock import db_now, job_lease, last_beat
@@ -155,8 +156,49 @@ def _take(database: str, kind: str, flow_run_id: str | None, lease_seconds: int)
             .returning(sync_job.c.id)
         ).scalar_one()
         conn.execute(_log_row(database, job_id, messages.JOB_STARTED))
-    notes = tuple(("error", messages.job_abandoned(at)) for _, at in stale)
+    notes = [("error", messages.job_abandoned(at)) for _, at in stale]
+    for stale_id in stale_ids:
+        ended = _end_sessions(database, stale_id)
+        if ended is not None:
+            notes.append(ended)
     return Job(job_id, database, kind, now, flow_run_id, (*notes, ("info", messages.JOB_STARTED)))
+
+
+def _end_sessions(database: str, job_id: int) -> tuple[str, str] | None:
+    """End the ESS sessions an abandoned job left open; the (level, row) logged, if any.
+
+    A job frozen in the middle of a statement (SIGSTOP, a hung VM: its COPY half sent, a
+    read's rows half taken) keeps its transaction and its row locks, and its session is
+    busy, not idle, so PostgreSQL's idle-in-transaction timeout never ends it: the job that
+    took its database would wait on it. Ended, its transaction rolls back, as the fence
+    would have made it anyway (it may no longer commit). Done after the take commits, so
+    the abandonment stands whatever happens here. PostgreSQL only: SQLite has no sessions
+    to end, and SQL Server's KILL needs a permission ESS's login should not have.
+    """
+    engine = ess_engine()
+    if engine.dialect.name != "postgresql":
+        return None
+    try:
+        with engine.connect() as conn:
+            ended = conn.execute(
+                text(
+                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) "
+                    "FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND application_name = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": job_session_name(job_id)},
+            ).scalar_one()
+    except DBAPIError:
+        # Another role's sessions, and ESS's login lacks pg_signal_backend: the job that
+        # took the database waits on them, as it would have without this.
+        level, message = "warning", messages.ABANDONED_SESSIONS_KEPT
+    else:
+        if not ended:
+            return None
+        level, message = "warning", messages.abandoned_sessions_ended(ended)
+    with engine.begin() as conn:
+        conn.execute(_log_row(database, job_id, message, level))
+    return level, message
 
 
 def adopt_job(job_id: int, database: str, kind: str, flow_run_id: str | None) -> Job:

@@ -2,8 +2,10 @@
 blocked queries, a killed process and two databases at once. The Web API Log tells each story."""
 
 import os
+import re
 import signal
 import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -187,6 +189,65 @@ def test_a_process_killed_mid_step_leaves_no_half_step_and_its_lease_expires(wor
     assert any(m.startswith("Job Abandoned: no heartbeat since ") for m in messages)
     assert messages[-1] == "Job Completed."
     assert _employee_count("acme_payroll") == 30_000
+    assert sorted(_jobs("acme_payroll")) == ["abandoned", "completed"]
+
+
+def _copying(admin):
+    """The ESS sessions of a job busy in a COPY, by their names."""
+    return admin.execute(
+        "SELECT application_name FROM pg_stat_activity WHERE datname = current_database() "
+        "AND application_name LIKE 'ess-sync job %%' AND state = 'active' "
+        "AND query LIKE 'COPY%%'"
+    ).fetchall()
+
+
+def test_a_process_frozen_mid_copy_is_ended_by_the_job_that_takes_its_database(world):
+    # Frozen inside its COPY, the job's session is busy, not idle in a transaction, so
+    # PostgreSQL never times it out, and its uncommitted rows hold the same keys the next
+    # job's first import copies: before the taker ended its sessions, that job waited on it.
+    build_and_register(world, "acme_payroll", 10_000)
+    frozen = world.cli("run", "acme_payroll")
+    with world.connect(world.ess_url, autocommit=True) as admin:
+
+        def stopped_in_its_copy():
+            # Stopped first and looked at after: the COPY may last a fraction of a second.
+            os.kill(frozen.pid, signal.SIGSTOP)
+            if _copying(admin):
+                return True
+            os.kill(frozen.pid, signal.SIGCONT)
+            time.sleep(0.005)
+            return frozen.poll() is not None and pytest.fail(finish(frozen))
+
+        taker = None
+        try:
+            wait_for(stopped_in_its_copy, 120, "the first import's COPY")
+            (name,) = _copying(admin)[0]
+            wait_for(lambda: _lease_expired("acme_payroll", 4), 30, "the lease to expire")
+            taker = world.cli("run", "acme_payroll")
+            output = finish(taker, 120)
+            assert taker.returncode == 0, output
+            assert not _copying(admin), "the frozen job's session outlived its job"
+        finally:
+            os.kill(frozen.pid, signal.SIGCONT)
+            if taker is not None and taker.poll() is None:
+                taker.kill()  # still waiting on the frozen job: the test has failed
+                finish(taker)
+    frozen_output = finish(frozen)
+    assert frozen.returncode == 1, frozen_output
+    assert "Job Lost Its Lease: another job took acme_payroll at " in frozen_output
+    rows = read_log(job_id=int(name.removeprefix("ess-sync job ")), limit=100)
+    # Its COPY failed as it woke; it asked ESS before retrying and found its database taken.
+    assert not any(r.message.startswith("Retrying") for r in rows), rows
+    last = [r.message for r in rows][-3:]
+    assert last[0].startswith("Job Abandoned: no heartbeat since "), last
+    # Its COPY's session, and any other it had open (a pooled one, idle, for the log).
+    assert re.fullmatch(
+        r"Ended [1-9]\d* ESS sessions? the abandoned job left open: "
+        r"what it had not committed is rolled back\.",
+        last[1],
+    ), last
+    assert last[2].startswith("Job Lost Its Lease: another job took acme_payroll at "), last
+    assert _employee_count("acme_payroll") == 10_000
     assert sorted(_jobs("acme_payroll")) == ["abandoned", "completed"]
 
 
