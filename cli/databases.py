@@ -85,7 +85,7 @@ def remove(
     yes: Annotated[bool, typer.Option("--yes", help="Remove without asking first.")] = False,
 ) -> None:
     """Forget a payroll database: its ESS data, its block and its deployments (asks first)."""
-    from ess.store.jobs import JobAlreadyRunning
+    from ess.store.jobs import EssBusy, JobAlreadyRunning
     from ess.store.registry import UnknownDatabase, get_database
     from ess.store.removal import remove_database_data
 
@@ -112,7 +112,7 @@ def remove(
             raise typer.Exit(1)
     try:
         removed = remove_database_data(name)
-    except JobAlreadyRunning as busy:
+    except (JobAlreadyRunning, EssBusy) as busy:
         errors.print(str(busy), markup=False, highlight=False)
         raise typer.Exit(3) from None
     employees = removed.rows.get("employee", 0)

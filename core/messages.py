@@ -113,6 +113,16 @@ ABANDONED_SESSIONS_KEPT = (
 )
 
 
+def ess_busy(seconds: int) -> str:
+    """The answer when ESS on SQLite stayed locked by another job's write too long."""
+    return (
+        f"Job Not Started: ESS is busy. Another job has been writing to it for over {seconds} "
+        "seconds, and ESS on SQLite takes one write at a time. Try again when that job ends "
+        "(`ess-sync status`), or keep ESS on PostgreSQL, where jobs of different payroll "
+        "databases write side by side."
+    )
+
+
 def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
 

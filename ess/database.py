@@ -27,6 +27,8 @@ _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 # Any constant will do: it names the lock two processes upgrading one PostgreSQL take in turn.
 _UPGRADE_LOCK_ID = 7_302_115
+SQLITE_BUSY_SECONDS = 30
+"""How long a write to ESS on SQLite waits for another's to end before it fails."""
 
 
 def ess_engine(url: str | None = None) -> Engine:
@@ -68,7 +70,7 @@ def create_ess_engine(url: str) -> Engine:
         engine = create_engine(
             url,
             hide_parameters=True,
-            connect_args={"timeout": 30, "check_same_thread": False},
+            connect_args={"timeout": SQLITE_BUSY_SECONDS, "check_same_thread": False},
         )
         event.listen(engine, "connect", functools.partial(_sqlite_pragmas, leases))
         return engine
@@ -147,7 +149,7 @@ def _sqlite_pragmas(leases: str, dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the Web API Log be read while a step writes; busy_timeout makes writers queue.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
     # SQLite has one writer per file: a job's long write step would block its own heartbeat.
     # Heartbeats go to a file of their own beside ESS's (ess/store/jobs.py), never blocked.
     cursor.execute("ATTACH DATABASE ? AS leases", (leases,))

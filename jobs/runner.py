@@ -19,6 +19,7 @@ from ess.store.jobs import (
     COMPLETED,
     FAILED,
     TIMED_OUT,
+    EssBusy,
     Job,
     JobAlreadyRunning,
     LostLease,
@@ -166,6 +167,11 @@ def run_as_job(
             message = refused(database, busy.running)
             echo(message, "warning")
             return Cancelled(message=message)
+        except EssBusy as busy:
+            # Failed, not Cancelled: this database was not synced, and whoever is told of
+            # failed runs must hear of it. Only Prefect's log can say so: ESS is locked.
+            echo(str(busy), "error")
+            return Failed(message=str(busy))
     for level, note in job.notes:
         echo(note, level)
     crash_abandoned_runs(database)

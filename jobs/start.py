@@ -12,6 +12,7 @@ from core.messages import job_failed
 from core.results import JobResult
 from ess.store.jobs import (
     FAILED,
+    EssBusy,
     Job,
     JobAlreadyRunning,
     finish_job,
@@ -52,6 +53,8 @@ def start_job(kind: JobKind, database: str, **parameters: Any) -> Outcome:
         job = take_job(database, kind.name)
     except JobAlreadyRunning as busy:
         return Outcome(NOT_STARTED, refused(database, busy.running))
+    except EssBusy as busy:  # nothing can be logged in ESS: it is what is busy
+        return Outcome(NOT_STARTED, str(busy))
     with heartbeat(job), _failed_if_never_started(job):
         flow = kind.flow_function()
         with tagged(database):

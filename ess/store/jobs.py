@@ -21,9 +21,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from core import messages
+from ess import database as ess_database
 from ess.database import ess_engine, job_session_name
 from ess.schema import payroll_database, sync_job, web_api_log
 from ess.settings import settings
@@ -71,6 +72,13 @@ class LostLease(Exception):
         super().__init__(messages.job_lost_lease(database, taken_at))
 
 
+class EssBusy(Exception):
+    """ESS on SQLite stayed locked by another job's write for longer than a job waits."""
+
+    def __init__(self) -> None:
+        super().__init__(messages.ess_busy(ess_database.SQLITE_BUSY_SECONDS))
+
+
 def _log_row(database: str, job_id: int | None, message: str, level: str = "info") -> Any:
     return insert(web_api_log).values(
         logged_at=_now(), payroll_database=database, job_id=job_id, level=level, message=message
@@ -84,7 +92,8 @@ def take_job(
     flow_run_id: str | None = None,
     lease_seconds: int | None = None,
 ) -> Job:
-    """Take the database for a new job and log `Job Started.`; JobAlreadyRunning if held.
+    """Take the database for a new job and log `Job Started.`; JobAlreadyRunning if held,
+    EssBusy if ESS (SQLite) stays locked by another job's write past its busy timeout.
 
     The unique index on running jobs makes this atomic on SQLite and PostgreSQL alike.
     A running job whose heartbeat is older than the lease (by ESS's clock) is declared
@@ -99,6 +108,12 @@ def take_job(
     for _ in range(_TAKE_ATTEMPTS):
         try:
             return _take(database, kind, flow_run_id, lease_seconds)
+        except OperationalError as exc:
+            # SQLite: another job's step (of another payroll database) writes for longer
+            # than the busy timeout. Said plainly, not as the driver's traceback.
+            if "database is locked" in str(exc.orig):
+                raise EssBusy() from None
+            raise
         except IntegrityError:
             running = running_job(database)
             if running is not None:

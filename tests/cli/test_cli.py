@@ -1,10 +1,12 @@
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
 
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -74,6 +76,37 @@ def test_a_second_run_is_answered_already_running_within_two_seconds(acme):
     assert result.exit_code == 3
     assert "Job Not Started: a sync of acme_payroll is already running" in result.output
     assert elapsed < 2
+
+
+@pytest.mark.parametrize("ess", ["sqlite"], indirect=True)
+def test_a_run_while_another_job_writes_to_ess_on_sqlite_is_told_ess_is_busy(
+    acme, ess, monkeypatch
+):
+    from ess.database import dispose_engines
+    from flows.sync_from_payroll import sync_from_payroll
+
+    monkeypatch.setattr("ess.database.SQLITE_BUSY_SECONDS", 1)
+    dispose_engines()  # the engines made from here on wait 1 s for the write lock
+    # Another job's long write step (a first import of another payroll database) holds
+    # SQLite's one write lock, as this connection does.
+    writer = sqlite3.connect(sa.make_url(ess).database, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        result = runner.invoke(app, ["run", "acme_payroll"])
+        state = sync_from_payroll(database="acme_payroll", return_state=True)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    busy = (
+        "Job Not Started: ESS is busy. Another job has been writing to it for over 1 seconds, "
+        "and ESS on SQLite takes one write at a time."
+    )
+    assert result.exit_code == 3, result.output
+    assert " ".join(result.output.split()).startswith(busy), result.output
+    assert "Traceback" not in result.output and "UPDATE" not in result.output
+    # A scheduled run did not sync its database: Failed, so its notification says so.
+    assert state.is_failed() and state.message.startswith(busy), state
+    assert invoke("run", "acme_payroll").exit_code == 0
 
 
 def test_status_and_log_report_the_last_job(acme):
