@@ -153,10 +153,15 @@ def _take(database: str, kind: str, flow_run_id: str | None, lease_seconds: int)
             if stale_ids
             else []
         )
+        notes: list[tuple[str, str]] = []
         for stale_id, heartbeat_at in stale:
-            conn.execute(
-                _log_row(database, stale_id, messages.job_abandoned(heartbeat_at), "error")
-            )
+            abandoned = [("error", messages.job_abandoned(heartbeat_at))]
+            ended = _end_sessions(conn, stale_id)
+            if ended is not None:
+                abandoned.append(ended)
+            for level, message in abandoned:
+                conn.execute(_log_row(database, stale_id, message, level))
+            notes += abandoned
         job_id = conn.execute(
             insert(sync_job)
             .values(
@@ -171,30 +176,25 @@ def _take(database: str, kind: str, flow_run_id: str | None, lease_seconds: int)
             .returning(sync_job.c.id)
         ).scalar_one()
         conn.execute(_log_row(database, job_id, messages.JOB_STARTED))
-    notes = [("error", messages.job_abandoned(at)) for _, at in stale]
-    for stale_id in stale_ids:
-        ended = _end_sessions(database, stale_id)
-        if ended is not None:
-            notes.append(ended)
     return Job(job_id, database, kind, now, flow_run_id, (*notes, ("info", messages.JOB_STARTED)))
 
 
-def _end_sessions(database: str, job_id: int) -> tuple[str, str] | None:
-    """End the ESS sessions an abandoned job left open; the (level, row) logged, if any.
+def _end_sessions(conn: Connection, job_id: int) -> tuple[str, str] | None:
+    """End the ESS sessions an abandoned job left open; the (level, row) to log, if any.
 
     A job frozen in the middle of a statement (SIGSTOP, a hung VM: its COPY half sent, a
     read's rows half taken) keeps its transaction and its row locks, and its session is
     busy, not idle, so PostgreSQL's idle-in-transaction timeout never ends it: the job that
     took its database would wait on it. Ended, its transaction rolls back, as the fence
-    would have made it anyway (it may no longer commit). Done after the take commits, so
-    the abandonment stands whatever happens here. PostgreSQL only: SQLite has no sessions
-    to end, and SQL Server's KILL needs a permission ESS's login should not have.
+    would have made it anyway (it may no longer commit). Called inside the take, once the
+    job's row is ours: a job judged stale is not ended while it beats again. PostgreSQL
+    only: SQLite has no sessions to end, and SQL Server's KILL needs a permission ESS's
+    login should not have.
     """
-    engine = ess_engine()
-    if engine.dialect.name != "postgresql":
+    if conn.dialect.name != "postgresql":
         return None
     try:
-        with engine.connect() as conn:
+        with conn.begin_nested():  # a refusal must not undo the take around it
             ended = conn.execute(
                 text(
                     "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) "
@@ -206,14 +206,10 @@ def _end_sessions(database: str, job_id: int) -> tuple[str, str] | None:
     except DBAPIError:
         # Another role's sessions, and ESS's login lacks pg_signal_backend: the job that
         # took the database waits on them, as it would have without this.
-        level, message = "warning", messages.ABANDONED_SESSIONS_KEPT
-    else:
-        if not ended:
-            return None
-        level, message = "warning", messages.abandoned_sessions_ended(ended)
-    with engine.begin() as conn:
-        conn.execute(_log_row(database, job_id, message, level))
-    return level, message
+        return "warning", messages.ABANDONED_SESSIONS_KEPT
+    if not ended:
+        return None
+    return "warning", messages.abandoned_sessions_ended(ended)
 
 
 def adopt_job(job_id: int, database: str, kind: str, flow_run_id: str | None) -> Job:

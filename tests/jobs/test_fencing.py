@@ -5,6 +5,7 @@ SIGSTOP would stop them."""
 
 import threading
 import time
+import uuid
 from datetime import datetime
 
 import pytest
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 
 import core.employee_changes
 import jobs.lease
+from core import messages
 from ess.database import ess_engine
 from ess.schema import employee, payroll_database, sync_job
 from ess.store.log import read_log
@@ -214,3 +216,41 @@ def test_a_heartbeat_that_cannot_be_written_is_logged_not_swallowed(monkeypatch,
     assert warnings and warnings[0] == (
         "Job 7's heartbeat could not be written (OperationalError); it will try again."
     )
+
+
+@pytest.mark.postgres
+def test_sessions_ess_may_not_end_are_said_so_and_the_take_goes_on(postgres_database):
+    from ess.store.jobs import _end_sessions
+    from tests.conftest import POSTGRES_ADMIN_URL, postgres_url
+
+    url = sa.make_url(postgres_url(postgres_database))
+    role = f"ess_taker_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN')
+    # Two abandoned jobs' sessions: one of the taker's own login, one of a superuser's.
+    own = sa.create_engine(
+        url.set(username=role), connect_args={"application_name": "ess-sync job 42"}
+    )
+    other = sa.create_engine(url, connect_args={"application_name": "ess-sync job 41"})
+    taker = sa.create_engine(url.set(username=role))
+    try:
+        with own.connect() as own_session, other.connect() as other_session:
+            with taker.begin() as conn:
+                assert _end_sessions(conn, 42) == (
+                    "warning",
+                    "Ended 1 ESS session the abandoned job left open: what it had not "
+                    "committed is rolled back.",
+                )
+                assert _end_sessions(conn, 41) == ("warning", messages.ABANDONED_SESSIONS_KEPT)
+                assert _end_sessions(conn, 40) is None  # no session left open
+                assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1  # the take goes on
+            assert other_session.execute(sa.text("SELECT 1")).scalar_one() == 1
+            with pytest.raises(sa.exc.OperationalError):
+                own_session.execute(sa.text("SELECT 1"))
+    finally:
+        for engine in (own, other, taker):
+            engine.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP ROLE "{role}"')
+        admin.dispose()
