@@ -108,8 +108,9 @@ def abandoned_sessions_ended(count: int) -> str:
 
 
 ABANDONED_SESSIONS_KEPT = (
-    "Could not end the ESS sessions the abandoned job left open (ESS's login needs "
-    "PostgreSQL's pg_signal_backend role): the new job may wait until they end."
+    "Could not end the ESS sessions the abandoned job left open: they belong to a login "
+    "ESS's may not end (that takes PostgreSQL's pg_signal_backend role, or a superuser for "
+    "a superuser's). The new job may wait until they end."
 )
 
 
