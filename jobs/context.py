@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar, copy_context
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -165,10 +165,9 @@ def current_job() -> JobContext | None:
 def job_context(ctx: JobContext) -> Iterator[JobContext]:
     """Run a block as the given job; the ESS sessions it opens carry the job's name."""
     token = _current.set(ctx)
+    named = nullcontext() if ctx.job_id is None else sessions_named(job_session_name(ctx.job_id))
     try:
-        with ExitStack() as named:
-            if ctx.job_id is not None:
-                named.enter_context(sessions_named(job_session_name(ctx.job_id)))
+        with named:
             yield ctx
     finally:
         _current.reset(token)

@@ -215,8 +215,10 @@ def test_a_process_frozen_mid_copy_is_ended_by_the_job_that_takes_its_database(w
             if _copying(admin):
                 return True
             os.kill(frozen.pid, signal.SIGCONT)
+            if frozen.poll() is not None:
+                pytest.fail(f"the sync ended before it was caught copying:\n{finish(frozen)}")
             time.sleep(0.005)
-            return frozen.poll() is not None and pytest.fail(finish(frozen))
+            return False
 
         taker = None
         try:
