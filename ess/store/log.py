@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from ess.database import ess_engine
 from ess.plain import reading, utc
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 INFO, WARNING, ERROR = "info", "warning", "error"
 
@@ -27,25 +31,41 @@ def write_log(
     database: str | None, message: str, *, job_id: int | None = None, level: str = INFO
 ) -> None:
     """Append a row and commit it, so a person who refreshes sees it."""
+    with ess_engine().begin() as conn:
+        insert_log(conn, database, message, job_id=job_id, level=level, durable=False)
+
+
+def insert_log(
+    conn: Connection,
+    database: str | None,
+    message: str,
+    *,
+    job_id: int | None = None,
+    level: str = INFO,
+    durable: bool = True,
+) -> None:
+    """Append a row in `conn`'s transaction: it commits, or not, with what it reports.
+
+    `durable=False` (a transaction that writes only the log) lets PostgreSQL commit it
+    without waiting for the disk: seen by others at once, made durable with the next commit
+    that waits (a job's end does), rather than a disk flush for every row of the log.
+    """
     # Here, not at the top: `ess-sync log` reads (ess/plain.py) and need not import them.
     from sqlalchemy import insert
 
     from ess.schema import web_api_log
 
-    with ess_engine().begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # Seen by others at once; made durable with the next commit that waits for the
-            # disk (a job's end does), rather than a disk flush for every row of the log.
-            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-        conn.execute(
-            insert(web_api_log).values(
-                logged_at=datetime.now(UTC),
-                payroll_database=database,
-                job_id=job_id,
-                level=level,
-                message=message,
-            )
+    if not durable and conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+    conn.execute(
+        insert(web_api_log).values(
+            logged_at=datetime.now(UTC),
+            payroll_database=database,
+            job_id=job_id,
+            level=level,
+            message=message,
         )
+    )
 
 
 def read_log(

@@ -21,10 +21,10 @@ from core.queries import select_all
 from core.results import StepFailed
 from ess.database import ess_engine
 from ess.schema import table_of
-from ess.store.log import WARNING
+from ess.store.log import INFO, WARNING, insert_log
 from jobs.context import cancel_hook, cancellable
 from jobs.lease import hold_database
-from jobs.log import log
+from jobs.log import echo
 from jobs.retries import STEP_OPTIONS
 from payroll.connect import load_payroll
 
@@ -132,10 +132,7 @@ def _write(
     current = None
     try:
         for current in specs:
-            counts = _apply(current, database, rows[current.name], job_id, preview)
-            if as_steps and not preview:
-                log(database, imported(current.name, counts), job_id=job_id)
-            results.append(counts)
+            results.append(_apply(current, database, rows[current.name], job_id, preview, as_steps))
     except Exception as exc:
         # The job's failure row says which lookup failed (`Importing country failed: ...`).
         if as_steps and current is not None:
@@ -149,15 +146,34 @@ def _select(spec: LookupSpec) -> str:
 
 
 def _apply(
-    spec: LookupSpec, database: str, source: Rows, job_id: int | None, preview: bool
+    spec: LookupSpec,
+    database: str,
+    source: Rows,
+    job_id: int | None,
+    preview: bool,
+    as_steps: bool = True,
 ) -> ChangeCounts:
+    """Diff one lookup against ESS and write the diff; its Web API Log rows (a duplicate
+    code's warning, and as a step its counts) commit in the same transaction, so the log
+    never says what was not written, and a lookup costs one transaction, not two or three."""
+    said: list[tuple[str, str]] = []
     with ess_engine().begin() as conn, cancellable(cancel_hook(conn.connection.driver_connection)):
         changes = compute_changes(source, _ess_rows(conn, spec, database), len(spec.key))
         if not preview and not changes.is_empty:
             _write_changes(conn, spec, database, changes)
             hold_database(conn)  # the writes count only while the job holds its database
-    if changes.duplicates and not preview:
-        log(database, duplicate_keys(spec.name, changes.duplicates), job_id=job_id, level=WARNING)
+        if not preview:
+            if changes.duplicates:
+                said.append((duplicate_keys(spec.name, changes.duplicates), WARNING))
+            if as_steps:
+                said.append((imported(spec.name, changes.counts), INFO))
+        for message, level in said:
+            # A lookup that changed nothing commits only its log rows: no wait for the disk.
+            insert_log(
+                conn, database, message, job_id=job_id, level=level, durable=not changes.is_empty
+            )
+    for message, level in said:
+        echo(message, level)
     return changes.counts
 
 

@@ -131,3 +131,22 @@ def test_a_failure_names_the_throwaway_lookup(planets, _import):
     with pytest.raises(Exception) as failure:
         _import()
     assert failure.value.step == "Importing planet"
+
+
+def test_a_lookups_counts_row_commits_with_its_changes_or_neither_does(planets, monkeypatch):
+    import tasks.lookups.importer as importer
+
+    def full_log(*args, **kwargs):
+        raise RuntimeError("the Web API Log refused the row")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(importer, "insert_log", full_log)
+        with pytest.raises(Exception) as failure:
+            _read_and_write()
+    assert failure.value.step == "Importing planet"
+    # The three planets were written in the transaction the row failed in: gone with it.
+    assert _ess_planets() == {} and _counts_rows() == []
+
+    assert _read_and_write().added == 3  # the retry finds them still to add, and says so
+    assert set(_ess_planets()) == {"MERC", "SAT", "X9"}
+    assert _counts_rows() == ["Imported planet: 3 added, 0 updated, 0 deactivated, 0 unchanged."]
