@@ -26,9 +26,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from core import messages
 from ess import database as ess_database
 from ess.database import ess_engine, job_session_name
-from ess.schema import payroll_database, sync_job, web_api_log
+from ess.schema import payroll_database, sync_job
 from ess.settings import settings
 from ess.store.clock import db_now, job_lease, last_beat
+from ess.store.log import WARNING, insert_log
 
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
 TIMED_OUT, ABANDONED, CANCELLED = "timed_out", "abandoned", "cancelled"
@@ -77,12 +78,6 @@ class EssBusy(Exception):
 
     def __init__(self) -> None:
         super().__init__(messages.ess_busy(ess_database.SQLITE_BUSY_SECONDS))
-
-
-def _log_row(database: str, job_id: int | None, message: str, level: str = "info") -> Any:
-    return insert(web_api_log).values(
-        logged_at=_now(), payroll_database=database, job_id=job_id, level=level, message=message
-    )
 
 
 def take_job(
@@ -160,7 +155,7 @@ def _take(database: str, kind: str, flow_run_id: str | None, lease_seconds: int)
             if ended is not None:
                 abandoned.append(ended)
             for level, message in abandoned:
-                conn.execute(_log_row(database, stale_id, message, level))
+                insert_log(conn, database, message, job_id=stale_id, level=level)
             notes += abandoned
         job_id = conn.execute(
             insert(sync_job)
@@ -175,7 +170,7 @@ def _take(database: str, kind: str, flow_run_id: str | None, lease_seconds: int)
             )
             .returning(sync_job.c.id)
         ).scalar_one()
-        conn.execute(_log_row(database, job_id, messages.JOB_STARTED))
+        insert_log(conn, database, messages.JOB_STARTED, job_id=job_id)
     return Job(job_id, database, kind, now, flow_run_id, (*notes, ("info", messages.JOB_STARTED)))
 
 
@@ -254,7 +249,7 @@ def refused(database: str, running: Job) -> str:
     """Log that a request was not started because another job holds the database."""
     message = str(JobAlreadyRunning(running))
     with ess_engine().begin() as conn:
-        conn.execute(_log_row(database, None, message, "warning"))
+        insert_log(conn, database, message, level=WARNING)
     return message
 
 
@@ -357,7 +352,7 @@ def finish_job(
             raise _lost(conn, job.id)  # rolls back: no last row, no last-sync date
         if conn.dialect.name == "sqlite":
             conn.execute(delete(job_lease).where(job_lease.c.job_id == job.id))
-        conn.execute(_log_row(job.payroll_database, job.id, message, level))
+        insert_log(conn, job.payroll_database, message, job_id=job.id, level=level)
         if status == COMPLETED and last_done_column is not None:
             conn.execute(
                 update(payroll_database)

@@ -151,7 +151,7 @@ def _apply(
     source: Rows,
     job_id: int | None,
     preview: bool,
-    as_steps: bool = True,
+    as_steps: bool,
 ) -> ChangeCounts:
     """Diff one lookup against ESS and write the diff; its Web API Log rows (a duplicate
     code's warning, and as a step its counts) commit in the same transaction, so the log
