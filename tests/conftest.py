@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -92,7 +93,9 @@ def suite_problem(suite: str) -> str | None:
     return _PROBLEMS[suite]
 
 
-# `make test` runs on both cores (pytest-xdist, --dist loadgroup). The integration tests
+# `make test` runs three workers on the two cores (pytest-xdist, --dist loadgroup): much of
+# a test's time is spent waiting for a subprocess, a Prefect server or a browser, and a third
+# worker fills it (the suite took 596 s against 756 s with two). The integration tests
 # share one Prefect server and worker (a package-scoped fixture): keep them on one worker.
 # The Redis tests share one Redis server's keys: two at once would clear each other's.
 # The browser tests share one served ESS and one Chromium: two would only compete for cores.
@@ -190,11 +193,12 @@ def _drain_prefect_workers() -> None:
     EventsWorker.drain_all()
 
 
-def _create_postgres_database(prefix: str) -> str:
+def _create_postgres_database(prefix: str, template: str | None = None) -> str:
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    copying = f' TEMPLATE "{template}"' if template else ""
     admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"{copying}')
     admin.dispose()
     return name
 
@@ -222,20 +226,79 @@ def postgres_database() -> Iterator[str]:
     _drop_postgres_database(name)
 
 
+class MigratedEss:
+    """An ESS database migrated once per test process, copied for each test that wants one.
+
+    Running the migrations on each test's ESS cost 0.1 s on SQLite and 0.2-0.3 s on
+    PostgreSQL, some 600 times a run. The copy is the schema the migrations made, in this
+    same run; tests/ess/test_migrations.py runs them on empty databases (`empty_ess`).
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._sqlite: Path | None = None
+        self._postgres: str | None = None
+
+    def sqlite(self, path: Path) -> None:
+        """A migrated ESS in a new SQLite file at `path`."""
+        if self._sqlite is None:
+            self._sqlite = self._folder / "ess.db"
+            self._migrate(f"sqlite:///{self._sqlite}")
+        shutil.copy(self._sqlite, path)  # its owner-only mode too
+
+    def postgres(self) -> str:
+        """A migrated ESS in a new PostgreSQL database; its name."""
+        if self._postgres is None:
+            self._postgres = _create_postgres_database("ess_template")
+            self._migrate(postgres_url(self._postgres))
+        return _create_postgres_database("ess_test", template=self._postgres)
+
+    @staticmethod
+    def _migrate(url: str) -> None:
+        from ess.database import create_ess_engine, upgrade
+
+        engine = create_ess_engine(url)
+        upgrade(engine)
+        # No connection left open: SQLite folds its write-ahead log into the file, and
+        # PostgreSQL copies a template only while nobody is connected to it.
+        engine.dispose()
+
+    def drop(self) -> None:
+        if self._postgres is not None:
+            _drop_postgres_database(self._postgres)
+
+
+@pytest.fixture(scope="session")
+def migrated_ess(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MigratedEss]:
+    templates = MigratedEss(tmp_path_factory.mktemp("ess-template"))
+    yield templates
+    templates.drop()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def ess(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    migrated_ess: MigratedEss,
 ) -> Iterator[str]:
-    """ESS on a real SQLite file, then on a real PostgreSQL database; yields its URL."""
+    """ESS on a real SQLite file, then on a real PostgreSQL database; yields its URL.
+
+    Its schema is migrated already, unless the test is marked `empty_ess`.
+    """
     from ess.database import dispose_engines
 
     monkeypatch.setenv("ESS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("ESS_CACHE_URL", raising=False)
+    empty = request.node.get_closest_marker("empty_ess") is not None
     database = None
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ess.db'}"
+        path = tmp_path / "ess.db"
+        if not empty:
+            migrated_ess.sqlite(path)
+        url = f"sqlite:///{path}"
     else:
-        database = _create_postgres_database("ess_test")
+        database = _create_postgres_database("ess_test") if empty else migrated_ess.postgres()
         url = postgres_url(database)
     monkeypatch.setenv("ESS_DATABASE_URL", url)
     yield url

@@ -9,6 +9,9 @@ from alembic.runtime.migration import MigrationContext
 from ess.database import current_revision, ess_engine, head_revision, upgrade
 from ess.schema import employee, metadata
 
+# The migrations themselves are what is tested: each test's ESS starts empty.
+pytestmark = pytest.mark.empty_ess
+
 
 def test_the_migrations_create_exactly_the_schema_the_code_declares(ess):
     engine = ess_engine()
