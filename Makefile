@@ -21,8 +21,8 @@ setup: $(STAMP)  ## Create .venv with the locked dependencies.
 demo: $(STAMP)  ## Build the demo payroll (SQLite) and run Sync from Payroll on it.
 	$(BIN)/ess-sync demo
 
-test: $(STAMP)  ## Run the whole test suite, on both cores.
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+test: $(STAMP)  ## Run the whole test suite: three workers on two cores.
+	$(BIN)/python -m pytest -n 3 --dist loadgroup
 
 lint: $(STAMP)  ## ruff (lint and format check) and mypy.
 	$(BIN)/ruff check .

@@ -24,7 +24,7 @@ DEV_WITHOUT_IMPORT = {
     "mypy": "a command (`make lint`)",
     "types-redis": "stubs mypy reads for redis",
     "pandas-stubs": "stubs mypy reads for pandas",
-    "pytest-xdist": "a pytest plugin (`make test` runs the suite on both cores: -n 2)",
+    "pytest-xdist": "a pytest plugin (`make test` runs the suite in three workers: -n 3)",
 }
 _SKIPPED_DIRS = {"__pycache__", "build", "dist", "node_modules"}
 
