@@ -238,7 +238,12 @@ def prefect_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectW
         # concurrency slot) waits 30 s, not 90, for the same behaviour.
         "ESS_JOB_LEASE_SECONDS": "30",
     }
+    # Every temporary file of the server, the worker and their flow runs lands here, and goes
+    # with pytest's own: a worker stopped during a run left its workspace folder in /tmp.
+    scratch = root / "tmp"
+    scratch.mkdir()
     env = isolated_env(
+        TMPDIR=str(scratch),
         PREFECT_HOME=str(root / "prefect-home"),
         PREFECT_API_URL=api_url,
         PREFECT_CLI_PROMPT="false",
