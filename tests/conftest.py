@@ -6,6 +6,7 @@ ESS_REQUIRE_SUITES names it (CI sets postgres,odbc,redis,browser): then its abse
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -33,7 +34,9 @@ SUITES = ("postgres", "odbc", "redis", "browser")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # A data folder of the test run's own, set before anything imports the CLI: a developer's
 # `ess-sync serve` (found through ~/.ess-sync/prefect-server.json) must never see test runs.
+# Removed when the process ends: each test process (the controller and every worker) left one.
 os.environ["ESS_DATA_DIR"] = tempfile.mkdtemp(prefix="ess-tests-")
+atexit.register(shutil.rmtree, os.environ["ESS_DATA_DIR"], ignore_errors=True)
 
 # Prefect binds its console handler to the stderr of the moment it sets up logging: do it
 # now, not inside a CliRunner invocation whose stderr is closed when the command returns.
