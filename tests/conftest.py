@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -37,6 +38,24 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # Removed when the process ends: each test process (the controller and every worker) left one.
 os.environ["ESS_DATA_DIR"] = tempfile.mkdtemp(prefix="ess-tests-")
 atexit.register(shutil.rmtree, os.environ["ESS_DATA_DIR"], ignore_errors=True)
+
+
+def _odbc_without_driver_logs(folder: Path) -> None:
+    """Debian's /etc/odbcinst.ini ships psqlODBC with CommLog=1: every process that connected
+    left a /tmp/psqlodbc_*.log behind, and a connection string cannot turn it off. The test
+    run reads a copy of the machine's ODBC configuration with every driver's CommLog off
+    (unixODBC reads it from ODBCSYSINI; the processes the tests start inherit it)."""
+    machine = Path(os.environ.get("ODBCSYSINI", "/etc"))
+    for name in ("odbcinst.ini", "odbc.ini"):
+        if (machine / name).is_file():
+            text = (machine / name).read_text()
+            if name == "odbcinst.ini":
+                text = re.sub(r"(?im)^(\s*CommLog\s*=\s*)\S*", r"\g<1>0", text)
+            (folder / name).write_text(text)
+    os.environ["ODBCSYSINI"] = str(folder)
+
+
+_odbc_without_driver_logs(Path(os.environ["ESS_DATA_DIR"]))
 
 # Prefect binds its console handler to the stderr of the moment it sets up logging: do it
 # now, not inside a CliRunner invocation whose stderr is closed when the command returns.

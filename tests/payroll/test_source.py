@@ -2,6 +2,8 @@
 
 import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, date, datetime
@@ -108,6 +110,28 @@ def test_an_odbc_failure_names_the_database_and_never_the_password(
     assert last.startswith("Job Failed: Importing country failed: payroll database missing_payroll")
     assert "no_such_db" in last
     assert all(ODBC_PASSWORD not in r.message for r in read_log(limit=1000))
+
+
+@pytest.mark.odbc
+def test_the_test_suites_odbc_connections_leave_no_driver_log_behind(payroll_postgres):
+    """Debian's odbcinst.ini turns psqlODBC's communication log on (CommLog=1): a process
+    that connected left /tmp/psqlodbc_<program>_<user><pid>.log behind, one per test process.
+    The connection string cannot turn it off (the driver logs its disconnects by the global
+    setting); tests/conftest.py gives the test run an odbcinst.ini of its own. Checked in a
+    process of its own (it inherits the run's environment, as a worker does)."""
+    script = (
+        "import glob, os, pyodbc, sys\n"
+        "pyodbc.connect(sys.argv[1]).close()\n"
+        "print(len(glob.glob(f'/tmp/psqlodbc_*{os.getpid()}.log')))\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", script, _odbc_string(payroll_postgres)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert found.stdout.strip() == "0"
 
 
 @pytest.mark.odbc
