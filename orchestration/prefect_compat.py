@@ -1,4 +1,4 @@
-"""Two adjustments to Prefect 3.9's flow engine, made when the flows are imported.
+"""Three adjustments to Prefect 3.9's flow engine and client, made when the flows are imported.
 
 A synchronous flow run sends heartbeats from a thread that sleeps in one-second steps; when
 the run ends, Prefect 3.9.1 waits for that thread to notice, which adds up to a second (half
@@ -13,17 +13,30 @@ server's wall time) in every `ess-sync run`, for parameters that are strings, nu
 booleans, which it returns unchanged. Those are now passed as they are; anything else still
 goes through Prefect's own serialiser.
 
+Every Prefect client (one per flow run, and one for each call made outside a run) builds a
+new TLS context from certifi's CA bundle, 12-17 ms of CPU here, though the API is plain
+HTTP on the same machine: a tenth of a sync that changes nothing. A verifying context made
+from the same CA file is now made once per process and shared, as one httpx client shares
+it between its connections (an `ssl.SSLContext` is safe to share; the file is read again
+if it changes). A client that skips verification still gets a context of its own, which
+Prefect then loosens.
+
 tests/flows/test_prefect_features.py checks that the engine still has the hooks these
 replace, so an upgrade that moves them fails a test instead of silently undoing this.
 """
 
 from __future__ import annotations
 
+import os
+import ssl
+import threading
 from collections.abc import Generator
 from contextlib import contextmanager
+from types import ModuleType
 from typing import Any
 
 from prefect import flow_engine
+from prefect.client import orchestration as prefect_client
 from prefect.flows import Flow
 
 _original_send_heartbeats = getattr(flow_engine, "_send_heartbeats", None)
@@ -50,9 +63,42 @@ def _serialize_plain_parameters(self: Flow[Any, Any], parameters: dict[str, Any]
     return dict(parameters)
 
 
+class _SharedVerifyingContexts(ModuleType):
+    """The `ssl` module as Prefect's client module sees it: create_default_context(cafile=F)
+    gives one context per CA file (and its size and time), made on first use; any other
+    call (the unverified client's, which Prefect then changes) gives a new one as before."""
+
+    def __init__(self) -> None:
+        super().__init__("ssl")
+        self._made: dict[tuple[str, int, int], ssl.SSLContext] = {}
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(ssl, name)
+
+    def create_default_context(self, *args: Any, **kwargs: Any) -> ssl.SSLContext:
+        cafile = kwargs.get("cafile")
+        if args or set(kwargs) != {"cafile"} or not isinstance(cafile, str):
+            return ssl.create_default_context(*args, **kwargs)
+        try:
+            stat = os.stat(cafile)
+        except OSError:
+            return ssl.create_default_context(cafile=cafile)  # ssl's own error
+        key = (cafile, stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            if key not in self._made:
+                self._made[key] = ssl.create_default_context(cafile=cafile)
+            return self._made[key]
+
+
+SHARED_SSL = _SharedVerifyingContexts()
+
+
 def install() -> bool:
     """Adjust the engine; False if the heartbeat hook is not where this expects it."""
     Flow.serialize_parameters = _serialize_plain_parameters  # type: ignore[method-assign]
+    if getattr(prefect_client, "ssl", None) is ssl:
+        prefect_client.ssl = SHARED_SSL
     if _original_send_heartbeats is None:
         return False
     flow_engine._send_heartbeats = _send_heartbeats_without_waiting

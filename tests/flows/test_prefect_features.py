@@ -266,6 +266,49 @@ def test_a_flow_runs_plain_parameters_are_stored_as_prefects_own_serialiser_stor
     }
 
 
+def _tls_context(client):
+    return client._client._transport._pool._ssl_context  # httpx's connection pool's
+
+
+def test_prefect_clients_share_one_verifying_tls_context_and_never_a_loosened_one(tmp_path):
+    """Every Prefect client built a TLS context from certifi's bundle (12-17 ms a flow run);
+    one per CA file is shared now. Verification stays on for them, a client told to skip it
+    gets a loosened context of its own, and a CA file that changes is read again."""
+    import shutil
+    import ssl
+
+    import certifi
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.settings import (
+        PREFECT_API_SSL_CERT_FILE,
+        PREFECT_API_TLS_INSECURE_SKIP_VERIFY,
+        temporary_settings,
+    )
+
+    from orchestration import prefect_compat
+
+    def client():
+        return SyncPrefectClient("https://prefect.example.com/api")
+
+    assert prefect_compat.INSTALLED
+    first, second = _tls_context(client()), _tls_context(client())
+    assert first is second
+    assert first.verify_mode == ssl.CERT_REQUIRED and first.check_hostname
+    with temporary_settings({PREFECT_API_TLS_INSECURE_SKIP_VERIFY: True}):
+        loose = _tls_context(client())
+    assert loose is not first and loose.verify_mode == ssl.CERT_NONE
+    assert first.verify_mode == ssl.CERT_REQUIRED and first.check_hostname  # not loosened
+    assert _tls_context(client()) is first
+
+    own = tmp_path / "ca.pem"
+    shutil.copyfile(certifi.where(), own)
+    with temporary_settings({PREFECT_API_SSL_CERT_FILE: str(own)}):
+        mine = _tls_context(client())
+        assert mine is not first and _tls_context(client()) is mine
+        own.write_text(own.read_text() + "\n")  # the bundle is replaced: read again
+        assert _tls_context(client()) is not mine
+
+
 def test_a_flow_run_still_sends_heartbeats_and_leaves_no_thread_sending(prefect_api, monkeypatch):
     from prefect import flow_engine
 
