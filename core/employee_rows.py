@@ -214,9 +214,15 @@ def _text(value: Any) -> str | None:
 
 def _texts(values: Sequence[Any]) -> list[str | None]:
     """Each value as trimmed text, None when empty."""
-    return [
-        (v.strip() or None) if type(v) is str else (None if v is None else _text(v)) for v in values
-    ]
+    try:
+        # Most columns of a chunk are text throughout: stripped in C, a third of the time.
+        stripped: list[str | None] = list(map(str.strip, values))
+    except TypeError:  # a None, a number or a date: each value on its own
+        return [
+            (v.strip() or None) if type(v) is str else (None if v is None else _text(v))
+            for v in values
+        ]
+    return [t or None for t in stripped] if "" in stripped else stripped
 
 
 def _dates(values: Sequence[Any], column: str, found: _Problems) -> list[date | None]:

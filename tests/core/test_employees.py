@@ -1,7 +1,10 @@
 from datetime import date
 from decimal import Decimal
 
-from core.employee_rows import prepare_employee, prepare_rows
+from hypothesis import given
+from hypothesis import strategies as st
+
+from core.employee_rows import _text, _texts, prepare_employee, prepare_rows
 from core.employees import (
     ESS_OWNED,
     PAYROLL_COLUMNS,
@@ -226,3 +229,21 @@ def test_a_number_ess_cannot_hold_rejects_naming_its_own_field_never_its_value()
         assert str(next(iter(changes.values()))) not in issue.message()
     emp, issues = prepare_employee(row(yearly_salary=Decimal("9999999999.99")), LOOKUPS)
     assert emp is not None and not issues
+
+
+_WHITESPACE_OR_TEXT = st.text(alphabet=" \t\n\u00a0\u3000abcÉ-1", max_size=6)
+
+
+@given(
+    st.one_of(
+        st.lists(_WHITESPACE_OR_TEXT, max_size=30),  # a column of text throughout
+        st.lists(
+            st.one_of(_WHITESPACE_OR_TEXT, st.none(), st.integers(), st.decimals(allow_nan=False)),
+            max_size=30,
+        ),
+    )
+)
+def test_a_text_column_is_trimmed_as_each_value_alone_whatever_it_holds(values):
+    """A column of text is stripped in one pass; one holding anything else value by value.
+    Both give what each value alone gives: trimmed text (Unicode spaces too), None when empty."""
+    assert _texts(values) == [_text(v) for v in values]
