@@ -13,13 +13,13 @@ server's wall time) in every `ess-sync run`, for parameters that are strings, nu
 booleans, which it returns unchanged. Those are now passed as they are; anything else still
 goes through Prefect's own serialiser.
 
-Every Prefect client (one per flow run, and one for each call made outside a run) builds a
-new TLS context from certifi's CA bundle, 12-17 ms of CPU here, though the API is plain
-HTTP on the same machine: a tenth of a sync that changes nothing. A verifying context made
-from the same CA file is now made once per process and shared, as one httpx client shares
-it between its connections (an `ssl.SSLContext` is safe to share; the file is read again
-if it changes). A client that skips verification still gets a context of its own, which
-Prefect then loosens.
+Every Prefect client (one per flow run, one per artifact, one for each call made outside a
+run) builds a new TLS context from certifi's CA bundle, 12-17 ms of CPU here, though the
+API is plain HTTP on the same machine: a tenth of a sync that changes nothing. Each new
+client is now given one verifying context per CA file, made once per process
+(`shared_verify`), as one httpx client shares its context between its connections. A
+client that skips verification, or brings its own context or a client certificate,
+still builds its own.
 
 tests/flows/test_prefect_features.py checks that the engine still has the hooks these
 replace, so an upgrade that moves them fails a test instead of silently undoing this.
@@ -27,17 +27,19 @@ replace, so an upgrade that moves them fails a test instead of silently undoing 
 
 from __future__ import annotations
 
+import functools
 import os
 import ssl
 import threading
 from collections.abc import Generator
 from contextlib import contextmanager
-from types import ModuleType
 from typing import Any
 
+import certifi
 from prefect import flow_engine
 from prefect.client import orchestration as prefect_client
 from prefect.flows import Flow
+from prefect.settings import PREFECT_API_SSL_CERT_FILE, PREFECT_API_TLS_INSECURE_SKIP_VERIFY
 
 _original_send_heartbeats = getattr(flow_engine, "_send_heartbeats", None)
 _original_serialize_parameters = Flow.serialize_parameters
@@ -63,42 +65,55 @@ def _serialize_plain_parameters(self: Flow[Any, Any], parameters: dict[str, Any]
     return dict(parameters)
 
 
-class _SharedVerifyingContexts(ModuleType):
-    """The `ssl` module as Prefect's client module sees it: create_default_context(cafile=F)
-    gives one context per CA file (and its size and time), made on first use; any other
-    call (the unverified client's, which Prefect then changes) gives a new one as before."""
-
-    def __init__(self) -> None:
-        super().__init__("ssl")
-        self._made: dict[tuple[str, int, int], ssl.SSLContext] = {}
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(ssl, name)
-
-    def create_default_context(self, *args: Any, **kwargs: Any) -> ssl.SSLContext:
-        cafile = kwargs.get("cafile")
-        if args or set(kwargs) != {"cafile"} or not isinstance(cafile, str):
-            return ssl.create_default_context(*args, **kwargs)
-        try:
-            stat = os.stat(cafile)
-        except OSError:
-            return ssl.create_default_context(cafile=cafile)  # ssl's own error
-        key = (cafile, stat.st_size, stat.st_mtime_ns)
-        with self._lock:
-            if key not in self._made:
-                self._made[key] = ssl.create_default_context(cafile=cafile)
-            return self._made[key]
+_contexts: dict[tuple[str, int, int], ssl.SSLContext] = {}
+_contexts_lock = threading.Lock()
 
 
-SHARED_SSL = _SharedVerifyingContexts()
+def shared_verify(httpx_settings: dict[str, Any] | None) -> ssl.SSLContext | None:
+    """The verifying TLS context a new Prefect client would build for itself, made once per
+    CA file (its path, size and time: a bundle replaced is read again) and shared; None
+    where the client must build its own: told to skip verification (Prefect loosens the
+    context it makes), given its own `verify`, or given a client certificate (`cert`: httpx
+    loads it into the context, which must then be that client's alone). httpx shares one
+    context between a client's connections; the only other change it makes to one is the
+    ALPN list at each connection, which every Prefect client sets alike."""
+    settings = httpx_settings or {}
+    if "verify" in settings or "cert" in settings or PREFECT_API_TLS_INSECURE_SKIP_VERIFY:
+        return None
+    cafile = PREFECT_API_SSL_CERT_FILE.value() or certifi.where()
+    try:
+        stat = os.stat(cafile)
+    except OSError:
+        return None  # Prefect's own attempt says what is wrong with it
+    key = (cafile, stat.st_size, stat.st_mtime_ns)
+    with _contexts_lock:
+        if key not in _contexts:
+            _contexts[key] = ssl.create_default_context(cafile=cafile)
+        return _contexts[key]
+
+
+def _sharing_tls(init: Any) -> Any:
+    """A Prefect client's __init__ that is given the shared verifying context."""
+
+    @functools.wraps(init)
+    def __init__(
+        self: Any, api: Any, *args: Any, httpx_settings: dict[str, Any] | None = None, **kw: Any
+    ) -> None:
+        shared = shared_verify(httpx_settings)
+        if shared is not None:
+            httpx_settings = {**(httpx_settings or {}), "verify": shared}
+        init(self, api, *args, httpx_settings=httpx_settings, **kw)
+
+    __init__.shares_tls = True  # type: ignore[attr-defined]
+    return __init__
 
 
 def install() -> bool:
     """Adjust the engine; False if the heartbeat hook is not where this expects it."""
     Flow.serialize_parameters = _serialize_plain_parameters  # type: ignore[method-assign]
-    if getattr(prefect_client, "ssl", None) is ssl:
-        prefect_client.ssl = SHARED_SSL
+    for client in (prefect_client.SyncPrefectClient, prefect_client.PrefectClient):
+        if not getattr(client.__init__, "shares_tls", False):
+            client.__init__ = _sharing_tls(client.__init__)  # type: ignore[method-assign]
     if _original_send_heartbeats is None:
         return False
     flow_engine._send_heartbeats = _send_heartbeats_without_waiting

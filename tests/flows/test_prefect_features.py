@@ -278,7 +278,7 @@ def test_prefect_clients_share_one_verifying_tls_context_and_never_a_loosened_on
     import ssl
 
     import certifi
-    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.orchestration import PrefectClient, SyncPrefectClient
     from prefect.settings import (
         PREFECT_API_SSL_CERT_FILE,
         PREFECT_API_TLS_INSECURE_SKIP_VERIFY,
@@ -294,6 +294,11 @@ def test_prefect_clients_share_one_verifying_tls_context_and_never_a_loosened_on
     first, second = _tls_context(client()), _tls_context(client())
     assert first is second
     assert first.verify_mode == ssl.CERT_REQUIRED and first.check_hostname
+    # The async client (the log shipper's, the event worker's) is given the same.
+    assert (
+        PrefectClient("https://prefect.example.com/api")._client._transport._pool._ssl_context
+        is first
+    )
     with temporary_settings({PREFECT_API_TLS_INSECURE_SKIP_VERIFY: True}):
         loose = _tls_context(client())
     assert loose is not first and loose.verify_mode == ssl.CERT_NONE
@@ -307,6 +312,24 @@ def test_prefect_clients_share_one_verifying_tls_context_and_never_a_loosened_on
         assert mine is not first and _tls_context(client()) is mine
         own.write_text(own.read_text() + "\n")  # the bundle is replaced: read again
         assert _tls_context(client()) is not mine
+
+
+def test_a_prefect_client_given_its_own_tls_settings_keeps_them_to_itself():
+    """httpx loads a client certificate (`cert`) into the client's context: such a client,
+    and one given its own `verify`, never gets (or changes) the shared one."""
+    import ssl
+
+    from prefect.client.orchestration import SyncPrefectClient
+
+    from orchestration import prefect_compat
+
+    shared = prefect_compat.shared_verify(None)
+    assert shared is not None and prefect_compat.shared_verify({"timeout": 3}) is shared
+    assert prefect_compat.shared_verify({"cert": ("client.pem", "client.key")}) is None
+    own = ssl.create_default_context()
+    assert prefect_compat.shared_verify({"verify": own}) is None
+    given = SyncPrefectClient("https://prefect.example.com/api", httpx_settings={"verify": own})
+    assert _tls_context(given) is own
 
 
 def test_a_flow_run_still_sends_heartbeats_and_leaves_no_thread_sending(prefect_api, monkeypatch):
