@@ -13,13 +13,12 @@ server's wall time) in every `ess-sync run`, for parameters that are strings, nu
 booleans, which it returns unchanged. Those are now passed as they are; anything else still
 goes through Prefect's own serialiser.
 
-Every Prefect client (one per flow run, one per artifact, one for each call made outside a
-run) builds a new TLS context from certifi's CA bundle, 12-17 ms of CPU here, though the
-API is plain HTTP on the same machine: a tenth of a sync that changes nothing. Each new
-client is now given one verifying context per CA file, made once per process
-(`shared_verify`), as one httpx client shares its context between its connections. A
-client that skips verification, or brings its own context or a client certificate,
-still builds its own.
+Every Prefect client (one per flow run, and one for each call made outside a run) builds a
+new TLS context from certifi's CA bundle, 12-17 ms of CPU here, though the API is plain
+HTTP on the same machine: about a tenth of a sync that changes nothing. Each new client is
+now given one verifying context per CA file, made once per process (`shared_verify`), as
+one httpx client shares its context between its connections. A client that skips
+verification, or brings its own context or a client certificate, still builds its own.
 
 tests/flows/test_prefect_features.py checks that the engine still has the hooks these
 replace, so an upgrade that moves them fails a test instead of silently undoing this.
