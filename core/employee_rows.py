@@ -213,7 +213,8 @@ def _text(value: Any) -> str | None:
 
 
 def _texts(values: Sequence[Any]) -> list[str | None]:
-    """Each value as trimmed text, None when empty."""
+    """Each value as trimmed text, None when empty. (A column of text throughout: a str
+    subclass reads as its text, not as its `str()`; the drivers give plain str.)"""
     try:
         # Most columns of a chunk are text throughout: stripped in C, a third of the time.
         stripped: list[str | None] = list(map(str.strip, values))

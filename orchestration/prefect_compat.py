@@ -16,8 +16,8 @@ goes through Prefect's own serialiser.
 Every Prefect client (one per flow run, and one for each call made outside a run) builds a
 new TLS context from certifi's CA bundle, 12-17 ms of CPU here, though the API is plain
 HTTP on the same machine: about a tenth of a sync that changes nothing. Each new client is
-now given one verifying context per CA file, made once per process (`shared_verify`), as
-one httpx client shares its context between its connections. A client that skips
+now given a verifying context made once per thread and CA file (`shared_verify`), as one
+httpx client shares its context between its connections. A client that skips
 verification, or brings its own context or a client certificate, still builds its own.
 
 tests/flows/test_prefect_features.py checks that the engine still has the hooks these
@@ -38,7 +38,11 @@ import certifi
 from prefect import flow_engine
 from prefect.client import orchestration as prefect_client
 from prefect.flows import Flow
-from prefect.settings import PREFECT_API_SSL_CERT_FILE, PREFECT_API_TLS_INSECURE_SKIP_VERIFY
+from prefect.settings import (
+    PREFECT_API_ENABLE_HTTP2,
+    PREFECT_API_SSL_CERT_FILE,
+    PREFECT_API_TLS_INSECURE_SKIP_VERIFY,
+)
 
 _original_send_heartbeats = getattr(flow_engine, "_send_heartbeats", None)
 _original_serialize_parameters = Flow.serialize_parameters
@@ -64,27 +68,42 @@ def _serialize_plain_parameters(self: Flow[Any, Any], parameters: dict[str, Any]
     return dict(parameters)
 
 
-_contexts: dict[tuple[str, int, int], ssl.SSLContext] = {}
+_contexts: dict[tuple[object, ...], ssl.SSLContext] = {}
 _contexts_lock = threading.Lock()
 
 
 def shared_verify(httpx_settings: dict[str, Any] | None) -> ssl.SSLContext | None:
-    """The verifying TLS context a new Prefect client would build for itself, made once per
-    CA file (its path, size and time: a bundle replaced is read again) and shared; None
-    where the client must build its own: told to skip verification (Prefect loosens the
-    context it makes), given its own `verify`, or given a client certificate (`cert`: httpx
-    loads it into the context, which must then be that client's alone). httpx shares one
-    context between a client's connections; the only other change it makes to one is the
-    ALPN list at each connection, which every Prefect client sets alike."""
+    """The verifying TLS context a new Prefect client would build for itself, made once and
+    shared by the clients the same thread makes for the same CA file (its path, inode, size
+    and times: a bundle replaced is read again) and HTTP versions; None where the client must
+    build its own: told to skip verification (Prefect loosens the context it makes), given
+    its own `verify`, or given a client certificate (`cert`: httpx loads it into the
+    context, which must then be that client's alone).
+
+    httpx shares one context between a client's connections; the only other change it makes
+    to one is the ALPN list it sets as each connection opens, which depends on the HTTP
+    versions asked for. Contexts are not shared between threads: Prefect's log shipper and
+    event worker make their clients on threads of their own, and one context in two threads
+    opening connections at once is more than one httpx client asks of it.
+    """
     settings = httpx_settings or {}
     if "verify" in settings or "cert" in settings or PREFECT_API_TLS_INSECURE_SKIP_VERIFY:
         return None
-    cafile = PREFECT_API_SSL_CERT_FILE.value() or certifi.where()
+    cafile = os.path.abspath(PREFECT_API_SSL_CERT_FILE.value() or certifi.where())
     try:
         stat = os.stat(cafile)
     except OSError:
         return None  # Prefect's own attempt says what is wrong with it
-    key = (cafile, stat.st_size, stat.st_mtime_ns)
+    http2 = bool(settings.get("http2", PREFECT_API_ENABLE_HTTP2.value()))
+    key = (
+        threading.get_ident(),
+        http2,
+        cafile,
+        stat.st_ino,
+        stat.st_size,
+        stat.st_mtime_ns,
+        stat.st_ctime_ns,
+    )
     with _contexts_lock:
         if key not in _contexts:
             _contexts[key] = ssl.create_default_context(cafile=cafile)

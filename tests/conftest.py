@@ -46,14 +46,14 @@ def _odbc_without_driver_logs(folder: Path) -> None:
     run reads a copy of the machine's ODBC configuration with every driver's CommLog off
     (unixODBC reads it from ODBCSYSINI; the processes the tests start inherit it)."""
     machine = Path(os.environ.get("ODBCSYSINI", "/etc"))
-    if not (machine / "odbcinst.ini").is_file():
-        return  # unixODBC looks elsewhere on this machine: leave its configuration alone
-    for name in ("odbcinst.ini", "odbc.ini"):
-        if (machine / name).is_file():
-            text = (machine / name).read_text()
-            if name == "odbcinst.ini":
-                text = re.sub(r"(?im)^(\s*CommLog\s*=\s*)\S*", r"\g<1>0", text)
-            (folder / name).write_text(text)
+    try:
+        drivers = (machine / "odbcinst.ini").read_bytes()
+        sources = (machine / "odbc.ini").read_bytes() if (machine / "odbc.ini").is_file() else b""
+    except OSError:
+        return  # unixODBC looks elsewhere, or may not be read: leave its configuration alone
+    quiet = re.sub(rb"(?im)^([ \t]*CommLog[ \t]*=[ \t]*)[^\s;]*", rb"\g<1>0", drivers)
+    (folder / "odbcinst.ini").write_bytes(quiet)
+    (folder / "odbc.ini").write_bytes(sources)
     os.environ["ODBCSYSINI"] = str(folder)
 
 

@@ -294,11 +294,16 @@ def test_prefect_clients_share_one_verifying_tls_context_and_never_a_loosened_on
     first, second = _tls_context(client()), _tls_context(client())
     assert first is second
     assert first.verify_mode == ssl.CERT_REQUIRED and first.check_hostname
-    # The async client (the log shipper's, the event worker's) is given the same.
-    assert (
-        PrefectClient("https://prefect.example.com/api")._client._transport._pool._ssl_context
-        is first
-    )
+    # An async client made on the same thread is given the same; one made on another thread
+    # (Prefect's log shipper's, its event worker's) or asking for HTTP/2 gets one of its own.
+    assert _tls_context(PrefectClient("https://prefect.example.com/api")) is first
+    elsewhere = []
+    other = threading.Thread(target=lambda: elsewhere.append(_tls_context(client())))
+    other.start()
+    other.join()
+    assert elsewhere[0] is not first and elsewhere[0].verify_mode == ssl.CERT_REQUIRED
+    http2 = SyncPrefectClient("https://prefect.example.com/api", httpx_settings={"http2": True})
+    assert _tls_context(http2) is not first
     with temporary_settings({PREFECT_API_TLS_INSECURE_SKIP_VERIFY: True}):
         loose = _tls_context(client())
     assert loose is not first and loose.verify_mode == ssl.CERT_NONE
@@ -312,6 +317,11 @@ def test_prefect_clients_share_one_verifying_tls_context_and_never_a_loosened_on
         assert mine is not first and _tls_context(client()) is mine
         own.write_text(own.read_text() + "\n")  # the bundle is replaced: read again
         assert _tls_context(client()) is not mine
+        changed = _tls_context(client())
+        replaced = tmp_path / "new.pem"  # the same size and time, another file
+        shutil.copy2(own, replaced)
+        replaced.replace(own)
+        assert _tls_context(client()) is not changed
 
 
 def test_a_prefect_client_given_its_own_tls_settings_keeps_them_to_itself():

@@ -119,10 +119,12 @@ def test_the_test_suites_odbc_connections_leave_no_driver_log_behind(payroll_pos
     The connection string cannot turn it off (the driver logs its disconnects by the global
     setting); tests/conftest.py gives the test run an odbcinst.ini of its own. Checked in a
     process of its own (it inherits the run's environment, as a worker does)."""
-    script = (
-        "import glob, os, pyodbc, sys\n"
+    script = (  # psqlODBC names its log psqlodbc_<program>_<user><pid>.log
+        "import getpass, glob, os, pyodbc, sys\n"
+        "mine = f'/tmp/psqlodbc_*_{getpass.getuser()}{os.getpid()}.log'\n"
+        "before = set(glob.glob(mine))\n"
         "pyodbc.connect(sys.argv[1]).close()\n"
-        "print(len(glob.glob(f'/tmp/psqlodbc_*{os.getpid()}.log')))\n"
+        "print(len(set(glob.glob(mine)) - before))\n"
     )
     found = subprocess.run(
         [sys.executable, "-c", script, _odbc_string(payroll_postgres)],
