@@ -272,8 +272,9 @@ def _tls_context(client):
 
 def test_prefect_clients_share_one_verifying_tls_context_and_never_a_loosened_one(tmp_path):
     """Every Prefect client built a TLS context from certifi's bundle (12-17 ms a flow run);
-    one per CA file is shared now. Verification stays on for them, a client told to skip it
-    gets a loosened context of its own, and a CA file that changes is read again."""
+    the clients a thread makes share one per CA file now. Verification stays on for them, a
+    client told to skip it gets a loosened context of its own, and a CA file that changes is
+    read again."""
     import shutil
     import ssl
 
