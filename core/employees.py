@@ -200,6 +200,10 @@ class LookupCodes:
         return self.codes.get(lookup, {}).get(code_key(code))
 
 
+NO_LOOKUPS = LookupCodes({})
+"""The lookups of a step that prepares no row: it needs none read."""
+
+
 def parse_date(value: Any) -> date | None:
     """A date from a driver: a date, a datetime, or ISO text (SQLite). ValueError if impossible."""
     if value is None or value == "":

@@ -26,6 +26,7 @@ from core.employee_changes import (
 )
 from core.employee_rows import PreparedRows, prepare_rows
 from core.employees import (
+    NO_LOOKUPS,
     PAYROLL_COLUMNS,
     EmployeeCounts,
     Issue,
@@ -143,15 +144,18 @@ def _import(
         already = ReadChanges(feed_read)
         share = FULL_READ_FROM_IN_SERVER if in_server else FULL_READ_FROM
         source = _what_to_read(reader, mark, full, ess_empty, database, in_ess, already, share)
-    lookups = store.lookup_codes(conn, database)
     found = _Compared(EmployeeCounts(), [], ManagerScope(source.everyone), set())
     # Closed here, while payroll's connection is open, even when a chunk fails: left to the
     # garbage collector, the reading would close its cursor on a connection long gone.
-    with closing(source.chunks):
+    with closing(source.chunks), _Duplicates(reader, source) as duplicates:
+        # Payroll's duplicate codes are asked for first (the longest query of a sync of
+        # changes); ESS's lookup codes are read meanwhile, and only for a step that reads
+        # someone: a sync the feed names no one in prepares no row.
+        lookups = store.lookup_codes(conn, database) if source.reads_someone else NO_LOOKUPS
         if source.everyone and not ess_empty and in_server:
-            read = _compare_in_server(reader, conn, database, source, lookups, found)
+            read = _compare_in_server(conn, database, source, lookups, duplicates, found)
         else:
-            read = _compare_in_python(reader, conn, database, source, lookups, ess_empty, found)
+            read = _compare_in_python(conn, database, source, lookups, duplicates, ess_empty, found)
     counts, issues, scope, processed = found.counts, found.issues, found.scope, found.processed
     if ess_empty and counts.added > IN_BATCH:
         store.analyze_first_import(conn)
@@ -218,7 +222,7 @@ class _Duplicates:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="ess-duplicates")
         read = partial(self._read, reader, source.feed_since, source.feed_runs)
         # A sync that reads nobody (the feed names no one) asks for nothing: no query.
-        started = source.everyone or bool(source.changed_ids)
+        started = source.reads_someone
         self._codes = self._thread.submit(copy_context().run, read) if started else None
 
     @staticmethod
@@ -257,11 +261,11 @@ class _Duplicates:
 
 
 def _compare_in_python(
-    reader: PayrollReader,
     conn: Connection,
     database: str,
     source: _Reading,
     lookups: LookupCodes,
+    duplicates: _Duplicates,
     ess_empty: bool,
     found: _Compared,
 ) -> int:
@@ -292,7 +296,6 @@ def _compare_in_python(
             after = upto
 
     with ExitStack() as writing:
-        duplicates = writing.enter_context(_Duplicates(reader, source))
         # Nothing to compare with: no query runs between the inserts, so one COPY takes
         # every chunk while the next is read and prepared (ess/store/bulk.py).
         writer = writing.enter_context(store.first_import_writer(conn)) if ess_empty else None
@@ -318,11 +321,11 @@ def _compare_in_python(
 
 
 def _compare_in_server(
-    reader: PayrollReader,
     conn: Connection,
     database: str,
     source: _Reading,
     lookups: LookupCodes,
+    duplicates: _Duplicates,
     found: _Compared,
 ) -> int:
     """Everyone read into an ESS that holds employees, compared by ESS's server
@@ -333,10 +336,7 @@ def _compare_in_server(
     read = 0
 
     # Every code is checked: a full read replaces every employee's issues.
-    with (
-        _Duplicates(reader, source) as duplicates,
-        store.ServerComparison(conn, database) as comparison,
-    ):
+    with store.ServerComparison(conn, database) as comparison:
         for chunk, rows in duplicates.in_turn(_prepared_chunks(source, lookups, read_ids)):
             read += len(chunk)
             issues, screened, _ = screen_chunk(chunk, rows, duplicates())
@@ -370,6 +370,11 @@ class _Reading:
     feed_runs: tuple[tuple[int, int], ...] = ()
     """A sync of changes: the ids of the feed's changes it read from `feed_since`, as
     (first, last) runs, when there are at most OUTLINE_RUNS of them (else none)."""
+
+    @property
+    def reads_someone(self) -> bool:
+        """Whether the step reads any employee (a sync the feed names no one reads none)."""
+        return self.everyone or bool(self.changed_ids)
 
 
 def _what_to_read(

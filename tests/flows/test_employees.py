@@ -1,6 +1,7 @@
 """The employees step end to end: change feed, ownership, bad rows, secrets, two databases."""
 
 import json
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -697,3 +698,35 @@ def _read_codes_slowly(monkeypatch, waiting_chunks):
 
     monkeypatch.setattr(employees_step, "_duplicate_codes", slowly)
     monkeypatch.setattr(employees_step._Duplicates, "WAITING_CHUNKS", waiting_chunks)
+
+
+def test_a_sync_of_changes_asks_for_duplicate_codes_first_and_a_sync_of_none_reads_no_lookup(
+    acme, monkeypatch
+):
+    # Payroll's duplicate codes are the step's longest query: asked for before ESS's lookup
+    # codes are read, they are read meanwhile. A sync the feed names no one needs neither.
+    _sync()
+    read_codes, read_lookups = employees_step._duplicate_codes, employees_step.store.lookup_codes
+    asked = threading.Event()
+    calls: list[tuple[str, bool]] = []
+
+    def codes(*args):
+        calls.append(("duplicate codes", True))
+        asked.set()
+        return read_codes(*args)
+
+    def lookups(*args):
+        # Already asked for, on their own connection: the lookups need not wait to see it.
+        calls.append(("lookup codes", asked.wait(timeout=5)))
+        return read_lookups(*args)
+
+    monkeypatch.setattr(employees_step, "_duplicate_codes", codes)
+    monkeypatch.setattr(employees_step.store, "lookup_codes", lookups)
+    _sync()
+    assert calls == []
+    assert _employees_row().startswith("Imported employees: 0 added, 0 updated, 0 terminated,")
+
+    change_employees(sa.create_engine(acme), 0.1, seed=4, at=datetime(2025, 7, 11))
+    counts = _sync().step("employees")
+    assert counts.count("updated") + counts.count("terminated") == 6
+    assert sorted(calls) == [("duplicate codes", True), ("lookup codes", True)]
