@@ -19,7 +19,7 @@ from ess.store.registry import record_registration
 
 REPO = Path(__file__).resolve().parents[2]
 # As the `ess-sync` console script starts the app.
-ENTRY = "import sys; from cli.main import app; sys.exit(app())"
+ENTRY = "from cli.main import main; main()"
 
 
 def _run(*args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
