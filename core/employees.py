@@ -200,8 +200,13 @@ class LookupCodes:
         return self.codes.get(lookup, {}).get(code_key(code))
 
 
-NO_LOOKUPS = LookupCodes({})
-"""The lookups of a step that prepares no row: it needs none read."""
+class _NoLookups(LookupCodes):
+    def resolve(self, lookup: str, code: str) -> str | None:
+        raise AssertionError("a step that reads no employee was asked to resolve a code")
+
+
+NO_LOOKUPS = _NoLookups({})
+"""The lookups of a step that prepares no row: none are read, and none may be asked for."""
 
 
 def parse_date(value: Any) -> date | None:

@@ -104,3 +104,31 @@ def test_db_upgrade_closes_its_own_engine(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "upgraded" in done.stdout
     assert not (data / "ess.db-wal").exists()
+
+
+def test_an_exit_handler_that_fails_is_reported_and_the_status_and_the_rest_stand(tmp_path):
+    ran = tmp_path / "ran"
+    code = f"""
+import atexit
+from pathlib import Path
+from cli.main import exit_quickly
+
+atexit.register(Path({str(ran)!r}).write_text, "ran")
+
+def broken():
+    raise RuntimeError("a handler that fails")
+
+atexit.register(broken)  # runs first: handlers run last registered first
+exit_quickly(3)
+"""
+    done = _python(code)
+    assert done.returncode == 3
+    assert "a handler that fails" in done.stderr
+    assert ran.read_text() == "ran"
+
+
+def test_an_output_closed_before_the_exit_is_left_alone():
+    done = _python(
+        "import sys; from cli.main import exit_quickly; sys.stdout.close(); exit_quickly(None)"
+    )
+    assert (done.returncode, done.stderr) == (0, "")

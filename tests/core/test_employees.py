@@ -1,12 +1,14 @@
 from datetime import date
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from core.employee_rows import _text, _texts, prepare_employee, prepare_rows
 from core.employees import (
     ESS_OWNED,
+    NO_LOOKUPS,
     PAYROLL_COLUMNS,
     PAYROLL_OWNED,
     WIDTHS,
@@ -247,3 +249,10 @@ def test_a_text_column_is_trimmed_as_each_value_alone_whatever_it_holds(values):
     """A column of text is stripped in one pass; one holding anything else value by value.
     Both give what each value alone gives: trimmed text (Unicode spaces too), None when empty."""
     assert _texts(values) == [_text(v) for v in values]
+
+
+def test_a_step_that_reads_no_employee_may_not_resolve_a_code():
+    # tasks.employees reads no lookup code for a sync the feed names no one; a path that
+    # prepared rows all the same would reject every code as unknown, silently.
+    with pytest.raises(AssertionError, match="reads no employee"):
+        NO_LOOKUPS.resolve("country", "AUS")
