@@ -1,9 +1,13 @@
-"""Helpers the tests share: the payroll schema and rows to put in it; the browser's launch."""
+"""Helpers the tests share: the payroll schema and rows to put in it; the browser's launch;
+a fresh interpreter started in the repository."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,28 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def run_python(
+    *argv: str, env: Mapping[str, str] | None = None, without: Iterable[str] = ()
+) -> subprocess.CompletedProcess[str]:
+    """`python ARGV` in a fresh interpreter, in the repository, with this environment plus
+    `env` and less the variables `without`; its output captured as text."""
+    environ = {
+        **os.environ,
+        **(env or {}),
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    for name in without:
+        environ.pop(name, None)
+    return subprocess.run(
+        [sys.executable, *argv],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=REPO,
+        timeout=120,
+    )
 
 
 def browser_problem() -> str | None:

@@ -1,36 +1,18 @@
 """How an `ess-sync` process ends: with its command's status, after everything Python runs
 at exit, but without tearing down its modules (cli.main.exit_quickly)."""
 
-import os
 import sqlite3
-import subprocess
-import sys
-from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support import run_python
 
 
-def _python(
-    code: str, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environ = {
-        **os.environ,
-        **(env or {}),
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
+def _python(code: str, *args: str, env: dict[str, str] | None = None) -> CompletedProcess[str]:
     # ESS as `make demo` has it: the SQLite file in ESS_DATA_DIR, when that is given.
-    if env and "ESS_DATA_DIR" in env:
-        environ.pop("ESS_DATABASE_URL", None)
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        capture_output=True,
-        text=True,
-        env=environ,
-        cwd=REPO,
-        timeout=120,
-    )
+    without = ["ESS_DATABASE_URL"] if env and "ESS_DATA_DIR" in env else []
+    return run_python("-c", code, *args, env=env, without=without)
 
 
 @pytest.mark.parametrize(

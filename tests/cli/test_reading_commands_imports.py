@@ -6,36 +6,22 @@ large share of the half second these commands may take.
 """
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from ess.store.jobs import finish_job, take_job
 from ess.store.log import write_log
 from ess.store.registry import record_registration
+from tests.support import run_python
 
-REPO = Path(__file__).resolve().parents[2]
 # As the `ess-sync` console script starts the app.
 ENTRY = "from cli.main import main; main()"
 
 
 def _run(*args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     """Run `ess-sync ARGS` in a fresh interpreter; the result and every module it imported."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", ENTRY, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=120,
-    )
+    done = run_python("-X", "importtime", "-c", ENTRY, *args)
     imported = {
         line.rsplit("|", 1)[1].strip()
         for line in done.stderr.splitlines()
@@ -165,17 +151,6 @@ def test_a_process_that_did_not_say_it_only_reads_looks_up_through_the_engine(ac
         "import sys; from ess.store.registry import get_database; "
         "print(get_database('acme_payroll').name, 'sqlalchemy' in sys.modules)"
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=120,
-    )
+    done = run_python("-c", probe)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["acme_payroll", "True"]
