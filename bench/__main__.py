@@ -20,7 +20,7 @@ from rich.table import Table
 from bench.databases import DEFAULT_POSTGRES_URL, ENGINES, postgres_problem
 from bench.report import (
     COLUMNS,
-    FIRST_IMPORTS,
+    ESS_COPIES,
     TARGET_SIZE,
     check_targets,
     results_document,
@@ -88,12 +88,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="an admin URL of the PostgreSQL server to create databases on",
     )
     parser.add_argument(
-        "--first-imports",
+        "--ess-copies",
         type=_positive_count,
         default=None,
         metavar="N",
-        help="first imports timed per size, each into an ESS of its own, the median reported"
-        f" (default {FIRST_IMPORTS} on PostgreSQL at {TARGET_SIZE:,} employees and more, else 1)",
+        help="ESS databases per size the bulk operations (first syncs, 1%% and 100%% changed"
+        " re-syncs) are each timed into, the median reported"
+        f" (default {ESS_COPIES} on PostgreSQL at {TARGET_SIZE:,} employees and more, else 1)",
     )
     parser.add_argument(
         "--profile",
@@ -145,7 +146,7 @@ def main(argv: list[str]) -> int:
                     args.postgres_url,
                     console.log,
                     args.profile,
-                    args.first_imports,
+                    args.ess_copies,
                 )
                 for engine in args.engines:
                     runs += run_engine(bench, engine, engine_sizes(args, engine))

@@ -26,13 +26,13 @@ from bench.report import (
     CHANGED_SYNC,
     COMMANDS,
     EMPLOYEES,
-    FIRST_IMPORT_OPS,
     LEAVE,
     LEAVE_CHANGED,
     NO_CHANGE_SYNC,
     OPS,
     RECONCILING,
-    first_imports,
+    TIMED_IN_EACH,
+    ess_copies,
 )
 from bench.server import prefect_env
 
@@ -73,8 +73,8 @@ class Bench:
     postgres_url: str
     say: Say
     profile_dir: Path | None = None
-    first_imports: int | None = None
-    """--first-imports; None: report.first_imports decides per engine and size."""
+    ess_copies: int | None = None
+    """--ess-copies; None: report.ess_copies decides per engine and size."""
 
 
 class WorkerFailed(RuntimeError):
@@ -119,10 +119,10 @@ def _run_size(
             f"raw balances {raw['balances_s']:.2f} s"
         )
         ess = {"warm": scratch.create(f"ess_warm_{size}"), "cli": scratch.create(f"ess_cli_{size}")}
-        # Each first import timed again goes into an ESS of its own, as the first did.
+        # The other ESS copies each of TIMED_IN_EACH is timed into (report.ESS_COPIES).
         again = [
             scratch.create(f"ess_again{n}_{size}")
-            for n in range(2, first_imports(engine, size, bench.first_imports) + 1)
+            for n in range(2, ess_copies(engine, size, bench.ess_copies) + 1)
         ]
         name = f"bench_{engine}_{size}"
         for url in (ess["warm"], *again):
@@ -131,7 +131,7 @@ def _run_size(
         ops = []
         for op, kind in OPS:
             ops.append(_measure(bench, label, name, ess, again, payroll_url, op, kind))
-            if op == FIRST_IMPORT_OPS[-1]:
+            if op == TIMED_IN_EACH[-1]:
                 # No later operation uses them: dropped, they take no room in the
                 # server's cache while the rest are measured.
                 for url in again:
@@ -185,7 +185,7 @@ def _measure(
 ) -> dict[str, Any]:
     """One operation, as a flow call in a warm process, then as `ess-sync` in a whole one.
 
-    A first import (FIRST_IMPORT_OPS) is also timed into each ESS of `again`, each in a warm
+    An operation of TIMED_IN_EACH is also timed into each ESS of `again`, each in a warm
     process of its own: its data phase is then the median, its peak RSS the largest.
     """
     changed = None
@@ -205,7 +205,7 @@ def _measure(
     if bench.profile_dir is not None:
         bench.profile_dir.mkdir(parents=True, exist_ok=True)
         args["profile"] = str(bench.profile_dir / f"{slug}.prof")
-    urls = [ess["warm"], *(again if op in FIRST_IMPORT_OPS else [])]
+    urls = [ess["warm"], *(again if op in TIMED_IN_EACH else [])]
     data = _data_phase(bench, args, urls, payroll_url, slug)
     payroll.checkpoint_at(payroll_url)
     process = _worker(
@@ -250,7 +250,7 @@ def _data_phase(
         calls.append(_worker(bench, "flow", own, env, f"{slug}_data{suffix}"))
     if any(call["counts"] != calls[0]["counts"] for call in calls):
         counts = [call["counts"] for call in calls]
-        raise WorkerFailed(f"{slug}: the first imports did not do the same: {counts}")
+        raise WorkerFailed(f"{slug}: the ESS copies did not do the same: {counts}")
     if len(calls) == 1:
         return calls[0]
     return {

@@ -17,7 +17,7 @@ from bench.report import (
     OVERLAP_SYNC,
     RECONCILE,
     check_targets,
-    first_imports,
+    ess_copies,
     peak_rss,
     ratio,
     results_document,
@@ -132,10 +132,10 @@ def test_targets_of_sizes_or_engines_not_run_are_not_measured():
     assert all(row[3] == "not measured" for row in target_rows(check_targets(runs)))
 
 
-def test_first_imports_are_timed_three_times_where_the_targets_are_unless_asked_otherwise():
-    assert first_imports("postgresql", 200_000) == first_imports("postgresql", 1_000_000) == 3
-    assert first_imports("postgresql", 199_999) == first_imports("sqlite", 1_000_000) == 1
-    assert first_imports("sqlite", 500, asked=2) == first_imports("postgresql", 10**6, 2) == 2
+def test_bulk_operations_are_timed_into_three_esses_where_the_targets_are_unless_asked():
+    assert ess_copies("postgresql", 200_000) == ess_copies("postgresql", 1_000_000) == 3
+    assert ess_copies("postgresql", 199_999) == ess_copies("sqlite", 1_000_000) == 1
+    assert ess_copies("sqlite", 500, asked=2) == ess_copies("postgresql", 10**6, 2) == 2
 
 
 def test_at_a_million_each_time_may_be_5_2_times_its_200000_time():
