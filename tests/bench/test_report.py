@@ -16,6 +16,7 @@ from bench.report import (
     OPS,
     OVERLAP_SYNC,
     RECONCILE,
+    TIMED_IN_EACH,
     check_targets,
     ess_copies,
     peak_rss,
@@ -130,6 +131,12 @@ def test_targets_of_sizes_or_engines_not_run_are_not_measured():
     runs = [_run(engine="sqlite"), _run(size=10_000)]
     assert all(t.met is None for t in check_targets(runs))
     assert all(row[3] == "not measured" for row in target_rows(check_targets(runs)))
+
+
+def test_the_ess_copies_take_the_timed_operations_in_the_order_the_first_ess_does():
+    # bench/runs.py drops the copies after the last of them.
+    assert list(TIMED_IN_EACH) == [op for op, _ in OPS if op in TIMED_IN_EACH]
+    assert NO_CHANGE_SYNC not in TIMED_IN_EACH and OVERLAP_SYNC not in TIMED_IN_EACH
 
 
 def test_bulk_operations_are_timed_into_three_esses_where_the_targets_are_unless_asked():
