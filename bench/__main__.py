@@ -93,7 +93,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=None,
         metavar="N",
         help="ESS databases per size the bulk operations (first syncs, 1%% and 100%% changed"
-        " re-syncs) are each timed into, the median reported"
+        " re-syncs, the reconcile) are each timed into, the median reported"
         f" (default {ESS_COPIES} on PostgreSQL at {TARGET_SIZE:,} employees and more, else 1)",
     )
     parser.add_argument(
