@@ -224,7 +224,7 @@ def _measure(
         "seconds": statistics.median(p["seconds"] for p in processes),
         "runs_s": [p["seconds"] for p in processes],
         "peak_rss_mb": max(p["peak_rss_mb"] for p in processes),
-        "exit_code": processes[-1]["exit_code"],
+        "exit_code": next((p["exit_code"] for p in processes if p["exit_code"]), 0),
     }
     bench.say(
         f"{label}: {op}: data phase {data['seconds']:.2f} s, "
