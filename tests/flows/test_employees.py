@@ -642,6 +642,49 @@ def test_a_block_the_server_fails_to_apply_fails_the_step_and_writes_nothing(acm
     assert {k: dict(r) for k, r in _ess_employees().items()} == before
 
 
+# Only an ESS on PostgreSQL compares in its server.
+@pytest.mark.parametrize(
+    "ess", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_an_employee_edited_in_ess_while_a_block_is_compared_still_takes_payroll_values(
+    acme, monkeypatch
+):
+    # The server writes a block's changes to the row versions its comparison found. An
+    # employee who edits their own details in ESS between the two (a committed UPDATE of an
+    # ESS-owned field) has moved their row: the block's write must still reach them, and
+    # keep their edit.
+    _sync()
+    execute(acme, "UPDATE employee SET surname = 'Reviewed'")
+    first_id = query_rows(acme, "SELECT MIN(employee_id) FROM employee")[0][0]
+    real, edits = ServerComparison._changes, []
+
+    def edited_meanwhile(self, *args):
+        found = real(self, *args)
+        if not edits:
+            with ess_engine().begin() as other:
+                edits.append(
+                    other.execute(
+                        sa.update(employee)
+                        .where(
+                            employee.c.payroll_database == "acme_payroll",
+                            employee.c.payroll_employee_id == first_id,
+                        )
+                        .values(mobile="0400 000 001")
+                    ).rowcount
+                )
+        return found
+
+    monkeypatch.setattr(ServerComparison, "_changes", edited_meanwhile)
+    counts = _sync(full=True).step("employees")
+    assert edits == [1]
+    held = _ess_employees()
+    assert counts.count("updated") + counts.count("terminated") == len(held)
+    assert {r.surname for r in held.values()} == {"Reviewed"}
+    edited = next(r for r in held.values() if r.payroll_employee_id == first_id)
+    assert edited.mobile == "0400 000 001"
+    assert _sync(full=True).step("employees").count("unchanged") == len(held)
+
+
 @pytest.mark.parametrize("sync", ["first import", "read of everyone", "sync of changes"])
 def test_chunks_read_while_the_duplicate_codes_are_read_wait_for_them_and_land_in_order(
     acme, monkeypatch, sync
