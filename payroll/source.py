@@ -93,18 +93,31 @@ class PayrollReader:
             raise ValueError("this reader was not opened from a payroll block")
         return open_reader(self._block)
 
+    @contextmanager
+    def _on_payroll(self) -> Iterator[None]:
+        """Around a call to payroll's driver: its failure comes out as PayrollReadError."""
+        try:
+            yield
+        except PayrollReadError:
+            raise
+        except Exception as exc:
+            raise read_error(self.database, self._block, exc) from None
+
     def snapshot(self) -> bool:
         """Make every read that follows see one moment of payroll; False where it cannot."""
-        return self._driver.begin_snapshot(self._session.connection)
+        with self._on_payroll():
+            return self._driver.begin_snapshot(self._session.connection)
 
     def share_snapshot(self) -> str | None:
         """The name of the snapshot begun (snapshot()), for a reader beside this one to read
         in too (join_snapshot); None where payroll cannot share one: read in turn then."""
-        return self._driver.share_snapshot(self._session.connection)
+        with self._on_payroll():
+            return self._driver.share_snapshot(self._session.connection)
 
     def join_snapshot(self, name: str) -> None:
         """Make every read that follows see the moment another reader shared."""
-        self._driver.join_snapshot(self._session.connection, name)
+        with self._on_payroll():
+            self._driver.join_snapshot(self._session.connection, name)
 
     def balance_digests(
         self, salt: int, size: int = CHUNK_ROWS
@@ -152,22 +165,29 @@ class PayrollReader:
     def _stream(
         self, sql: str, params: Sequence[Any], size: int, watchdog: _Watchdog, stream: bool
     ) -> Iterator[list[tuple[Any, ...]]]:
-        cursor = self._driver.cursor(self._session.connection, stream)
+        with self._on_payroll():
+            cursor = self._driver.cursor(self._session.connection, stream)
         try:
-            if params:
-                cursor.execute(sql, tuple(params))
-            else:
-                cursor.execute(sql)
-            if self._driver.declares_columns and sql not in self._widths:
-                described = cursor.description or ()
-                self._widths[sql] = {d[0]: _declared_width(d) for d in described}
-                self._scales[sql] = {d[0]: _declared_scale(d) for d in described}
-            while batch := cursor.fetchmany(size):
+            with self._on_payroll():
+                if params:
+                    cursor.execute(sql, tuple(params))
+                else:
+                    cursor.execute(sql)
+                if self._driver.declares_columns and sql not in self._widths:
+                    described = cursor.description or ()
+                    self._widths[sql] = {d[0]: _declared_width(d) for d in described}
+                    self._scales[sql] = {d[0]: _declared_scale(d) for d in described}
+            while True:
+                with self._on_payroll():
+                    batch = cursor.fetchmany(size)
+                if not batch:
+                    break
                 watchdog.disarm()
                 yield [tuple(r) for r in batch]
                 watchdog.arm()
         finally:
-            cursor.close()
+            with self._on_payroll():
+                cursor.close()
 
     def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Every row of a small query (a lookup), planned for the whole result."""
@@ -199,31 +219,50 @@ def is_query_timeout(exc: BaseException) -> bool:
     return bool(_QUERY_TIMEOUT_TEXT.search(str(exc)))
 
 
+def read_error(database: str, block: PayrollDatabase | None, exc: Exception) -> PayrollReadError:
+    """PayrollReadError for a failure of payroll's driver: the database named, the driver's
+    words with no secret of the block's connection in them."""
+    reason = describe(exc)
+    if block is not None:
+        secret = block.connection_string.get_secret_value()
+        reason = scrub(reason, connection_secrets(block.connection_kind, secret))
+    return PayrollReadError(
+        f"payroll database {database}: {reason}",
+        transient=is_transient(exc),
+        cause_name=type(exc).__name__,
+        timed_out=is_query_timeout(exc),
+    )
+
+
 @contextmanager
 def open_reader(block: PayrollDatabase) -> Iterator[PayrollReader]:
-    """A read-only reader on the block's database; errors come out as PayrollReadError.
+    """A read-only reader on the block's database; its failures (connecting, reading,
+    closing) come out as PayrollReadError.
 
-    Callers use `block.reader()`, which is this.
+    An error of the caller's own (ESS's server refusing a write, a job past its time) comes
+    out as it was raised: it is not payroll's, and a message blaming payroll would send
+    whoever reads it to the wrong server. Callers use `block.reader()`, which is this.
     """
+    caller_failed: BaseException | None = None
     try:
         driver = driver_for(block)
         with _session(driver, block) as session:
             reader = PayrollReader(block.database_name, driver, session, block)
             try:
                 yield reader
+            except BaseException as exc:
+                caller_failed = exc
+                raise
             finally:
                 reader.close_reads()
     except PayrollReadError:
         raise
     except Exception as exc:
-        secret = block.connection_string.get_secret_value()
-        reason = scrub(describe(exc), connection_secrets(block.connection_kind, secret))
-        raise PayrollReadError(
-            f"payroll database {block.database_name}: {reason}",
-            transient=is_transient(exc),
-            cause_name=type(exc).__name__,
-            timed_out=is_query_timeout(exc),
-        ) from None
+        if caller_failed is None:
+            raise read_error(block.database_name, block, exc) from None
+        # Payroll's connection failing to close after the caller's error: the caller's stays.
+    if caller_failed is not None:
+        raise caller_failed
 
 
 def _session(driver: Driver, block: PayrollDatabase) -> AbstractContextManager[Session]:

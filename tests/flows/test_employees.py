@@ -638,7 +638,10 @@ def test_a_block_the_server_fails_to_apply_fails_the_step_and_writes_nothing(acm
     monkeypatch.setattr(ServerComparison, "_changes", failing_on_the_third)
     state = sync_from_payroll(database="acme_payroll", full=True, return_state=True)
     assert state.is_failed() and len(calls) == 3
-    assert "could not compare this block" in read_log("acme_payroll")[-1].message
+    # ESS's failure, not payroll's: the message does not send support to payroll's server.
+    assert read_log("acme_payroll")[-1].message == (
+        "Job Failed: Importing employees failed: ESS's server could not compare this block"
+    )
     assert {k: dict(r) for k, r in _ess_employees().items()} == before
 
 

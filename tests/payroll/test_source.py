@@ -247,11 +247,40 @@ def test_a_reading_a_failure_left_open_is_closed_with_its_reader(kind, request):
     url = request.getfixturevalue(f"payroll_{kind}")
     fill_lookups(url)
     block = PayrollDatabase(database_name="payroll", connection_kind="url", connection_string=url)
-    with pytest.raises(PayrollReadError, match="stopped half way"), block.reader() as reader:
+    # The caller's own error comes out as it was raised: it is not payroll's.
+    with pytest.raises(RuntimeError, match=r"^stopped half way$"), block.reader() as reader:
         reading = reader.chunks(select_all("state", ("state_code",), ("state_code",)), size=1)
         assert next(reading) == [("NSW",)]
         raise RuntimeError("stopped half way")
     assert reading.gi_frame is None  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_only_payrolls_own_failures_are_reported_as_payrolls(kind, request):
+    # A step reads payroll and writes ESS inside one reader: ESS's server refusing a write
+    # must not come out as "payroll database ...: ...", which sends support to the wrong
+    # server; a query payroll refuses, mid-read, still does.
+    url = request.getfixturevalue(f"payroll_{kind}")
+    fill_lookups(url)
+    block = PayrollDatabase(database_name="payroll", connection_kind="url", connection_string=url)
+    ess_refused = sa.exc.IntegrityError("INSERT INTO employee", {}, Exception("duplicate key"))
+    with pytest.raises(sa.exc.IntegrityError) as raised, block.reader() as reader:
+        assert reader.all("SELECT COUNT(*) FROM state") == [(3,)]
+        raise ess_refused
+    assert raised.value is ess_refused
+    # An error payroll's server raises as it computes the rows.
+    fails = "abs(-9223372036854775807 - 1)" if kind == "sqlite" else "1 / 0"
+    with (
+        pytest.raises(PayrollReadError, match=r"^payroll database payroll: ") as raised,
+        block.reader() as reader,
+    ):
+        next(reader.chunks(f"SELECT state_code, {fails} FROM state"))
+    assert raised.value.cause_name != "PayrollReadError"
+    with (
+        pytest.raises(PayrollReadError, match=r"^payroll database payroll: "),
+        block.reader() as reader,
+    ):
+        reader.all("SELECT no_such_column FROM state")
 
 
 def _backends(url):
