@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from contextvars import ContextVar, copy_context
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -146,7 +146,10 @@ class JobContext:
             self._cancels[key] = cancel
         try:
             if self.timed_out.is_set() or self.lost.is_set():
-                cancel()
+                # As cancel_all: a connection already gone has nothing left to stop, and its
+                # driver's complaint must not replace the job's own end.
+                with suppress(Exception):
+                    cancel()
             yield
         finally:
             with self._lock:

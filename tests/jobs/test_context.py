@@ -48,3 +48,22 @@ def test_a_prefetch_runs_as_the_job_that_started_it():
         job.prefetch("who", lambda: seen.append(current_job()) or "done")
         assert job.once("who", lambda: "not used") == "done"
     assert seen == [job]
+
+
+def test_an_operation_begun_past_the_jobs_end_is_cancelled_and_a_cancel_that_fails_is_quiet():
+    # Begun once the job timed out, an operation is cancelled at once. A connection already
+    # gone cannot be cancelled: its driver's complaint must not replace the job's own end.
+    job = JobContext("acme_payroll", None, 60)
+    job.expire()
+    cancelled = []
+
+    def gone():
+        cancelled.append(True)
+        raise OSError("sending cancel failed: connection already closed")
+
+    with job.cancellable(gone):
+        pass
+    assert cancelled == [True]
+    with job.cancellable(lambda: cancelled.append(False)):
+        pass
+    assert cancelled == [True, False]
