@@ -42,7 +42,8 @@ class PayrollDatabase(Block):
     )
 
     def reader(self) -> AbstractContextManager[PayrollReader]:
-        """A read-only reader on this database, cancelled with its job; fails as PayrollReadError.
+        """A read-only reader on this database, cancelled with its job; payroll's failures come
+        out as PayrollReadError, the caller's own as raised.
 
         The read-only opening, the query limit (the server's, the driver's or a watchdog)
         and streaming are chosen once by the kind of database (payroll/drivers.py).

@@ -173,10 +173,10 @@ class PayrollReader:
                     cursor.execute(sql, tuple(params))
                 else:
                     cursor.execute(sql)
-                if self._driver.declares_columns and sql not in self._widths:
-                    described = cursor.description or ()
-                    self._widths[sql] = {d[0]: _declared_width(d) for d in described}
-                    self._scales[sql] = {d[0]: _declared_scale(d) for d in described}
+                described = cursor.description or ()
+            if self._driver.declares_columns and sql not in self._widths:
+                self._widths[sql] = {d[0]: _declared_width(d) for d in described}
+                self._scales[sql] = {d[0]: _declared_scale(d) for d in described}
             while True:
                 with self._on_payroll():
                     batch = cursor.fetchmany(size)
@@ -255,12 +255,13 @@ def open_reader(block: PayrollDatabase) -> Iterator[PayrollReader]:
                 raise
             finally:
                 reader.close_reads()
-    except PayrollReadError:
-        raise
     except Exception as exc:
         if caller_failed is None:
+            if isinstance(exc, PayrollReadError):
+                raise
             raise read_error(block.database_name, block, exc) from None
         # Payroll's connection failing to close after the caller's error: the caller's stays.
+        # Raised here, outside the handler, it takes no unscrubbed driver error as context.
     if caller_failed is not None:
         raise caller_failed
 
@@ -321,7 +322,8 @@ class _JobSession:
     def _answers(self, session: Session) -> bool:
         """Whether the kept connection still answers a query (within the query limit)."""
         try:
-            PayrollReader(self._block.database_name, self._driver, session).all("SELECT 1")
+            reader = PayrollReader(self._block.database_name, self._driver, session, self._block)
+            reader.all("SELECT 1")
             self._driver.end_reads(session.connection)
         except Exception:
             return False

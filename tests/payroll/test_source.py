@@ -1,11 +1,13 @@
 """Reading payroll for real: PostgreSQL through its SQLAlchemy URL and through unixODBC."""
 
+import contextlib
 import socket
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
+import traceback
 from datetime import UTC, date, datetime
 from urllib.parse import quote
 
@@ -22,7 +24,7 @@ from ess.store.registry import list_databases, register_database
 from flows.sync_from_payroll import sync_from_payroll
 from flows.sync_leave_balances import sync_leave_balances
 from jobs.context import JobContext, job_context
-from payroll import drivers
+from payroll import drivers, source
 from payroll.source import PayrollReadError
 from tests.conftest import ODBC_DRIVER
 from tests.support import execute, fill_lookups, insert_rows, query_rows
@@ -268,19 +270,72 @@ def test_only_payrolls_own_failures_are_reported_as_payrolls(kind, request):
         assert reader.all("SELECT COUNT(*) FROM state") == [(3,)]
         raise ess_refused
     assert raised.value is ess_refused
-    # An error payroll's server raises as it computes the rows.
-    fails = "abs(-9223372036854775807 - 1)" if kind == "sqlite" else "1 / 0"
+    # An error payroll's server raises as it computes the third row, once rows have come.
+    overflow = (
+        "WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < 5) "
+        "SELECT x, abs(-9223372036854775807 - CASE WHEN x = 3 THEN 1 ELSE 0 END) FROM g"
+    )
+    rows = []
     with (
         pytest.raises(PayrollReadError, match=r"^payroll database payroll: ") as raised,
         block.reader() as reader,
     ):
-        next(reader.chunks(f"SELECT state_code, {fails} FROM state"))
+        for chunk in reader.chunks(overflow, size=1):
+            rows += chunk
+    # Mid-read: rows came first (sqlite3 steps one row ahead of what it hands out).
+    assert [x for x, _ in rows] in ([1], [1, 2])
     assert raised.value.cause_name != "PayrollReadError"
     with (
         pytest.raises(PayrollReadError, match=r"^payroll database payroll: "),
         block.reader() as reader,
     ):
         reader.all("SELECT no_such_column FROM state")
+
+
+@pytest.mark.postgres
+def test_a_failure_closing_payroll_is_payrolls_scrubbed_and_never_replaces_the_callers(
+    payroll_postgres, monkeypatch
+):
+    # Closing payroll's connection fails (the network went): with nothing else wrong it is
+    # payroll's failure, its secret scrubbed; after the step's own error it is not the one
+    # raised, and its words are nowhere in what is.
+    password = "Pa55:/@%;{}[0]<b>&x"
+    url = sa.make_url(payroll_postgres).set(password=password)  # trust auth: any password
+    connection = url.render_as_string(hide_password=False)
+    block = PayrollDatabase(
+        database_name="payroll", connection_kind="url", connection_string=connection
+    )
+    real = source.driver_for
+
+    class ClosingFails:
+        def __init__(self, driver):
+            self._driver = driver
+
+        def __getattr__(self, name):
+            return getattr(self._driver, name)
+
+        @contextlib.contextmanager
+        def open(self, block):
+            with self._driver.open(block) as session:
+                yield session
+            raise ConnectionError(f"lost closing {connection} (password {password})")
+
+    monkeypatch.setattr(source, "driver_for", lambda block: ClosingFails(real(block)))
+    with (
+        pytest.raises(PayrollReadError, match=r"^payroll database payroll: lost closing") as lost,
+        block.reader() as reader,
+    ):
+        assert reader.all("SELECT 1") == [(1,)]
+    shown = "".join(traceback.format_exception(lost.value))
+    assert password not in shown and quote(password, safe="") not in shown
+
+    own = RuntimeError("the step's own")
+    with pytest.raises(RuntimeError) as raised, block.reader() as reader:
+        reader.all("SELECT 1")
+        raise own
+    assert raised.value is own
+    shown = "".join(traceback.format_exception(raised.value))
+    assert "lost closing" not in shown and password not in shown
 
 
 def _backends(url):
