@@ -141,7 +141,8 @@ class SqliteUrl(SqlAlchemyUrl):
         """Open the file read-only: the sync must never write to payroll (generator/CONTRACT.md)."""
         path = self.url.database or ""
         if not path or path == ":memory:":
-            raise PermanentFault(f"payroll database {block.database_name}: SQLite needs a file")
+            # open_reader names the database: "payroll database NAME: SQLite needs a file".
+            raise PermanentFault("SQLite needs a file, not an in-memory database")
         return {"creator": lambda: _open_sqlite(path)}
 
     def params(self, params: Sequence[Any]) -> Sequence[Any]:
