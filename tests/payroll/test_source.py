@@ -305,7 +305,7 @@ def test_a_failure_closing_payroll_is_payrolls_scrubbed_and_never_replaces_the_c
     block = PayrollDatabase(
         database_name="payroll", connection_kind="url", connection_string=connection
     )
-    real = source.driver_for
+    real, failed_closing = source.driver_for, []
 
     class ClosingFails:
         def __init__(self, driver):
@@ -316,9 +316,13 @@ def test_a_failure_closing_payroll_is_payrolls_scrubbed_and_never_replaces_the_c
 
         @contextlib.contextmanager
         def open(self, block):
-            with self._driver.open(block) as session:
-                yield session
-            raise ConnectionError(f"lost closing {connection} (password {password})")
+            # Fails as it closes whether the caller's block ended well or raised.
+            try:
+                with self._driver.open(block) as session:
+                    yield session
+            finally:
+                failed_closing.append(True)
+                raise ConnectionError(f"lost closing {connection} (password {password})")
 
     monkeypatch.setattr(source, "driver_for", lambda block: ClosingFails(real(block)))
     with (
@@ -333,7 +337,7 @@ def test_a_failure_closing_payroll_is_payrolls_scrubbed_and_never_replaces_the_c
     with pytest.raises(RuntimeError) as raised, block.reader() as reader:
         reader.all("SELECT 1")
         raise own
-    assert raised.value is own
+    assert raised.value is own and failed_closing == [True, True]
     shown = "".join(traceback.format_exception(raised.value))
     assert "lost closing" not in shown and password not in shown
 
