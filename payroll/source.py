@@ -58,14 +58,8 @@ class _Watchdog:
 class PayrollReader:
     """Runs SELECTs on one payroll connection and streams the rows in chunks."""
 
-    def __init__(
-        self,
-        database: str,
-        driver: Driver,
-        session: Session,
-        block: PayrollDatabase | None = None,
-    ):
-        self.database = database
+    def __init__(self, block: PayrollDatabase, driver: Driver, session: Session):
+        self.database = block.database_name
         self.paramstyle = session.paramstyle
         self._driver = driver
         self._session = session
@@ -89,8 +83,6 @@ class PayrollReader:
     def beside(self) -> AbstractContextManager[PayrollReader]:
         """Another reader of this database, on a connection of its own while this one's is
         in use: for a query run in another thread beside this reader's reads."""
-        if self._block is None:
-            raise ValueError("this reader was not opened from a payroll block")
         return open_reader(self._block)
 
     @contextmanager
@@ -101,7 +93,7 @@ class PayrollReader:
         except PayrollReadError:
             raise
         except Exception as exc:
-            raise read_error(self.database, self._block, exc) from None
+            raise read_error(self._block, exc) from None
 
     def snapshot(self) -> bool:
         """Make every read that follows see one moment of payroll; False where it cannot."""
@@ -219,15 +211,13 @@ def is_query_timeout(exc: BaseException) -> bool:
     return bool(_QUERY_TIMEOUT_TEXT.search(str(exc)))
 
 
-def read_error(database: str, block: PayrollDatabase | None, exc: Exception) -> PayrollReadError:
+def read_error(block: PayrollDatabase, exc: Exception) -> PayrollReadError:
     """PayrollReadError for a failure of payroll's driver: the database named, the driver's
     words with no secret of the block's connection in them."""
-    reason = describe(exc)
-    if block is not None:
-        secret = block.connection_string.get_secret_value()
-        reason = scrub(reason, connection_secrets(block.connection_kind, secret))
+    secret = block.connection_string.get_secret_value()
+    reason = scrub(describe(exc), connection_secrets(block.connection_kind, secret))
     return PayrollReadError(
-        f"payroll database {database}: {reason}",
+        f"payroll database {block.database_name}: {reason}",
         transient=is_transient(exc),
         cause_name=type(exc).__name__,
         timed_out=is_query_timeout(exc),
@@ -247,7 +237,7 @@ def open_reader(block: PayrollDatabase) -> Iterator[PayrollReader]:
     try:
         driver = driver_for(block)
         with _session(driver, block) as session:
-            reader = PayrollReader(block.database_name, driver, session, block)
+            reader = PayrollReader(block, driver, session)
             try:
                 yield reader
             except BaseException as exc:
@@ -259,7 +249,7 @@ def open_reader(block: PayrollDatabase) -> Iterator[PayrollReader]:
         if caller_failed is None:
             if isinstance(exc, PayrollReadError):
                 raise
-            raise read_error(block.database_name, block, exc) from None
+            raise read_error(block, exc) from None
         # Payroll's connection failing to close after the caller's error: the caller's stays.
         # Raised here, outside the handler, it takes no unscrubbed driver error as context.
     if caller_failed is not None:
@@ -322,8 +312,7 @@ class _JobSession:
     def _answers(self, session: Session) -> bool:
         """Whether the kept connection still answers a query (within the query limit)."""
         try:
-            reader = PayrollReader(self._block.database_name, self._driver, session, self._block)
-            reader.all("SELECT 1")
+            PayrollReader(self._block, self._driver, session).all("SELECT 1")
             self._driver.end_reads(session.connection)
         except Exception:
             return False
