@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     Column,
     Connection,
     MetaData,
@@ -25,15 +26,18 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
+    cast,
     delete,
     exists,
     false,
     func,
     insert,
     literal,
+    null,
     or_,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.schema import CreateTable
@@ -77,6 +81,8 @@ PLANNED_COLUMNS = (
     "in_payroll",
     "manager_code",
 )
+_CHANGE_KINDS = ("added", "updated", "terminated")
+"""The kinds of change a ServerComparison counts, each with its first codes."""
 _FIXED = ("payroll_database", "in_payroll", "first_imported_at", "synced_at")
 """An insert's columns after INSERT_COLUMNS, the same for every row of a chunk."""
 _LOOKUP_CODE_COLUMN = {
@@ -445,9 +451,15 @@ class ServerComparison:
         self._found.merge(found)  # blocks come in payroll id order: the first codes stay first
 
     def _changes(self) -> EmployeeCounts:
-        """Count what the staged block changes, each kind's first codes in payroll id order
-        (as plan_chunk samples them; blocks come in that order). One join of the block and
-        ESS's employees of this payroll: a few rows come back, not one for each change."""
+        """Count what the staged block changes, with the first codes of each kind the blocks
+        before it left short of SAMPLED (in payroll id order, as plan_chunk samples them;
+        blocks come in that order).
+
+        One join of the block and ESS's employees of this payroll, kept by the server for
+        the statement: a count of each kind, and the first codes of each kind still sampled.
+        A few rows come back, not one for each change. (A window that numbered every change
+        by kind and payroll id sorted them all, in every block: bench/README.md measures both.)
+        """
         held = select(employee).where(employee.c.payroll_database == self._database).subquery()
         # is_newly_terminated, in SQL: ESS had no termination date and payroll gives one.
         ends = and_(held.c.termination_date.is_(None), _READ.c.termination_date.is_not(None))
@@ -460,22 +472,39 @@ class ServerComparison:
             )
             .select_from(_READ.outerjoin(held, _READ.c.code_key == held.c.code_key))
             .where(or_(held.c.id.is_(None), _differs(held)))
-            .subquery()
+            .cte("changed")
         )
-        ranked = select(
-            changed,
-            func.count().over(partition_by=changed.c.kind).label("total"),
-            func.row_number()
-            .over(partition_by=changed.c.kind, order_by=changed.c.at)
-            .label("place"),
-        ).subquery()
-        found = self._conn.execute(
-            select(ranked).where(ranked.c.place <= SAMPLED).order_by(ranked.c.kind, ranked.c.place)
-        ).all()
+        # A row is a kind's count (no code) or one of its first codes (no count).
+        no_code = cast(null(), _READ.c.employee_code.type)
+        no_place = cast(null(), _READ.c.payroll_employee_id.type)
+        parts: list[Any] = [
+            select(changed.c.kind, func.count().label("total"), no_code, no_place).group_by(
+                changed.c.kind
+            )
+        ]
+        for name in _CHANGE_KINDS:
+            if len(self._found.samples.get(name, ())) < SAMPLED:
+                firsts = (
+                    select(
+                        changed.c.kind,
+                        cast(null(), BigInteger),
+                        changed.c.employee_code,
+                        changed.c.at,
+                    )
+                    .where(changed.c.kind == name)
+                    .order_by(changed.c.at)
+                    .limit(SAMPLED)
+                )
+                parts.append(select(firsts.subquery()))
+        found = self._conn.execute(union_all(*parts)).all()
         counts = EmployeeCounts()
-        for name in ("added", "updated", "terminated"):
-            if firsts := [r for r in found if r.kind == name]:
-                counts.note_first(name, firsts[0].total, [r.employee_code for r in firsts])
+        totals = {kind: total for kind, total, _, _ in found if total is not None}
+        for name in _CHANGE_KINDS:
+            if total := totals.get(name, 0):
+                placed = sorted(
+                    (at, code) for kind, n, code, at in found if kind == name and n is None
+                )
+                counts.note_first(name, total, [code for _, code in placed])
         return counts
 
     def _not_staged(self, after: int | None, upto: int | None) -> list[tuple[int, str, int]]:

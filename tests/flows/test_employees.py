@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from cli.main import app
+from core.employees import SAMPLED
 from ess.database import ess_engine
 from ess.schema import employee, employee_issue, metadata, payroll_database
 from ess.store import bulk
@@ -575,6 +576,58 @@ def test_a_full_read_writes_each_kind_of_change_once_and_keeps_what_it_cannot_re
     assert after[kept]["mobile"] == "0499 999 999"
     assert after[returning]["in_payroll"] and after[readded]["in_payroll"]
     assert _sync(full=True).step("employees").count("unchanged") == len(ids) - 2
+
+
+@pytest.mark.parametrize("blocks", ["one block", "blocks of two chunks"])
+def test_a_full_read_gives_each_kinds_first_codes_in_payroll_order_across_blocks(
+    acme, blocks, monkeypatch
+):
+    # A preview shows each kind's first codes in payroll id order. On PostgreSQL the server
+    # counts each block, and asks for first codes only of the kinds the blocks before it left
+    # short: a kind whose first codes fill in the first block (updated), one that fills
+    # across several (terminated) and one that comes only in the last (added) must each
+    # keep payroll's first codes, and every change must still be counted.
+    if blocks != "one block":
+        monkeypatch.setattr(employees_step, "CHUNK", 3)
+        monkeypatch.setattr(ServerComparison, "BLOCK", 5)
+    _sync()
+    code = {
+        i: c.strip()
+        for i, c in query_rows(acme, "SELECT employee_id, employee_code FROM employee ORDER BY 1")
+    }
+    ids = list(code)
+    readded = ids[-3:]
+    still_open = [
+        r[0]
+        for r in query_rows(
+            acme, "SELECT employee_id FROM employee WHERE termination_date IS NULL ORDER BY 1"
+        )
+    ]
+    ended = [i for i in still_open if i not in readded][::3]
+    assert len(ended) > SAMPLED
+    execute(acme, "UPDATE employee SET surname = 'Reviewed'")
+    execute(
+        acme,
+        "UPDATE employee SET termination_date = '2030-06-30'"
+        f" WHERE employee_id IN ({', '.join(map(str, ended))})",
+    )
+    with ess_engine().begin() as conn:
+        conn.execute(
+            sa.delete(employee).where(
+                employee.c.payroll_database == "acme_payroll",
+                employee.c.payroll_employee_id.in_(readded),
+            )
+        )
+    updated = [i for i in ids if i not in ended and i not in readded]
+
+    counts = _sync(full=True).step("employees")
+    expected = {"added": len(readded), "terminated": len(ended), "updated": len(updated)}
+    assert {k: counts.count(k) for k in expected} == expected
+    assert dict(counts.samples) == {
+        "updated": tuple(code[i] for i in updated[:SAMPLED]),
+        "terminated": tuple(code[i] for i in ended[:SAMPLED]),
+        "added": tuple(code[i] for i in readded),
+    }
 
 
 @pytest.mark.parametrize("block", [1_000, 7])
