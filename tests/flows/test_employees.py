@@ -509,6 +509,18 @@ def test_a_full_read_keeps_employees_payroll_gave_new_ids_and_writes_every_updat
     assert "removed" not in _employees_row()
 
 
+def _in_blocks_of_two_chunks(monkeypatch):
+    """Payroll read 3 employees a chunk; on PostgreSQL the server compares 5 at a time."""
+    monkeypatch.setattr(employees_step, "CHUNK", 3)
+    monkeypatch.setattr(ServerComparison, "BLOCK", 5)
+
+
+def _open_ids(payroll):
+    """Payroll's employees with no termination date, by payroll id."""
+    sql = "SELECT employee_id FROM employee WHERE termination_date IS NULL ORDER BY 1"
+    return [r[0] for r in query_rows(payroll, sql)]
+
+
 @pytest.mark.parametrize("blocks", ["one block", "blocks of two chunks"])
 def test_a_full_read_writes_each_kind_of_change_once_and_keeps_what_it_cannot_read(
     acme, blocks, monkeypatch
@@ -518,14 +530,10 @@ def test_a_full_read_writes_each_kind_of_change_once_and_keeps_what_it_cannot_re
     # The server compares and writes a block of chunks while the next is read: counts,
     # first codes and the employees gone from payroll must not depend on where blocks end.
     if blocks != "one block":
-        monkeypatch.setattr(employees_step, "CHUNK", 3)
-        monkeypatch.setattr(ServerComparison, "BLOCK", 5)
+        _in_blocks_of_two_chunks(monkeypatch)
     _sync()
     ids = [r[0] for r in query_rows(acme, "SELECT employee_id FROM employee ORDER BY 1")]
-    open_ids = {
-        r[0]
-        for r in query_rows(acme, "SELECT employee_id FROM employee WHERE termination_date IS NULL")
-    }
+    open_ids = _open_ids(acme)
     edited, ended, gone, broken, kept, returning, readded = [i for i in ids if i in open_ids][1:8]
     markup = '<b>O\'Neil & "Co"</b><script>x</script>'
     execute(
@@ -588,8 +596,7 @@ def test_a_full_read_gives_each_kinds_first_codes_in_payroll_order_across_blocks
     # across several (terminated) and one that comes only in the last (added) must each
     # keep payroll's first codes, and every change must still be counted.
     if blocks != "one block":
-        monkeypatch.setattr(employees_step, "CHUNK", 3)
-        monkeypatch.setattr(ServerComparison, "BLOCK", 5)
+        _in_blocks_of_two_chunks(monkeypatch)
     _sync()
     code = {
         i: c.strip()
@@ -597,13 +604,7 @@ def test_a_full_read_gives_each_kinds_first_codes_in_payroll_order_across_blocks
     }
     ids = list(code)
     readded = ids[-3:]
-    still_open = [
-        r[0]
-        for r in query_rows(
-            acme, "SELECT employee_id FROM employee WHERE termination_date IS NULL ORDER BY 1"
-        )
-    ]
-    ended = [i for i in still_open if i not in readded][::3]
+    ended = [i for i in _open_ids(acme) if i not in readded][::3]
     assert len(ended) > SAMPLED
     execute(acme, "UPDATE employee SET surname = 'Reviewed'")
     execute(
