@@ -12,8 +12,10 @@ PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     # Prefect gives a temporary server 20 s to answer, counted in 0.1 s sleeps; a busy
     # payroll server was seen to need more (`Timed out while attempting to connect to
-    # ephemeral Prefect API server`). A healthy start still takes a few seconds.
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+    # ephemeral Prefect API server`), and on a slow two-core machine with both cores busy
+    # `databases add` still timed out at 90 s (CI, 2026-12-05). A healthy start still takes
+    # a few seconds; a server that cannot start at all is told after three minutes.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
 }
 
 
