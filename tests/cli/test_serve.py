@@ -24,7 +24,7 @@ from orchestration.server import LOCAL_SERVER_FILE, use_local_server
 
 REPO = Path(__file__).resolve().parents[2]
 SERVE = [sys.executable, "-m", "cli.main", "serve"]
-UP_SECONDS = 90
+UP_SECONDS = 180
 STOP_SECONDS = 30
 
 

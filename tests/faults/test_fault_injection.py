@@ -174,7 +174,14 @@ def _inserting_employees(world):
         ).fetchall()
 
 
-def test_a_process_killed_mid_step_leaves_no_half_step_and_its_lease_expires(world):
+# Long enough for the early request below to start and ask while the killed job's lease is
+# live: with the world's 4 s, a slow machine's CI started it after the lease had run out.
+KILLED_LEASE_SECONDS = 20
+
+
+def test_a_process_killed_mid_step_leaves_no_half_step_and_its_lease_expires(world, monkeypatch):
+    monkeypatch.setenv("ESS_JOB_LEASE_SECONDS", str(KILLED_LEASE_SECONDS))
+    world.env["ESS_JOB_LEASE_SECONDS"] = str(KILLED_LEASE_SECONDS)
     build_and_register(world, "acme_payroll", 30_000)
     victim = world.cli("run", "acme_payroll")
     wait_for(lambda: "Importing employees." in _messages("acme_payroll"), 120, "the step")
@@ -186,7 +193,11 @@ def test_a_process_killed_mid_step_leaves_no_half_step_and_its_lease_expires(wor
     early = world.cli("run", "acme_payroll")
     assert "already running" in finish(early)
     assert early.returncode == 3
-    wait_for(lambda: _lease_expired("acme_payroll", 4), 30, "the lease to expire")
+    wait_for(
+        lambda: _lease_expired("acme_payroll", KILLED_LEASE_SECONDS),
+        KILLED_LEASE_SECONDS + 30,
+        "the lease to expire",
+    )
     late = world.cli("run", "acme_payroll")
     output = finish(late, 300)
     assert late.returncode == 0, output

@@ -817,7 +817,7 @@ def test_a_sync_of_changes_asks_for_duplicate_codes_first_and_a_sync_of_none_rea
 
     def lookups(*args):
         # Already asked for, on their own connection: the lookups need not wait to see it.
-        calls.append(("lookup codes", asked.wait(timeout=5)))
+        calls.append(("lookup codes", asked.wait(timeout=30)))
         return read_lookups(*args)
 
     monkeypatch.setattr(employees_step, "_duplicate_codes", codes)
