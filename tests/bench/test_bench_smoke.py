@@ -68,7 +68,7 @@ def test_the_benchmark_measures_every_figure_and_leaves_nothing_behind(tmp_path:
         "--ess-copies",
         "2",
     ]
-    # About 4 minutes on a quick day; 500 s of CI on a slow machine (2026-12-05), where 600
+    # About 2 minutes on a quick day; 500 s of CI on a slow machine (2026-12-05), where 600
     # would have been one hiccup from failing a run that works.
     done = subprocess.run(
         command, cwd=REPO, capture_output=True, text=True, timeout=1200, check=False
