@@ -1,5 +1,6 @@
 """Helpers the tests share: the payroll schema and rows to put in it; the browser's launch;
-a fresh interpreter started in the repository."""
+a fresh interpreter started in the repository; a wait for something another thread or
+process does."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 REPO = Path(__file__).resolve().parent.parent
@@ -249,3 +252,14 @@ def markdown_shown(markdown: str) -> list[str]:
         elif token.type == "html_block":
             raise AssertionError(f"raw HTML shown as HTML: {token.content!r}")
     return shown
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 60, what: str = "") -> object:
+    """Poll until the condition holds; fail the test with `what` if it never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")

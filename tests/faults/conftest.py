@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,17 +57,6 @@ def finish(process: subprocess.Popen[str], timeout: float = 120) -> str:
     """Wait for a process started by World.cli and return what it printed."""
     output, _ = process.communicate(timeout=timeout)
     return output
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 60, what: str = "") -> object:
-    """Poll until the condition holds; fail the test with `what` if it never does."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from ess.schema import employee, sync_job
 from ess.store.log import read_log
 from flows.sync_from_payroll import sync_from_payroll
 from tests.conftest import _create_postgres_database, _drop_postgres_database, postgres_url
-from tests.faults.conftest import build_and_register, finish, wait_for
+from tests.faults.conftest import build_and_register, finish
+from tests.support import wait_for
 
 pytestmark = pytest.mark.postgres
 

@@ -20,6 +20,7 @@ from ess.store.log import read_log
 from ess.store.registry import register_database
 from flows.sync_from_payroll import sync_from_payroll
 from generator import build_payroll, change_employees
+from tests.support import wait_for
 
 LEASE = 2
 LONG_STEP_LEASE = 4
@@ -216,9 +217,7 @@ def test_a_heartbeat_that_cannot_be_written_is_logged_not_swallowed(monkeypatch,
 
     with caplog.at_level("WARNING", logger="ess_sync.heartbeat"), jobs.lease.heartbeat(job):
         # Its first beat is due after 0.5 s; a starved machine may take longer to run it.
-        deadline = time.monotonic() + 30
-        while not logged() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(logged, 30, "the heartbeat's warning")
     warnings = logged()
     assert warnings and warnings[0] == (
         "Job 7's heartbeat could not be written (OperationalError); it will try again."
