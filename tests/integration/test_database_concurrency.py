@@ -263,15 +263,26 @@ def test_a_slot_leaked_by_a_killed_worker_and_a_restarted_server_is_released_wit
         )
         released = time.monotonic()
         next_id = start(prefect_world, SYNC)
+        # Prefect grants the deployment's slot as the worker moves the run to Pending: from
+        # then on nothing blocks it. Within the bound it must get there; how long the worker
+        # then takes to start a Python process is the machine's pace, not the slot's.
+        wait_for(
+            lambda: in_state(prefect_world, next_id, "PENDING", "RUNNING", "COMPLETED"),
+            max(1, deadline - (time.monotonic() - killed_at)),
+            "the next run to be given the slot",
+            lambda: prefect_world.logs() + reconciler.tail(),
+        )
+        granted = time.monotonic() - killed_at
         wait_for(
             lambda: in_state(prefect_world, next_id, "RUNNING", "COMPLETED"),
-            max(1, deadline - (time.monotonic() - killed_at)),
+            RUN_TIMEOUT,
             "the next run to start",
             lambda: prefect_world.logs() + reconciler.tail(),
         )
         started = time.monotonic() - killed_at
         print(f"\nFrom the kill to the slot released: {released - killed_at:.1f} s")
-        print(f"From the kill to the next run Running: {started:.1f} s (bound {deadline} s)")
+        print(f"From the kill to the next run given the slot: {granted:.1f} s (bound {deadline} s)")
+        print(f"From the kill to the next run Running: {started:.1f} s")
 
         crashed = flow_run(prefect_world, killed_id)
         assert crashed.state.type.value == "CRASHED", crashed.state
