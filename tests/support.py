@@ -12,12 +12,14 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
 
 REPO = Path(__file__).resolve().parent.parent
+
+T = TypeVar("T")
 SHARED_SCHEMA = REPO.parent / "shared" / "payroll" / "schema.sql"
 VENDORED_SCHEMA = REPO / "generator" / "schema.sql"
 # Debian's Chromium, driven by Playwright: CI reaches no host that serves browser builds.
@@ -254,12 +256,20 @@ def markdown_shown(markdown: str) -> list[str]:
     return shown
 
 
-def wait_for(condition: Callable[[], object], timeout: float = 60, what: str = "") -> object:
-    """Poll until the condition holds; fail the test with `what` if it never does."""
+def wait_for(
+    condition: Callable[[], T | None],
+    timeout: float = 60,
+    what: str = "",
+    log: Callable[[], str] | None = None,
+    every: float = 0.05,
+) -> T:
+    """Poll every `every` s until the condition gives a value; fail saying what never
+    happened, and `log()` when given (what the processes involved printed)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
+        time.sleep(every)
+    shown = "" if log is None else f"\n{log()}"
+    pytest.fail(f"Timed out after {timeout:.0f} s waiting for {what}.{shown}")

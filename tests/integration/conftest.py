@@ -17,7 +17,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from tests.conftest import (
     postgres_url,
     suite_problem,
 )
+from tests.support import wait_for as support_wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 PREFECT_FILE = REPO / "deployments" / "prefect.yaml"
@@ -115,14 +115,9 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 def wait_for(
     condition: Callable[[], T | None], timeout: float, what: str, log: Callable[[], str]
 ) -> T:
-    """Poll until the condition gives a value; fail saying what never happened, and `log()`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.25)
-    pytest.fail(f"Timed out after {timeout:.0f} s waiting for {what}.\n{log()}")
+    """tests.support's wait_for with the servers' and workers' log always shown, polling
+    every 0.25 s (each poll is a call to the Prefect API or ESS)."""
+    return support_wait_for(condition, timeout, what, log, every=0.25)
 
 
 def free_port() -> int:
