@@ -17,8 +17,11 @@ Every Prefect client (one per flow run, and one for each call made outside a run
 new TLS context from certifi's CA bundle, 12-17 ms of CPU here, though the API is plain
 HTTP on the same machine: about a tenth of a sync that changes nothing. Each new client is
 now given a verifying context made once per thread and CA file (`shared_verify`), as one
-httpx client shares its context between its connections. A client that skips
-verification, or brings its own context or a client certificate, still builds its own.
+httpx client shares its context between its connections. A client of a plain-HTTP API
+(`http://127.0.0.1:4200/api`, the usual set-up) never uses one, and a thread of a job that
+makes one (loading the payroll block) paid that on every sync: it is given a context that
+trusts no certificate authority, made in a millisecond (`plain_http_verify`). A client that
+skips verification, or brings its own context or a client certificate, still builds its own.
 
 tests/flows/test_prefect_features.py checks that the engine still has the hooks these
 replace, so an upgrade that moves them fails a test instead of silently undoing this.
@@ -110,14 +113,39 @@ def shared_verify(httpx_settings: dict[str, Any] | None) -> ssl.SSLContext | Non
         return _contexts[key]
 
 
+def plain_http_verify(httpx_settings: dict[str, Any] | None) -> ssl.SSLContext | None:
+    """The context a client of a plain-HTTP API (`http://...`) is given, which no connection
+    to it uses: one that verifies, and trusts no certificate authority at all. Made in a
+    millisecond, where reading certifi's bundle takes 12-17 ms in every thread that makes a
+    client (a job's payroll block is loaded from a thread of its own). Should anything ever
+    open TLS with it, it fails to verify rather than trusting: it fails closed. None where
+    the client must build its own, as for shared_verify."""
+    settings = httpx_settings or {}
+    if "verify" in settings or "cert" in settings or PREFECT_API_TLS_INSECURE_SKIP_VERIFY:
+        return None
+    key = (threading.get_ident(), "plain http")
+    with _contexts_lock:
+        if key not in _contexts:
+            _contexts[key] = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        return _contexts[key]
+
+
+def _is_plain_http(api: Any) -> bool:
+    return isinstance(api, str) and api[:7].lower() == "http://"
+
+
 def _sharing_tls(init: Any) -> Any:
-    """A Prefect client's __init__ that is given the shared verifying context."""
+    """A Prefect client's __init__ that is given the shared verifying context (a context
+    trusting nothing when its API is plain HTTP)."""
 
     @functools.wraps(init)
     def __init__(
         self: Any, api: Any, *args: Any, httpx_settings: dict[str, Any] | None = None, **kw: Any
     ) -> None:
-        shared = shared_verify(httpx_settings)
+        if _is_plain_http(api):
+            shared = plain_http_verify(httpx_settings)
+        else:
+            shared = shared_verify(httpx_settings)
         if shared is not None:
             httpx_settings = {**(httpx_settings or {}), "verify": shared}
         init(self, api, *args, httpx_settings=httpx_settings, **kw)

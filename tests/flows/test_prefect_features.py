@@ -325,6 +325,52 @@ def test_prefect_clients_share_one_verifying_tls_context_and_never_a_loosened_on
         assert _tls_context(client()) is not changed
 
 
+def test_a_plain_http_prefect_client_gets_a_context_that_trusts_no_one(prefect_api):
+    """A client of a plain-HTTP API opens no TLS, and a job's block load made one on a thread
+    of its own every sync, reading certifi's bundle each time: it is given a context that
+    still verifies but trusts no certificate authority (should anything open TLS with it,
+    nothing verifies), one per thread. The client still talks to a real server; an HTTPS
+    client, and one told to skip verification, are as before."""
+    import ssl
+
+    from prefect.client.orchestration import SyncPrefectClient, get_client
+    from prefect.settings import (
+        PREFECT_API_TLS_INSECURE_SKIP_VERIFY,
+        get_current_settings,
+        temporary_settings,
+    )
+
+    from orchestration import prefect_compat
+
+    api_url = str(get_current_settings().api.url)
+    assert api_url.startswith("http://")
+    plain = _tls_context(SyncPrefectClient(api_url))
+    assert plain.verify_mode == ssl.CERT_REQUIRED and plain.check_hostname
+    assert plain.get_ca_certs() == [] and plain.cert_store_stats()["x509_ca"] == 0
+    assert _tls_context(SyncPrefectClient(api_url.upper().replace("HTTP://", "Http://"))) is plain
+    with get_client(sync_client=True) as client:
+        assert _tls_context(client) is plain
+        assert client.hello().status_code == 200  # the real server answers through it
+
+    elsewhere = []
+    other = threading.Thread(
+        target=lambda: elsewhere.append(_tls_context(SyncPrefectClient(api_url)))
+    )
+    other.start()
+    other.join()
+    assert elsewhere[0] is not plain and elsewhere[0].get_ca_certs() == []
+
+    https = _tls_context(SyncPrefectClient("https://prefect.example.com/api"))
+    assert https is prefect_compat.shared_verify(None) and https.cert_store_stats()["x509_ca"] > 0
+    with temporary_settings({PREFECT_API_TLS_INSECURE_SKIP_VERIFY: True}):
+        loose = _tls_context(SyncPrefectClient(api_url))
+    assert loose is not plain and loose.verify_mode == ssl.CERT_NONE
+    assert plain.verify_mode == ssl.CERT_REQUIRED  # not loosened
+    own = ssl.create_default_context()
+    given = SyncPrefectClient(api_url, httpx_settings={"verify": own})
+    assert _tls_context(given) is own
+
+
 def test_a_prefect_client_given_its_own_tls_settings_keeps_them_to_itself():
     """httpx loads a client certificate (`cert`) into the client's context: such a client,
     and one given its own `verify`, never gets (or changes) the shared one."""
