@@ -366,6 +366,46 @@ def _manager_warnings(database="acme_payroll"):
         return set(rows.scalars())
 
 
+def test_manager_warnings_match_codes_as_esss_reads_do_and_never_a_rejected_manager(acme):
+    """The employees whose manager is missing after a first import: a manager named in
+    another case and with spaces is found, one payroll's rules reject is not (nor are codes
+    two employees share), an employee may manage themself, and a code that looks like
+    markup is quoted as it is. A read of everyone into an ESS holding them warns the same."""
+    from core.employee_changes import ManagerScope
+    from ess.store.employees import missing_managers
+
+    edits = {
+        2: "manager_code = ' e000001 '",  # found: codes match trimmed, without case
+        4: "date_hired = '2023-02-30'",  # rejected: not in ESS, not a manager
+        3: "manager_code = 'E000004'",
+        6: "manager_code = 'E000006'",  # themself
+        7: "manager_code = 'NOBODY'",
+        9: "employee_code = 'E000008'",  # 8 and 9 share a code: neither is imported
+        10: "manager_code = 'E000008'",
+        11: "manager_code = '[/b]{0}<i>'",  # looks like markup, names no one
+    }
+    for employee_id, change in edits.items():
+        execute(acme, f"UPDATE employee SET {change} WHERE employee_id = {employee_id}")
+
+    first = _sync()
+    assert first.step("employees").count("added") == 60 - 3
+    warned = _manager_warnings()
+    assert {"E000003", "E000007", "E000010", "E000011"} <= warned
+    assert not {"E000002", "E000006"} & warned
+    with ess_engine().connect() as conn:
+        found = missing_managers(conn, "acme_payroll", ManagerScope(everyone=True))
+    assert {i.employee_code for i in found} == warned
+    messages = {r.message for r in read_log("acme_payroll", limit=500)}
+    assert (
+        "Warning for employee E000011: manager_code '[/B]{0}<I>' names no employee of this "
+        "payroll; imported without a manager." in messages
+    )
+
+    # A read of everyone into an ESS that holds them asks ESS's server: the same warnings.
+    _sync(full=True)
+    assert _manager_warnings() == warned
+
+
 def test_a_manager_who_joins_or_leaves_changes_the_warnings_of_reports_not_read(acme):
     from ess.store.reads import employee_record
 
