@@ -58,7 +58,10 @@ class ChunkPlan:
     terminated: tuple[str, ...]
     """Codes of employees whose termination date this chunk sets."""
     removed: tuple[tuple[int, str], ...]
-    """(ESS id, code key) of employees in the chunk's id range payroll no longer has."""
+    """(ESS id, code key) of employees in the chunk's id range it does not hold, by id or
+    by code: gone from payroll unless another chunk holds their code (`moved`)."""
+    moved: tuple[int, ...]
+    """ESS ids of employees the chunk holds by code under another payroll id."""
     rejected: tuple[str, ...]
     """Code keys of rows neither added nor updated (duplicates among them)."""
     duplicates: tuple[str, ...]
@@ -108,8 +111,9 @@ def plan_chunk(
     `held` is what ESS holds for the chunk's employees, by code key. `duplicates` gives
     payroll's codes held twice; it is asked only when a row would be written or was
     rejected, so a chunk with nothing to do reads nothing more. `ranged`: `held` is every
-    ESS employee with a payroll id in (removable_after, the chunk's last id], so one not in
-    the chunk is gone from payroll.
+    ESS employee with a payroll id in (removable_after, the chunk's last id], so one the
+    chunk does not hold is gone from payroll, unless payroll gave it another id that
+    another chunk holds: the caller decides, once every chunk is read (plan.moved).
     """
     if held:
         owned = rows.owned()
@@ -147,23 +151,31 @@ def plan_chunk(
             else:
                 counts.note("updated", codes[n])
     removed: list[tuple[int, str]] = []
+    ids = rows.payroll_ids
+    moved = [
+        h.ess_id
+        for n, key in enumerate(rows.keys)
+        if (h := held.get(key)) is not None and h.payroll_employee_id != ids[n]
+    ]
     if ranged and held:
         seen = {int(r[0]) for r in chunk}
         low = removable_after
+        read = set(rows.keys).union(rows.rejected_keys)
         removed = [
             (h.ess_id, h.code_key)
             for h in held.values()
             if h.in_payroll
             and h.payroll_employee_id not in seen
+            and h.code_key not in read
             and (low is None or h.payroll_employee_id > low)
         ]
-        counts.removed += len(removed)
     return ChunkPlan(
         rows,
         tuple(inserts),
         tuple(updates),
         tuple(terminated),
         tuple(removed),
+        tuple(moved),
         tuple(rows.rejected_keys),
         tuple(k for k in rows.codes if k in shared) if shared else (),
         tuple(issues),
@@ -226,7 +238,6 @@ class ManagerScope:
         if not self.everyone:
             self.read.update(plan.rows.codes)
             self.joined(plan.inserted_keys())
-            self.joined([key for _, key in plan.removed])
 
     def joined(self, keys: Sequence[str]) -> None:
         """Remember employees added or removed."""

@@ -274,6 +274,10 @@ def _compare_in_python(
     counts, scope, processed = found.counts, found.scope, found.processed
     # ESS ids of employees updated: their rows may be written only once the chunks are done.
     matched: set[int] = set()
+    # Employees a chunk did not hold where their payroll id fell, and those a chunk held by
+    # code under another id: gone from payroll are the first less the second.
+    unseen: list[tuple[int, str]] = []
+    moved: set[int] = set()
     read, high = 0, None
     updates = store.update_writer(conn)
 
@@ -308,12 +312,15 @@ def _compare_in_python(
             plan = plan_chunk(chunk, rows, held, duplicates, high, ranged=source.everyone)
             store.write_plan(conn, database, plan, writer, updates)
             matched.update(ess_id for ess_id, _ in plan.updates)
+            unseen += plan.removed
+            moved.update(plan.moved)
             counts.merge(plan.counts)
             found.issues.extend(plan.issues)
             scope.note(plan)
             high = upto
     updates.finish()
-    gone = [] if ess_empty else _gone(conn, database, source, high, processed)
+    gone = [] if ess_empty else [*unseen, *_gone(conn, database, source, high, processed)]
+    gone = [g for g in gone if g[0] not in moved]
     store.mark_removed(conn, gone)
     counts.removed += len(gone)
     scope.joined([k for _, k in gone])

@@ -272,9 +272,9 @@ def write_plan(
     writer: BulkWriter | None,
     updates: StagedUpdates,
 ) -> None:
-    """Write one chunk's plan: removals, then inserts (through `writer` if given), then
-    updates (through `updates`: written when it finishes, on PostgreSQL)."""
-    mark_removed(conn, plan.removed)
+    """Write one chunk's plan: inserts (through `writer` if given), then updates (through
+    `updates`: written when it finishes, on PostgreSQL). Its removals wait for every chunk
+    (mark_removed): another may hold their codes."""
     now = datetime.now(UTC)
     if plan.inserts:
         fixed = bind_constants(

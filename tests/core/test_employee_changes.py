@@ -132,12 +132,20 @@ def test_a_termination_date_set_by_payroll_counts_as_terminated():
     assert (p.counts.terminated, p.counts.updated) == (1, 1)
 
 
-def test_a_range_read_marks_employees_missing_from_the_chunk_removed():
+def test_a_range_read_names_employees_missing_from_the_chunk_and_those_it_holds_re_keyed():
     held = as_held([row(1), row(2), row(3)])
     p = plan([row(1), row(3)], held, removable_after=None, ranged=True)
-    assert p.removed == ((held["E2"].ess_id, "E2"),) and p.counts.removed == 1
+    assert p.removed == ((held["E2"].ess_id, "E2"),) and p.moved == ()
     before_range = plan([row(3)], held, removable_after=2, ranged=True)
     assert before_range.removed == ()
+    # Payroll gave E2 id 7 and E3 id 2: E2 is held by code, not missing; neither is gone.
+    re_keyed = plan([row(1), row(7, code="E2"), row(2, code="E3")], held, ranged=True)
+    assert re_keyed.removed == ()
+    assert set(re_keyed.moved) == {held["E2"].ess_id, held["E3"].ess_id}
+    # E3 given id 5, E2 not read: E2 is missing, E3 held by code under another id.
+    partly = plan([row(1), row(5, code="E3")], held, ranged=True)
+    assert partly.removed == ((held["E2"].ess_id, "E2"),)
+    assert partly.moved == (held["E3"].ess_id,)
 
 
 def test_codes_held_twice_are_rejected_and_both_named():

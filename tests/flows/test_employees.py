@@ -549,6 +549,57 @@ def test_a_full_read_keeps_employees_payroll_gave_new_ids_and_writes_every_updat
     assert "removed" not in _employees_row()
 
 
+@pytest.mark.parametrize("blocks", ["one block", "blocks of two chunks"])
+def test_a_full_read_keeps_employees_payroll_re_keyed_and_changed_nothing_else(
+    acme, blocks, monkeypatch
+):
+    # Payroll gives two employees new ids and changes nothing else about them: neither
+    # differs, so neither is written, and each is found by code in another block than the
+    # one its old id falls in (the first's code at the end, the last's at the start). Neither
+    # may look gone from payroll, while one deleted from payroll is, and one whose row ESS
+    # cannot read stays as it was.
+    if blocks != "one block":
+        _in_blocks_of_two_chunks(monkeypatch)
+    _sync()
+    ids = [r[0] for r in query_rows(acme, "SELECT employee_id FROM employee ORDER BY 1")]
+    first_id, last_id = ids[0], ids[-1]
+    code = {
+        i: c.strip().upper()
+        for i, c in query_rows(acme, "SELECT employee_id, employee_code FROM employee")
+    }
+    gone, broken = ids[len(ids) // 2], ids[len(ids) // 2 + 1]
+    execute(
+        acme, f"UPDATE employee SET employee_id = {last_id + 100} WHERE employee_id = {first_id}"
+    )
+    execute(acme, f"UPDATE employee SET employee_id = {first_id} WHERE employee_id = {last_id}")
+    execute(acme, f"DELETE FROM employee WHERE employee_id = {gone}")
+    execute(acme, f"UPDATE employee SET date_hired = '2023-02-30' WHERE employee_id = {broken}")
+
+    counts = _sync(full=True).step("employees")
+    assert {k: counts.count(k) for k in ("added", "updated", "removed", "rejected")} == {
+        "added": 0,
+        "updated": 0,
+        "removed": 1,
+        "rejected": 1,
+    }
+    held = _ess_employees()
+    assert not held[code[gone]]["in_payroll"]
+    assert held[code[first_id]]["in_payroll"] and held[code[last_id]]["in_payroll"]
+    assert held[code[broken]]["in_payroll"]
+    assert sum(r["in_payroll"] for r in held.values()) == len(ids) - 1
+    assert _sync(full=True).step("employees").count("removed") == 0
+
+    # A sync of changes: the feed names the old id (no longer in payroll) and the new one.
+    moved = ids[2]
+    stamp = "2030-01-01 00:00:00"
+    execute(acme, f"UPDATE employee SET employee_id = {last_id + 200} WHERE employee_id = {moved}")
+    _feed(acme, moved, stamp, 900001)
+    _feed(acme, last_id + 200, stamp, 900002)
+    counts = _sync().step("employees")
+    assert (counts.count("removed"), counts.count("unchanged")) == (0, 1)
+    assert _ess_employees()[code[moved]]["in_payroll"]
+
+
 def _in_blocks_of_two_chunks(monkeypatch):
     """Payroll read 3 employees a chunk; on PostgreSQL the server compares 5 at a time."""
     monkeypatch.setattr(employees_step, "CHUNK", 3)
