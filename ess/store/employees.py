@@ -209,11 +209,17 @@ def held_in_range(
 
 def _in_id_range(query: Select[Any], after: int | None, upto: int | None) -> Select[Any]:
     """`query` of employee kept to payroll ids in (after, upto]; None leaves that end open."""
+    return query.where(*_id_range(employee.c.payroll_employee_id, after, upto))
+
+
+def _id_range(column: Any, after: int | None, upto: int | None) -> list[Any]:
+    """SQL conditions keeping `column` (a payroll id) in (after, upto]; None: that end open."""
+    kept = []
     if after is not None:
-        query = query.where(employee.c.payroll_employee_id > after)
+        kept.append(column > after)
     if upto is not None:
-        query = query.where(employee.c.payroll_employee_id <= upto)
-    return query
+        kept.append(column <= upto)
+    return kept
 
 
 def held_for_chunk(
@@ -297,14 +303,6 @@ _READ = Table(
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DROP",
 )
-_SEEN = Table(
-    "ess_staged_employee_seen",
-    MetaData(),
-    Column("code_key", employee.c.code_key.type),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DROP",
-)
-"""The code keys of every block a ServerComparison applied: whom payroll still has."""
 
 
 def compares_in_server(conn: Connection) -> bool:
@@ -339,7 +337,6 @@ class ServerComparison:
         self._now = datetime.now(UTC)
         # No clean-up on failure: the transaction rolls back, and the tables with it.
         conn.execute(CreateTable(_READ, if_not_exists=True))
-        conn.execute(CreateTable(_SEEN, if_not_exists=True))
         self._writer = BulkWriter(conn, _READ, INSERT_COLUMNS, binary=True)
         self._staged = 0
         self._in_block = 0
@@ -351,6 +348,8 @@ class ServerComparison:
         """The payroll id the last block applied reached (None: no block yet)."""
         self._unstaged: list[tuple[int, str, int]] = []
         """ESS's employees a block did not hold where their payroll id fell."""
+        self._moved: set[int] = set()
+        """ESS ids of employees a block held by code under another payroll id."""
         self._found = EmployeeCounts()
         self._applying: Future[None] | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="ess-compare")
@@ -426,7 +425,7 @@ class ServerComparison:
         conn, database, now = self._conn, self._database, self._now
         of_database = employee.c.payroll_database == database
         same_code = employee.c.code_key == _READ.c.code_key
-        found = self._changes()
+        found, unmatched, moved = self._changes(self._after, upto)
         if found.updated or found.terminated:
             conn.execute(
                 update(employee)
@@ -444,55 +443,94 @@ class ServerComparison:
                 *(literal(v, employee.c[c].type) for c, v in fixed.items()),
             ).where(~exists().where(of_database, same_code))
             conn.execute(insert(employee).from_select([*INSERT_COLUMNS, *fixed], new))
-        self._unstaged += self._not_staged(self._after, upto)
+        if unmatched:
+            self._unstaged += self._not_staged(self._after, upto)
+        self._moved.update(moved)
         self._after = upto
-        conn.execute(insert(_SEEN).from_select(["code_key"], select(_READ.c.code_key)))
         conn.execute(text(f"TRUNCATE {_READ.name}"))
         self._found.merge(found)  # blocks come in payroll id order: the first codes stay first
 
-    def _changes(self) -> EmployeeCounts:
+    def _changes(
+        self, after: int | None, upto: int | None
+    ) -> tuple[EmployeeCounts, int, list[int]]:
         """Count what the staged block changes, with the first codes of each kind the blocks
         before it left short of SAMPLED (in payroll id order, as plan_chunk samples them;
-        blocks come in that order).
+        blocks come in that order); how many of ESS's in-payroll employees with a payroll id
+        in (after, upto] the block does not hold by code; and the ESS ids of employees it
+        holds by code under another payroll id.
 
         One join of the block and ESS's employees of this payroll, kept by the server for
-        the statement: a count of each kind, and the first codes of each kind still sampled.
-        A few rows come back, not one for each change. (A window that numbered every change
-        by kind and payroll id sorted them all, in every block: bench/README.md measures both.)
+        the statement; a few rows come back, not one for each change. (A window that
+        numbered every change by kind and payroll id sorted them all, in every block; a
+        table of every code staged, to find whom no block held, took a tenth of a pay
+        review: bench/README.md measures both.) Codes are unique on both sides, so ESS's
+        employees in the range that the block holds are the ones the join matched there:
+        when as many are held as ESS has in the range, no one there can be gone.
         """
         held = select(employee).where(employee.c.payroll_database == self._database).subquery()
         # is_newly_terminated, in SQL: ESS had no termination date and payroll gives one.
         ends = and_(held.c.termination_date.is_(None), _READ.c.termination_date.is_not(None))
-        kind = case((held.c.id.is_(None), "added"), (ends, "terminated"), else_="updated")
-        changed = (
+        differs = _differs(held)
+        kind = case(
+            (held.c.id.is_(None), "added"),
+            (and_(differs, ends), "terminated"),
+            (differs, "updated"),
+            else_=null(),
+        )
+        joined = (
             select(
                 kind.label("kind"),
                 _READ.c.employee_code,
                 _READ.c.payroll_employee_id.label("at"),
+                held.c.id.label("held_id"),
+                held.c.payroll_employee_id.label("held_at"),
+                held.c.in_payroll.label("held_in_payroll"),
             )
             .select_from(_READ.outerjoin(held, _READ.c.code_key == held.c.code_key))
-            .where(or_(held.c.id.is_(None), _differs(held)))
-            .cte("changed")
+            .cte("joined")
         )
-        # A row is a kind's count (no code) or one of its first codes (no count).
+        # A row is a kind's count (no code), one of its first codes (no count), the number
+        # of ESS's employees in the range not held ("unmatched"), or an ESS id ("moved").
+        place = _READ.c.payroll_employee_id.type
         no_code = cast(null(), _READ.c.employee_code.type)
-        no_place = cast(null(), _READ.c.payroll_employee_id.type)
-        parts: list[Any] = [
-            select(changed.c.kind, func.count().label("total"), no_code, no_place).group_by(
-                changed.c.kind
+        no_place = cast(null(), place)
+        in_range = _id_range(joined.c.held_at, after, upto)
+        matched = (
+            select(func.count())
+            .select_from(joined)
+            .where(joined.c.held_in_payroll, *in_range)
+            .scalar_subquery()
+        )
+        in_ess = (
+            select(func.count())
+            .select_from(employee)
+            .where(
+                employee.c.payroll_database == self._database,
+                employee.c.in_payroll,
+                *_id_range(employee.c.payroll_employee_id, after, upto),
             )
+            .scalar_subquery()
+        )
+        parts: list[Any] = [
+            select(joined.c.kind, func.count().label("total"), no_code, no_place)
+            .where(joined.c.kind.is_not(None))
+            .group_by(joined.c.kind),
+            select(literal("unmatched"), in_ess - matched, no_code, no_place),
+            select(
+                literal("moved"), cast(null(), BigInteger), no_code, cast(joined.c.held_id, place)
+            ).where(joined.c.held_id.is_not(None), joined.c.held_at != joined.c.at),
         ]
         for name in _CHANGE_KINDS:
             if len(self._found.samples.get(name, ())) < SAMPLED:
                 firsts = (
                     select(
-                        changed.c.kind,
+                        joined.c.kind,
                         cast(null(), BigInteger),
-                        changed.c.employee_code,
-                        changed.c.at,
+                        joined.c.employee_code,
+                        joined.c.at,
                     )
-                    .where(changed.c.kind == name)
-                    .order_by(changed.c.at)
+                    .where(joined.c.kind == name)
+                    .order_by(joined.c.at)
                     .limit(SAMPLED)
                 )
                 parts.append(select(firsts.subquery()))
@@ -505,7 +543,8 @@ class ServerComparison:
                     (at, code) for kind, n, code, at in found if kind == name and n is None
                 )
                 counts.note_first(name, total, [code for _, code in placed])
-        return counts
+        moved = [at for kind, _, _, at in found if kind == "moved"]
+        return counts, int(totals.get("unmatched", 0)), moved
 
     def _not_staged(self, after: int | None, upto: int | None) -> list[tuple[int, str, int]]:
         """(ESS id, code key, payroll id) of ESS's in-payroll employees of this payroll with
@@ -520,14 +559,10 @@ class ServerComparison:
         return [(i, k, p) for i, k, p in self._conn.execute(_in_id_range(query, after, upto))]
 
     def _not_read(self) -> list[tuple[int, str, int]]:
-        """Of the employees no block held where their payroll id fell, those whose code no
-        block held either (payroll gave them another id): few, looked up by ESS id."""
-        ids = [i for i, _, _ in self._unstaged]
-        seen = exists().where(_SEEN.c.code_key == employee.c.code_key)
-        unread: set[int] = set()
-        for listed in one_of(self._conn, employee.c.id, ids):
-            unread.update(self._conn.execute(select(employee.c.id).where(listed, ~seen)).scalars())
-        return [u for u in self._unstaged if u[0] in unread]
+        """Of the employees no block held where their payroll id fell, those no block held
+        by code either (else payroll gave them another id): a block holds each code at
+        most once, and one held where its ESS payroll id did not fall was noted as moved."""
+        return [u for u in self._unstaged if u[0] not in self._moved]
 
 
 def _differs(held: Any = employee) -> Any:
