@@ -335,7 +335,7 @@ class ServerComparison:
         self._conn = conn
         self._database = database
         self._now = datetime.now(UTC)
-        # No clean-up on failure: the transaction rolls back, and the tables with it.
+        # No clean-up on failure: the transaction rolls back, and the table with it.
         conn.execute(CreateTable(_READ, if_not_exists=True))
         self._writer = BulkWriter(conn, _READ, INSERT_COLUMNS, binary=True)
         self._staged = 0
@@ -421,7 +421,8 @@ class ServerComparison:
     def _apply_block(self, upto: int | None) -> None:
         """Compare the staged block with ESS, write what differs, note ESS's employees with
         a payroll id after the last block's and up to `upto` (None: every id after it) that
-        the block does not hold, and empty the stage."""
+        the block does not hold, and those it holds under another payroll id, and empty the
+        stage."""
         conn, database, now = self._conn, self._database, self._now
         of_database = employee.c.payroll_database == database
         same_code = employee.c.code_key == _READ.c.code_key
