@@ -75,6 +75,12 @@ _contexts: dict[tuple[object, ...], ssl.SSLContext] = {}
 _contexts_lock = threading.Lock()
 
 
+def _builds_its_own(settings: dict[str, Any]) -> bool:
+    """Whether a new client must build its own TLS context: told to skip verification
+    (Prefect loosens the context it makes), given its own `verify`, or a client certificate."""
+    return "verify" in settings or "cert" in settings or bool(PREFECT_API_TLS_INSECURE_SKIP_VERIFY)
+
+
 def shared_verify(httpx_settings: dict[str, Any] | None) -> ssl.SSLContext | None:
     """The verifying TLS context a new Prefect client would build for itself, made once and
     shared by the clients the same thread makes for the same CA file (its path, inode, size
@@ -90,7 +96,7 @@ def shared_verify(httpx_settings: dict[str, Any] | None) -> ssl.SSLContext | Non
     opening connections at once is more than one httpx client asks of it.
     """
     settings = httpx_settings or {}
-    if "verify" in settings or "cert" in settings or PREFECT_API_TLS_INSECURE_SKIP_VERIFY:
+    if _builds_its_own(settings):
         return None
     cafile = os.path.abspath(PREFECT_API_SSL_CERT_FILE.value() or certifi.where())
     try:
@@ -120,8 +126,7 @@ def plain_http_verify(httpx_settings: dict[str, Any] | None) -> ssl.SSLContext |
     client (a job's payroll block is loaded from a thread of its own). Should anything ever
     open TLS with it, it fails to verify rather than trusting: it fails closed. None where
     the client must build its own, as for shared_verify."""
-    settings = httpx_settings or {}
-    if "verify" in settings or "cert" in settings or PREFECT_API_TLS_INSECURE_SKIP_VERIFY:
+    if _builds_its_own(httpx_settings or {}):
         return None
     key = (threading.get_ident(), "plain http")
     with _contexts_lock:
