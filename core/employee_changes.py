@@ -151,12 +151,14 @@ def plan_chunk(
             else:
                 counts.note("updated", codes[n])
     removed: list[tuple[int, str]] = []
-    ids = rows.payroll_ids
-    moved = [
-        h.ess_id
-        for n, key in enumerate(rows.keys)
-        if (h := held.get(key)) is not None and h.payroll_employee_id != ids[n]
-    ]
+    moved: list[int] = []
+    if held:  # a first import's chunks hold no one: nothing to look at, row by row
+        ids = rows.payroll_ids
+        moved = [
+            h.ess_id
+            for n, key in enumerate(rows.keys)
+            if (h := held.get(key)) is not None and h.payroll_employee_id != ids[n]
+        ]
     if ranged and held:
         seen = {int(r[0]) for r in chunk}
         low = removable_after
