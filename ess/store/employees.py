@@ -18,6 +18,7 @@ from sqlalchemy import (
     ARRAY,
     BigInteger,
     Column,
+    ColumnElement,
     Connection,
     MetaData,
     Select,
@@ -33,6 +34,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     null,
     or_,
     select,
@@ -303,6 +305,11 @@ _READ = Table(
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DROP",
 )
+_HELD_AT: ColumnElement[Any] = literal_column(f"{employee.name}.ctid")
+_STAGED_AT: ColumnElement[Any] = literal_column(f"{_READ.name}.ctid")
+"""Where a row lies (PostgreSQL's ctid), employee's and the stage's: how one statement finds
+again the rows it joined. The stage is this connection's own temporary table; an employee's
+row moves when someone else updates it meanwhile (ServerComparison._write_changes)."""
 
 
 def compares_in_server(conn: Connection) -> bool:
@@ -310,13 +317,17 @@ def compares_in_server(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
+_WRITTEN_KINDS = ("updated", "terminated")
+"""The kinds of change ServerComparison writes with an UPDATE."""
+
+
 class ServerComparison:
     """Everyone read from payroll, applied to an ESS that holds employees, on PostgreSQL.
 
     Accepted rows are copied (binary) into a temporary table through one COPY, a block of
     BLOCK rows at a time. When a block is full the server compares it with ESS by code key
-    and writes what differs (one UPDATE ... FROM, one INSERT ... SELECT) on a thread of its
-    own, while this one reads and prepares the next block from payroll: a pay review that
+    and writes what differs (one statement: a join, an UPDATE and an INSERT) on a thread of
+    its own, while this one reads and prepares the next block from payroll: a pay review that
     edits everyone costs its copy and the server's work side by side, as a first import's
     COPY loads while the next chunk is read. Only the counts and each kind's first codes
     come back, and at the end the few employees payroll no longer has.
@@ -419,63 +430,56 @@ class ServerComparison:
         return counts, gone
 
     def _apply_block(self, upto: int | None) -> None:
-        """Compare the staged block with ESS, write what differs, note ESS's employees with
-        a payroll id after the last block's and up to `upto` (None: every id after it) that
-        the block does not hold, and those it holds under another payroll id, and empty the
-        stage."""
-        conn, database, now = self._conn, self._database, self._now
-        of_database = employee.c.payroll_database == database
-        same_code = employee.c.code_key == _READ.c.code_key
-        found, unmatched, moved = self._changes(self._after, upto)
-        if found.updated or found.terminated:
-            conn.execute(
-                update(employee)
-                .where(of_database, same_code, _differs())
-                .values(
-                    {c: _READ.c[c] for c in (*PAYROLL_OWNED, "payroll_employee_id")}
-                    | {"in_payroll": True, "synced_at": now}
-                )
-            )
-        if found.added:
-            fixed = {"payroll_database": database, "in_payroll": True}
-            fixed |= {"first_imported_at": now, "synced_at": now}
-            new = select(
-                *(_READ.c[c] for c in INSERT_COLUMNS),
-                *(literal(v, employee.c[c].type) for c, v in fixed.items()),
-            ).where(~exists().where(of_database, same_code))
-            conn.execute(insert(employee).from_select([*INSERT_COLUMNS, *fixed], new))
+        """Compare the staged block with ESS and write what differs (_write_changes), note
+        ESS's employees with a payroll id after the last block's and up to `upto` (None:
+        every id after it) that the block does not hold, and those it holds under another
+        payroll id, and empty the stage."""
+        found, unmatched, moved = self._write_changes(self._after, upto)
         if unmatched:
             self._unstaged += self._not_staged(self._after, upto)
         self._moved.update(moved)
         self._after = upto
-        conn.execute(text(f"TRUNCATE {_READ.name}"))
+        self._conn.execute(text(f"TRUNCATE {_READ.name}"))
         self._found.merge(found)  # blocks come in payroll id order: the first codes stay first
 
-    def _changes(
+    def _write_changes(
         self, after: int | None, upto: int | None
     ) -> tuple[EmployeeCounts, int, list[int]]:
-        """Count what the staged block changes, with the first codes of each kind the blocks
-        before it left short of SAMPLED (in payroll id order, as plan_chunk samples them;
-        blocks come in that order); how many of ESS's in-payroll employees with a payroll id
-        in (after, upto] the block does not hold by code; and the ESS ids of employees it
-        holds by code under another payroll id.
+        """Write what the staged block changes and count it, in one statement: the counts,
+        with the first codes of each kind the blocks before it left short of SAMPLED (in
+        payroll id order, as plan_chunk samples them; blocks come in that order); how many
+        of ESS's in-payroll employees with a payroll id in (after, upto] the block does not
+        hold by code; and the ESS ids of employees it holds by code under another payroll id.
 
-        One join of the block and ESS's employees of this payroll, kept by the server for
-        the statement; a few rows come back, not one for each change. (A window that
+        One join of the block and ESS's employees of this payroll by code ("joined", kept by
+        the server for the statement) decides each staged row's kind; the UPDATE and the
+        INSERT take their rows from it, going straight to where each lies (ctid), so nothing
+        is looked up or compared twice. (An UPDATE that joined the block by code again,
+        after a query counting the same join, took half again the server's time per block:
+        bench/README.md.) A few rows come back, not one for each change. (A window that
         numbered every change by kind and payroll id sorted them all, in every block; a
         table of every code staged, to find whom no block held, took a tenth of a pay
         review: bench/README.md measures both.) Codes are unique on both sides, so ESS's
         employees in the range that the block holds are the ones the join matched there:
         when as many are held as ESS has in the range, no one there can be gone.
+
+        An employee someone updates in ESS meanwhile (a person editing their own details,
+        committed while this statement ran) has moved: PostgreSQL does not follow a row by
+        where it lay, so the UPDATE passes them by. The rows it wrote are counted; when one
+        is short, the employees of the block that still differ are updated by code, their
+        edit kept (only payroll's values are written).
         """
-        held = select(employee).where(employee.c.payroll_database == self._database).subquery()
+        database = self._database
+        held = (
+            select(employee, _HELD_AT.label("held_row"))
+            .where(employee.c.payroll_database == database)
+            .subquery()
+        )
         # is_newly_terminated, in SQL: ESS had no termination date and payroll gives one.
         ends = and_(held.c.termination_date.is_(None), _READ.c.termination_date.is_not(None))
-        differs = _differs(held)
         kind = case(
             (held.c.id.is_(None), "added"),
-            (and_(differs, ends), "terminated"),
-            (differs, "updated"),
+            (_differs(held), case((ends, "terminated"), else_="updated")),
             else_=null(),
         )
         joined = (
@@ -486,12 +490,41 @@ class ServerComparison:
                 held.c.id.label("held_id"),
                 held.c.payroll_employee_id.label("held_at"),
                 held.c.in_payroll.label("held_in_payroll"),
+                held.c.held_row,
+                _STAGED_AT.label("staged_row"),
             )
             .select_from(_READ.outerjoin(held, _READ.c.code_key == held.c.code_key))
             .cte("joined")
         )
+        # Each row found where it lies, and checked to be the one joined (its id): the
+        # server looks up nothing.
+        staged = and_(joined.c.staged_row == _STAGED_AT, joined.c.at == _READ.c.payroll_employee_id)
+        written = (
+            update(employee)
+            .where(
+                joined.c.kind.in_(_WRITTEN_KINDS),
+                joined.c.held_row == _HELD_AT,
+                joined.c.held_id == employee.c.id,
+                staged,
+            )
+            .values(self._payroll_values())
+            .returning(employee.c.id)
+            .cte("written")
+        )
+        fixed = {"payroll_database": database, "in_payroll": True}
+        fixed |= {"first_imported_at": self._now, "synced_at": self._now}
+        new = (
+            select(
+                *(_READ.c[c] for c in INSERT_COLUMNS),
+                *(literal(v, employee.c[c].type) for c, v in fixed.items()),
+            )
+            .select_from(joined.join(_READ, staged))
+            .where(joined.c.kind == "added")
+        )
+        added = insert(employee).from_select([*INSERT_COLUMNS, *fixed], new).cte("added")
         # A row is a kind's count (no code), one of its first codes (no count), the number
-        # of ESS's employees in the range not held ("unmatched"), or an ESS id ("moved").
+        # of ESS's employees in the range not held ("unmatched"), the number of rows the
+        # UPDATE wrote ("written"), or an ESS id ("moved").
         place = _READ.c.payroll_employee_id.type
         no_code = cast(null(), _READ.c.employee_code.type)
         no_place = cast(null(), place)
@@ -506,7 +539,7 @@ class ServerComparison:
             select(func.count())
             .select_from(employee)
             .where(
-                employee.c.payroll_database == self._database,
+                employee.c.payroll_database == database,
                 employee.c.in_payroll,
                 *_id_range(employee.c.payroll_employee_id, after, upto),
             )
@@ -517,6 +550,7 @@ class ServerComparison:
             .where(joined.c.kind.is_not(None))
             .group_by(joined.c.kind),
             select(literal("unmatched"), in_ess - matched, no_code, no_place),
+            select(literal("written"), func.count(), no_code, no_place).select_from(written),
             select(
                 literal("moved"), cast(null(), BigInteger), no_code, cast(joined.c.held_id, place)
             ).where(joined.c.held_id.is_not(None), joined.c.held_at != joined.c.at),
@@ -535,7 +569,7 @@ class ServerComparison:
                     .limit(SAMPLED)
                 )
                 parts.append(select(firsts.subquery()))
-        found = self._conn.execute(union_all(*parts)).all()
+        found = self._conn.execute(union_all(*parts).add_cte(added)).all()
         counts = EmployeeCounts()
         totals = {kind: total for kind, total, _, _ in found if total is not None}
         for name in _CHANGE_KINDS:
@@ -544,8 +578,23 @@ class ServerComparison:
                     (at, code) for kind, n, code, at in found if kind == name and n is None
                 )
                 counts.note_first(name, total, [code for _, code in placed])
+        if totals["written"] < sum(totals.get(k, 0) for k in _WRITTEN_KINDS):
+            self._conn.execute(
+                update(employee)
+                .where(
+                    employee.c.payroll_database == database,
+                    employee.c.code_key == _READ.c.code_key,
+                    _differs(),
+                )
+                .values(self._payroll_values())
+            )
         moved = [at for kind, _, _, at in found if kind == "moved"]
         return counts, int(totals.get("unmatched", 0)), moved
+
+    def _payroll_values(self) -> dict[str, Any]:
+        """An UPDATE's new values from the staged row: payroll's, and ESS's marks of a sync."""
+        staged = {c: _READ.c[c] for c in (*PAYROLL_OWNED, "payroll_employee_id")}
+        return staged | {"in_payroll": True, "synced_at": self._now}
 
     def _not_staged(self, after: int | None, upto: int | None) -> list[tuple[int, str, int]]:
         """(ESS id, code key, payroll id) of ESS's in-payroll employees of this payroll with

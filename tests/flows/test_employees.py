@@ -772,7 +772,7 @@ def test_a_block_the_server_fails_to_apply_fails_the_step_and_writes_nothing(acm
     before = {k: dict(r) for k, r in _ess_employees().items()}
     monkeypatch.setattr(employees_step, "CHUNK", 7)
     monkeypatch.setattr(ServerComparison, "BLOCK", 7)
-    real, calls = ServerComparison._changes, []
+    real, calls = ServerComparison._write_changes, []
 
     def failing_on_the_third(self, *args):
         calls.append(1)
@@ -780,7 +780,7 @@ def test_a_block_the_server_fails_to_apply_fails_the_step_and_writes_nothing(acm
             raise RuntimeError("ESS's server could not compare this block")
         return real(self, *args)
 
-    monkeypatch.setattr(ServerComparison, "_changes", failing_on_the_third)
+    monkeypatch.setattr(ServerComparison, "_write_changes", failing_on_the_third)
     state = sync_from_payroll(database="acme_payroll", full=True, return_state=True)
     assert state.is_failed() and len(calls) == 3
     # ESS's failure, not payroll's: the message does not send support to payroll's server.
@@ -794,43 +794,67 @@ def test_a_block_the_server_fails_to_apply_fails_the_step_and_writes_nothing(acm
 @pytest.mark.parametrize(
     "ess", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
-def test_an_employee_edited_in_ess_while_a_block_is_compared_still_takes_payroll_values(
+def test_an_employee_edited_in_ess_while_a_block_is_written_still_takes_payroll_values(
     acme, monkeypatch
 ):
-    # The server writes a block's changes to the row versions its comparison found. An
-    # employee who edits their own details in ESS between the two (a committed UPDATE of an
-    # ESS-owned field) has moved their row: the block's write must still reach them, and
-    # keep their edit.
+    # A block's one statement updates the rows its join found, where the join found them.
+    # An employee who edits their own details in ESS while it runs (an UPDATE of an
+    # ESS-owned field, committed once the statement waits for their row) has moved their
+    # row: the block's write must still reach them, and keep their edit.
     _sync()
     execute(acme, "UPDATE employee SET surname = 'Reviewed'")
     first_id = query_rows(acme, "SELECT MIN(employee_id) FROM employee")[0][0]
-    real, edits = ServerComparison._changes, []
+    real, edits, waited = ServerComparison._write_changes, [], []
 
     def edited_meanwhile(self, *args):
-        found = real(self, *args)
-        if not edits:
-            with ess_engine().begin() as other:
-                edits.append(
-                    other.execute(
-                        sa.update(employee)
-                        .where(
-                            employee.c.payroll_database == "acme_payroll",
-                            employee.c.payroll_employee_id == first_id,
-                        )
-                        .values(mobile="0400 000 001")
-                    ).rowcount
+        if edits:
+            return real(self, *args)
+        editor = ess_engine().connect()
+        edit = editor.begin()
+        edits.append(
+            editor.execute(
+                sa.update(employee)
+                .where(
+                    employee.c.payroll_database == "acme_payroll",
+                    employee.c.payroll_employee_id == first_id,
                 )
-        return found
+                .values(mobile="0400 000 001")
+            ).rowcount
+        )
 
-    monkeypatch.setattr(ServerComparison, "_changes", edited_meanwhile)
+        def commit_once_the_block_waits():
+            with ess_engine().connect() as watching:
+                for _ in range(3000):
+                    if watching.scalar(sa.text(WAITING_FOR_A_ROW)):
+                        waited.append(True)
+                        break
+                    time.sleep(0.01)
+            edit.commit()
+            editor.close()
+
+        committer = threading.Thread(target=commit_once_the_block_waits)
+        committer.start()
+        try:
+            return real(self, *args)
+        finally:
+            committer.join()
+
+    monkeypatch.setattr(ServerComparison, "_write_changes", edited_meanwhile)
     counts = _sync(full=True).step("employees")
-    assert edits == [1]
+    assert edits == [1] and waited == [True]
     held = _ess_employees()
     assert counts.count("updated") + counts.count("terminated") == len(held)
     assert {r.surname for r in held.values()} == {"Reviewed"}
     edited = next(r for r in held.values() if r.payroll_employee_id == first_id)
     assert edited.mobile == "0400 000 001"
     assert _sync(full=True).step("employees").count("unchanged") == len(held)
+
+
+WAITING_FOR_A_ROW = """
+    SELECT count(*) FROM pg_stat_activity
+    WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'
+"""
+"""How many other sessions of this ESS database wait for a lock (a row another holds)."""
 
 
 @pytest.mark.parametrize("sync", ["first import", "read of everyone", "sync of changes"])
