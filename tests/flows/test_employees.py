@@ -549,17 +549,22 @@ def test_a_full_read_keeps_employees_payroll_gave_new_ids_and_writes_every_updat
     assert "removed" not in _employees_row()
 
 
-@pytest.mark.parametrize("blocks", ["one block", "blocks of two chunks"])
-def test_a_full_read_keeps_employees_payroll_re_keyed_and_changed_nothing_else(
-    acme, blocks, monkeypatch
-):
+@pytest.fixture(params=["one block", "blocks of two chunks"])
+def blocks(request, monkeypatch):
+    """A read of everyone in one block, or read 3 employees a chunk and (on PostgreSQL)
+    compared by the server 5 at a time, a block while the next is read."""
+    if request.param != "one block":
+        monkeypatch.setattr(employees_step, "CHUNK", 3)
+        monkeypatch.setattr(ServerComparison, "BLOCK", 5)
+    return request.param
+
+
+def test_a_full_read_keeps_employees_payroll_re_keyed_and_changed_nothing_else(acme, blocks):
     # Payroll gives two employees new ids and changes nothing else about them: neither
     # differs, so neither is written, and each is found by code in another block than the
     # one its old id falls in (the first's code at the end, the last's at the start). Neither
     # may look gone from payroll, while one deleted from payroll is, and one whose row ESS
     # cannot read stays as it was.
-    if blocks != "one block":
-        _in_blocks_of_two_chunks(monkeypatch)
     _sync()
     ids = [r[0] for r in query_rows(acme, "SELECT employee_id FROM employee ORDER BY 1")]
     first_id, last_id = ids[0], ids[-1]
@@ -600,28 +605,17 @@ def test_a_full_read_keeps_employees_payroll_re_keyed_and_changed_nothing_else(
     assert _ess_employees()[code[moved]]["in_payroll"]
 
 
-def _in_blocks_of_two_chunks(monkeypatch):
-    """Payroll read 3 employees a chunk; on PostgreSQL the server compares 5 at a time."""
-    monkeypatch.setattr(employees_step, "CHUNK", 3)
-    monkeypatch.setattr(ServerComparison, "BLOCK", 5)
-
-
 def _open_ids(payroll):
     """Payroll's employees with no termination date, by payroll id."""
     sql = "SELECT employee_id FROM employee WHERE termination_date IS NULL ORDER BY 1"
     return [r[0] for r in query_rows(payroll, sql)]
 
 
-@pytest.mark.parametrize("blocks", ["one block", "blocks of two chunks"])
-def test_a_full_read_writes_each_kind_of_change_once_and_keeps_what_it_cannot_read(
-    acme, blocks, monkeypatch
-):
+def test_a_full_read_writes_each_kind_of_change_once_and_keeps_what_it_cannot_read(acme, blocks):
     # On PostgreSQL a read of everyone is compared by ESS's server (ServerComparison), on
     # SQLite chunk by chunk in Python (plan_chunk): both must give the same counts and rows.
     # The server compares and writes a block of chunks while the next is read: counts,
     # first codes and the employees gone from payroll must not depend on where blocks end.
-    if blocks != "one block":
-        _in_blocks_of_two_chunks(monkeypatch)
     _sync()
     ids = [r[0] for r in query_rows(acme, "SELECT employee_id FROM employee ORDER BY 1")]
     open_ids = _open_ids(acme)
@@ -677,17 +671,12 @@ def test_a_full_read_writes_each_kind_of_change_once_and_keeps_what_it_cannot_re
     assert _sync(full=True).step("employees").count("unchanged") == len(ids) - 2
 
 
-@pytest.mark.parametrize("blocks", ["one block", "blocks of two chunks"])
-def test_a_full_read_gives_each_kinds_first_codes_in_payroll_order_across_blocks(
-    acme, blocks, monkeypatch
-):
+def test_a_full_read_gives_each_kinds_first_codes_in_payroll_order_across_blocks(acme, blocks):
     # A preview shows each kind's first codes in payroll id order. On PostgreSQL the server
     # counts each block, and asks for first codes only of the kinds the blocks before it left
     # short: a kind whose first codes fill in the first block (updated), one that fills
     # across several (terminated) and one that comes only in the last (added) must each
     # keep payroll's first codes, and every change must still be counted.
-    if blocks != "one block":
-        _in_blocks_of_two_chunks(monkeypatch)
     _sync()
     code = {
         i: c.strip()
