@@ -455,7 +455,7 @@ class ServerComparison:
         the server for the statement) decides each staged row's kind; the UPDATE and the
         INSERT take their rows from it, going straight to where each lies (ctid), so nothing
         is looked up or compared twice. (An UPDATE that joined the block by code again,
-        after a query counting the same join, took half again the server's time per block:
+        after a query counting the same join, took about a third more of the server's time:
         bench/README.md.) A few rows come back, not one for each change. (A window that
         numbered every change by kind and payroll id sorted them all, in every block; a
         table of every code staged, to find whom no block held, took a tenth of a pay
