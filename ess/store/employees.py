@@ -511,8 +511,7 @@ class ServerComparison:
             .returning(employee.c.id)
             .cte("written")
         )
-        fixed = {"payroll_database": database, "in_payroll": True}
-        fixed |= {"first_imported_at": self._now, "synced_at": self._now}
+        fixed = dict(zip(_FIXED, (database, True, self._now, self._now), strict=True))
         new = (
             select(
                 *(_READ.c[c] for c in INSERT_COLUMNS),
