@@ -549,13 +549,17 @@ def test_a_full_read_keeps_employees_payroll_gave_new_ids_and_writes_every_updat
     assert "removed" not in _employees_row()
 
 
-@pytest.fixture(params=["one block", "blocks of two chunks"])
+@pytest.fixture(params=["one block", "blocks of two chunks", "blocks as the server is free"])
 def blocks(request, monkeypatch):
     """A read of everyone in one block, or read 3 employees a chunk and (on PostgreSQL)
-    compared by the server 5 at a time, a block while the next is read."""
+    compared by the server 5 at a time, a block while the next is read, or as many as were
+    read while it compared the block before (blocks that end where timing puts them)."""
     if request.param != "one block":
         monkeypatch.setattr(employees_step, "CHUNK", 3)
         monkeypatch.setattr(ServerComparison, "BLOCK", 5)
+    if request.param == "blocks as the server is free":
+        monkeypatch.setattr(ServerComparison, "BLOCK", 1_000)
+        monkeypatch.setattr(ServerComparison, "SMALLEST", 2)
     return request.param
 
 
@@ -747,6 +751,40 @@ def test_a_full_read_failing_between_chunks_writes_nothing_and_says_why(acme, mo
     # Payroll's reading was closed by the step, with its connection still open: not left to
     # the garbage collector, which would close its cursor on a connection long gone.
     assert closed == [3]
+
+
+# Only an ESS on PostgreSQL compares in its server.
+@pytest.mark.parametrize(
+    "ess", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_a_read_of_everyone_gives_the_server_a_block_as_soon_as_it_is_free(acme, monkeypatch):
+    # The server waits for no whole block while it has nothing to do: the first chunk read
+    # is compared at once, and each block after it holds what was read while the server
+    # compared the one before (at most BLOCK). Every staged row is in exactly one block.
+    _sync()
+    execute(acme, "UPDATE employee SET surname = 'Reviewed'")
+    payroll_ids = [i for (i,) in query_rows(acme, "SELECT employee_id FROM employee")]
+    monkeypatch.setattr(employees_step, "CHUNK", 3)
+    monkeypatch.setattr(ServerComparison, "BLOCK", 1_000)
+    monkeypatch.setattr(ServerComparison, "SMALLEST", 2)
+    real, blocks = ServerComparison._write_changes, []
+
+    def counted(self, *args):
+        staged = self._conn.exec_driver_sql(
+            "SELECT payroll_employee_id FROM ess_staged_employee_read"
+        ).all()
+        blocks.append(sorted(i for (i,) in staged))
+        return real(self, *args)
+
+    monkeypatch.setattr(ServerComparison, "_write_changes", counted)
+    state = sync_from_payroll(database="acme_payroll", full=True, return_state=True)
+    assert state.is_completed(), state.message
+    assert len(blocks[0]) == 3  # the first chunk, not a thousand rows
+    # The blocks come in payroll id order and together hold everyone, once each.
+    assert [i for block in blocks for i in block] == sorted(payroll_ids)
+    held = _ess_employees()
+    assert {r["surname"] for r in held.values() if r["in_payroll"]} == {"Reviewed"}
+    assert _employees_row().startswith(f"Imported employees: 0 added, {len(payroll_ids)} updated")
 
 
 # Only an ESS on PostgreSQL compares in its server.
