@@ -285,9 +285,7 @@ def write_plan(
     (mark_removed): another may hold their codes."""
     now = datetime.now(UTC)
     if plan.inserts:
-        fixed = bind_constants(
-            conn, employee, dict(zip(_FIXED, (database, True, now, now), strict=True))
-        )
+        fixed = bind_constants(conn, employee, _fixed_values(database, now))
         rows = plan.insert_rows(tuple(fixed.values()))
         if writer is not None:
             writer.write(rows)
@@ -295,6 +293,11 @@ def write_plan(
             bulk_insert(conn, employee, [*INSERT_COLUMNS, *fixed], rows, converted=_FIXED)
     if plan.updates:
         updates.add(plan.update_rows(now))
+
+
+def _fixed_values(database: str, now: datetime) -> dict[str, Any]:
+    """_FIXED's values for the employees a sync adds at `now`, by column."""
+    return dict(zip(_FIXED, (database, True, now, now), strict=True))
 
 
 # Everyone read into ESS: compared in the server (ServerComparison).
@@ -519,7 +522,7 @@ class ServerComparison:
             .returning(employee.c.id)
             .cte("written")
         )
-        fixed = dict(zip(_FIXED, (database, True, self._now, self._now), strict=True))
+        fixed = _fixed_values(database, self._now)
         new = (
             select(
                 *(_READ.c[c] for c in INSERT_COLUMNS),
