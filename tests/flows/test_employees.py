@@ -757,31 +757,32 @@ def test_a_full_read_failing_between_chunks_writes_nothing_and_says_why(acme, mo
 @pytest.mark.parametrize(
     "ess", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
-def test_a_read_of_everyone_gives_the_server_a_block_as_soon_as_it_is_free(acme, monkeypatch):
+@pytest.mark.parametrize("blocks", ["blocks as the server is free"], indirect=True)
+def test_a_read_of_everyone_gives_the_server_a_block_as_soon_as_it_is_free(
+    acme, blocks, monkeypatch
+):
     # The server waits for no whole block while it has nothing to do: the first chunk read
-    # is compared at once, and each block after it holds what was read while the server
-    # compared the one before (at most BLOCK). Every staged row is in exactly one block.
+    # (3 employees) is compared at once, and each block after it holds what was read while
+    # the server compared the one before (at most BLOCK, 1,000). Every staged row is in
+    # exactly one block.
     _sync()
     execute(acme, "UPDATE employee SET surname = 'Reviewed'")
     payroll_ids = [i for (i,) in query_rows(acme, "SELECT employee_id FROM employee")]
-    monkeypatch.setattr(employees_step, "CHUNK", 3)
-    monkeypatch.setattr(ServerComparison, "BLOCK", 1_000)
-    monkeypatch.setattr(ServerComparison, "SMALLEST", 2)
-    real, blocks = ServerComparison._write_changes, []
+    real, applied = ServerComparison._write_changes, []
 
     def counted(self, *args):
         staged = self._conn.exec_driver_sql(
             "SELECT payroll_employee_id FROM ess_staged_employee_read"
         ).all()
-        blocks.append(sorted(i for (i,) in staged))
+        applied.append(sorted(i for (i,) in staged))
         return real(self, *args)
 
     monkeypatch.setattr(ServerComparison, "_write_changes", counted)
     state = sync_from_payroll(database="acme_payroll", full=True, return_state=True)
     assert state.is_completed(), state.message
-    assert len(blocks[0]) == 3  # the first chunk, not a thousand rows
+    assert len(applied[0]) == 3  # the first chunk, not a thousand rows
     # The blocks come in payroll id order and together hold everyone, once each.
-    assert [i for block in blocks for i in block] == sorted(payroll_ids)
+    assert [i for block in applied for i in block] == sorted(payroll_ids)
     held = _ess_employees()
     assert {r["surname"] for r in held.values() if r["in_payroll"]} == {"Reviewed"}
     assert _employees_row().startswith(f"Imported employees: 0 added, {len(payroll_ids)} updated")
